@@ -1,0 +1,41 @@
+// swift-tools-version: 6.2
+//
+// OrgLedger — an event-sourced organization and membership ledger.
+//
+// Layers, dependencies pointing down only:
+//   CLMDB       the system-library target for Debian's liblmdb-dev
+//   LMDB        a safe Swift wrapper over LMDB (environment, transactions, cursors, map growth)
+//   LedgerCore  pure value types every layer shares: JSON, RFC 8785 canonical form, time, the event envelope
+//   EventLog    the append-only, hash-chained log (LMDB and in-memory) and the group-commit writer
+import PackageDescription
+
+let package = Package(
+    name: "orgledger",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "LMDB", targets: ["LMDB"]),
+        .library(name: "LedgerCore", targets: ["LedgerCore"]),
+        .library(name: "EventLog", targets: ["EventLog"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CLMDB",
+            pkgConfig: "lmdb",
+            providers: [.apt(["liblmdb-dev"])]
+        ),
+        .target(name: "LMDB", dependencies: ["CLMDB"]),
+        .target(name: "LedgerCore", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "EventLog", dependencies: ["LMDB", "LedgerCore"]),
+
+        // A child process for the crash test: appends in a loop and prints each acknowledged seq.
+        .executableTarget(name: "orgledger-append-loop", dependencies: ["EventLog"], path: "Tests/Support/AppendLoop"),
+
+        .testTarget(name: "LMDBTests", dependencies: ["LMDB"]),
+        .testTarget(name: "LedgerCoreTests", dependencies: ["LedgerCore"]),
+        .testTarget(name: "EventLogTests", dependencies: ["EventLog", "LMDB", "LedgerCore"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

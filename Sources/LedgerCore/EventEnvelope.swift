@@ -1,0 +1,220 @@
+/// Request context recorded with an event (`meta`): where a command came from, never what it did.
+public struct EventMeta: Sendable, Hashable {
+    public var requestId: String?
+    public var clientIP: String?
+    public var userAgent: String?
+    public var idempotencyKey: String?
+
+    public init(requestId: String? = nil, clientIP: String? = nil, userAgent: String? = nil, idempotencyKey: String? = nil) {
+        self.requestId = requestId
+        self.clientIP = clientIP
+        self.userAgent = userAgent
+        self.idempotencyKey = idempotencyKey
+    }
+
+    /// The `meta` object: only the members that are present.
+    public var json: JSONValue {
+        var members: [String: JSONValue] = [:]
+        if let clientIP { members["client_ip"] = .string(clientIP) }
+        if let idempotencyKey { members["idempotency_key"] = .string(idempotencyKey) }
+        if let requestId { members["request_id"] = .string(requestId) }
+        if let userAgent { members["user_agent"] = .string(userAgent) }
+        return .object(members)
+    }
+
+    public init(json: JSONValue) throws(EnvelopeError) {
+        guard case .object(let members) = json else { throw EnvelopeError("meta is not an object") }
+        for (key, value) in members {
+            guard case .string(let s) = value else { throw EnvelopeError("meta.\(key) is not a string") }
+            switch key {
+            case "client_ip": clientIP = s
+            case "idempotency_key": idempotencyKey = s
+            case "request_id": requestId = s
+            case "user_agent": userAgent = s
+            default: throw EnvelopeError("meta has an unknown member \"\(key)\"")
+            }
+        }
+    }
+}
+
+/// An event as a command produces it, before the log gives it a place (`seq`, `version`, `prev_hash`).
+public struct NewEvent: Sendable, Hashable {
+    public var type: String
+    public var schemaVersion: Int
+    public var at: Timestamp
+    public var actor: String
+    /// The event's payload; always a JSON object.
+    public var data: JSONValue
+    public var meta: EventMeta
+
+    public init(type: String, schemaVersion: Int = 1, at: Timestamp, actor: String, data: JSONValue = [:], meta: EventMeta = EventMeta()) {
+        self.type = type
+        self.schemaVersion = schemaVersion
+        self.at = at
+        self.actor = actor
+        self.data = data
+        self.meta = meta
+    }
+}
+
+/// A malformed stored or imported envelope.
+public struct EnvelopeError: Error, Equatable, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// One event as the log holds it (product spec §4).
+///
+/// The stored form is `canonicalBytes()`: the envelope without `hash`, in RFC 8785 form. `hash` is the
+/// SHA-256 of exactly those bytes, and `prev_hash` the previous event's `hash` (64 zeros for seq 1).
+public struct EventEnvelope: Sendable, Hashable {
+    public var seq: UInt64
+    public var stream: String
+    public var version: UInt64
+    public var type: String
+    public var schemaVersion: Int
+    public var at: Timestamp
+    public var actor: String
+    public var data: JSONValue
+    public var meta: EventMeta
+    public var prevHash: ChainHash
+
+    public init(seq: UInt64, stream: String, version: UInt64, event: NewEvent, prevHash: ChainHash) {
+        self.seq = seq
+        self.stream = stream
+        self.version = version
+        self.type = event.type
+        self.schemaVersion = event.schemaVersion
+        self.at = event.at
+        self.actor = event.actor
+        self.data = event.data
+        self.meta = event.meta
+        self.prevHash = prevHash
+    }
+
+    /// The bytes that are hashed and stored: the envelope without `hash`, canonical.
+    public func canonicalBytes() throws(CanonicalJSON.EncodingError) -> [UInt8] {
+        try encode(hash: nil)
+    }
+
+    /// The envelope with its `hash` member, canonical: one line of an export or of `GET /v1/events`.
+    public func exportBytes(hash: ChainHash) throws(CanonicalJSON.EncodingError) -> [UInt8] {
+        try encode(hash: hash)
+    }
+
+    /// Members written in RFC 8785 order (all names are ASCII, so byte order is UTF-16 order):
+    /// actor, at, data, [hash], meta, prev_hash, schema_version, seq, stream, type, version.
+    private func encode(hash: ChainHash?) throws(CanonicalJSON.EncodingError) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(384)
+        out.append(contentsOf: #"{"actor":"#.utf8)
+        CanonicalJSON.writeString(actor, into: &out)
+        out.append(contentsOf: #","at":""#.utf8)
+        at.appendRFC3339(to: &out)
+        out.append(contentsOf: #"","data":"#.utf8)
+        try CanonicalJSON.write(data, into: &out)
+        if let hash {
+            out.append(contentsOf: #","hash":""#.utf8)
+            hash.appendHex(to: &out)
+            out.append(UInt8(ascii: "\""))
+        }
+        out.append(contentsOf: #","meta":"#.utf8)
+        try CanonicalJSON.write(meta.json, into: &out)
+        out.append(contentsOf: #","prev_hash":""#.utf8)
+        prevHash.appendHex(to: &out)
+        out.append(contentsOf: #"","schema_version":"#.utf8)
+        try CanonicalJSON.writeInteger(Int64(schemaVersion), into: &out)
+        out.append(contentsOf: #","seq":"#.utf8)
+        try CanonicalJSON.writeInteger(Int64(seq), into: &out)
+        out.append(contentsOf: #","stream":"#.utf8)
+        CanonicalJSON.writeString(stream, into: &out)
+        out.append(contentsOf: #","type":"#.utf8)
+        CanonicalJSON.writeString(type, into: &out)
+        out.append(contentsOf: #","version":"#.utf8)
+        try CanonicalJSON.writeInteger(Int64(version), into: &out)
+        out.append(UInt8(ascii: "}"))
+        return out
+    }
+
+    /// Decodes an envelope from JSON (stored or exported form). A `hash` member, when present, is returned
+    /// beside the envelope and is not part of it.
+    public static func decode(_ bytes: UnsafeRawBufferPointer) throws -> (envelope: EventEnvelope, hash: ChainHash?) {
+        var parser = JSONParser(bytes)
+        guard case .object(let m) = try parser.parseDocument() else { throw EnvelopeError("an envelope is a JSON object") }
+        func string(_ key: String) throws(EnvelopeError) -> String {
+            guard case .string(let s)? = m[key] else { throw EnvelopeError("envelope member \"\(key)\" is missing or not a string") }
+            return s
+        }
+        func integer(_ key: String) throws(EnvelopeError) -> Int64 {
+            guard case .int(let n)? = m[key] else { throw EnvelopeError("envelope member \"\(key)\" is missing or not an integer") }
+            return n
+        }
+        let known: Set<String> = ["actor", "at", "data", "hash", "meta", "prev_hash", "schema_version", "seq", "stream", "type", "version"]
+        if let unknown = m.keys.first(where: { !known.contains($0) }) {
+            throw EnvelopeError("envelope has an unknown member \"\(unknown)\"")
+        }
+        let atText = try string("at")
+        guard let at = Timestamp(rfc3339: atText), at.rfc3339 == atText else {
+            throw EnvelopeError("envelope member \"at\" is not an RFC 3339 UTC time with milliseconds: \(atText)")
+        }
+        guard let prevHash = ChainHash(hex: try string("prev_hash")) else {
+            throw EnvelopeError("envelope member \"prev_hash\" is not 64 lower-case hex digits")
+        }
+        var hash: ChainHash?
+        if m["hash"] != nil {
+            guard let h = ChainHash(hex: try string("hash")) else { throw EnvelopeError("envelope member \"hash\" is not 64 lower-case hex digits") }
+            hash = h
+        }
+        guard case .object? = m["data"] else { throw EnvelopeError("envelope member \"data\" is missing or not an object") }
+        let seq = try integer("seq"), version = try integer("version"), schemaVersion = try integer("schema_version")
+        guard seq >= 1, version >= 1, schemaVersion >= 1 else { throw EnvelopeError("seq, version and schema_version start at 1") }
+        let event = NewEvent(
+            type: try string("type"), schemaVersion: Int(schemaVersion), at: at, actor: try string("actor"),
+            data: m["data"]!, meta: try EventMeta(json: m["meta"] ?? .object([:])))
+        let envelope = EventEnvelope(seq: UInt64(seq), stream: try string("stream"), version: UInt64(version), event: event, prevHash: prevHash)
+        return (envelope, hash)
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws -> (envelope: EventEnvelope, hash: ChainHash?) {
+        try bytes.withUnsafeBytes { try decode($0) }
+    }
+}
+
+/// The few envelope members the chain check needs, read without building `data` or `meta`.
+public struct EnvelopeHeader: Sendable, Hashable {
+    public var seq: UInt64 = 0
+    public var stream: String = ""
+    public var version: UInt64 = 0
+    public var type: String = ""
+    public var prevHash: ChainHash = .genesis
+
+    public static func read(_ bytes: UnsafeRawBufferPointer) throws -> EnvelopeHeader {
+        var header = EnvelopeHeader()
+        var seen = 0
+        var parser = JSONParser(bytes)
+        try parser.forEachMember { (name, p) throws(JSONParser.SyntaxError) in
+            switch name.count {
+            case 3 where name.elementsEqual("seq".utf8):
+                header.seq = UInt64(try p.parseInteger()); seen |= 1
+            case 6 where name.elementsEqual("stream".utf8):
+                header.stream = try p.parseString(); seen |= 2
+            case 7 where name.elementsEqual("version".utf8):
+                header.version = UInt64(try p.parseInteger()); seen |= 4
+            case 4 where name.elementsEqual("type".utf8):
+                header.type = try p.parseString(); seen |= 8
+            case 9 where name.elementsEqual("prev_hash".utf8):
+                let start = p.position
+                let text = try p.parseString()
+                guard let h = ChainHash(hex: text) else {
+                    throw JSONParser.SyntaxError(offset: start, message: "prev_hash is not 64 lower-case hex digits")
+                }
+                header.prevHash = h; seen |= 16
+            default:
+                try p.skipValue()
+            }
+        }
+        guard seen == 31 else { throw EnvelopeError("envelope lacks one of seq, stream, version, type, prev_hash") }
+        return header
+    }
+}

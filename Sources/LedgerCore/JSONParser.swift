@@ -1,0 +1,325 @@
+/// A strict JSON parser (RFC 8259) over UTF-8 bytes, producing `JSONValue`.
+///
+/// Strict where it matters for a ledger: invalid UTF-8, duplicate member names, trailing data, nesting
+/// deeper than `maximumDepth` and non-integer numbers are refused with the byte offset of the problem.
+/// It can also skip a value without building it, which the log uses to read a few envelope fields fast.
+public struct JSONParser: ~Copyable {
+    public struct SyntaxError: Error, Equatable, CustomStringConvertible {
+        public let offset: Int
+        public let message: String
+        public var description: String { "invalid JSON at byte \(offset): \(message)" }
+    }
+
+    public static let maximumDepth = 64
+
+    let bytes: UnsafeRawBufferPointer
+    public private(set) var position: Int = 0
+    private var depth = 0
+
+    public init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+    /// Parses one complete JSON text.
+    public static func parse(_ bytes: some Collection<UInt8>) throws(SyntaxError) -> JSONValue {
+        let array = Array(bytes)
+        let result = array.withUnsafeBytes { raw in
+            var parser = JSONParser(raw)
+            return Result { () throws(SyntaxError) in try parser.parseDocument() }
+        }
+        return try result.get()
+    }
+
+    public static func parse(_ text: String) throws(SyntaxError) -> JSONValue {
+        try parse(Array(text.utf8))
+    }
+
+    public mutating func parseDocument() throws(SyntaxError) -> JSONValue {
+        let value = try parseValue()
+        skipWhitespace()
+        guard position == bytes.count else { throw error("unexpected data after the JSON value") }
+        return value
+    }
+
+    // MARK: Values
+
+    public mutating func parseValue() throws(SyntaxError) -> JSONValue {
+        skipWhitespace()
+        guard position < bytes.count else { throw error("unexpected end of input") }
+        switch bytes[position] {
+        case UInt8(ascii: "{"): return .object(try parseObject())
+        case UInt8(ascii: "["): return .array(try parseArray())
+        case UInt8(ascii: "\""): return .string(try parseString())
+        case UInt8(ascii: "t"): try expectLiteral("true"); return .bool(true)
+        case UInt8(ascii: "f"): try expectLiteral("false"); return .bool(false)
+        case UInt8(ascii: "n"): try expectLiteral("null"); return .null
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .int(try parseInteger())
+        default: throw error("unexpected character")
+        }
+    }
+
+    mutating func parseObject() throws(SyntaxError) -> [String: JSONValue] {
+        try enter()
+        defer { depth -= 1 }
+        position += 1  // {
+        var members: [String: JSONValue] = [:]
+        skipWhitespace()
+        if peek() == UInt8(ascii: "}") { position += 1; return members }
+        while true {
+            skipWhitespace()
+            guard peek() == UInt8(ascii: "\"") else { throw error("expected a member name") }
+            let keyOffset = position
+            let key = try parseString()
+            skipWhitespace()
+            try expect(UInt8(ascii: ":"))
+            let value = try parseValue()
+            if members.updateValue(value, forKey: key) != nil {
+                throw SyntaxError(offset: keyOffset, message: "duplicate member name \"\(key)\"")
+            }
+            skipWhitespace()
+            if peek() == UInt8(ascii: ",") { position += 1; continue }
+            try expect(UInt8(ascii: "}"))
+            return members
+        }
+    }
+
+    mutating func parseArray() throws(SyntaxError) -> [JSONValue] {
+        try enter()
+        defer { depth -= 1 }
+        position += 1  // [
+        var items: [JSONValue] = []
+        skipWhitespace()
+        if peek() == UInt8(ascii: "]") { position += 1; return items }
+        while true {
+            items.append(try parseValue())
+            skipWhitespace()
+            if peek() == UInt8(ascii: ",") { position += 1; continue }
+            try expect(UInt8(ascii: "]"))
+            return items
+        }
+    }
+
+    /// Parses a string at the current position (which must be its opening quote).
+    public mutating func parseString() throws(SyntaxError) -> String {
+        let start = position
+        position += 1
+        // Fast path: no escapes.
+        var i = position
+        while i < bytes.count {
+            let b = bytes[i]
+            if b == UInt8(ascii: "\"") {
+                let slice = UnsafeRawBufferPointer(rebasing: bytes[position..<i])
+                guard let s = String(validating: slice, as: UTF8.self) else {
+                    throw SyntaxError(offset: start, message: "string is not valid UTF-8")
+                }
+                position = i + 1
+                return s
+            }
+            if b == UInt8(ascii: "\\") { break }
+            if b < 0x20 { throw SyntaxError(offset: i, message: "control character in a string must be escaped") }
+            i += 1
+        }
+        // Slow path with escapes.
+        var utf8: [UInt8] = Array(UnsafeRawBufferPointer(rebasing: bytes[position..<i]))
+        position = i
+        while true {
+            guard position < bytes.count else { throw SyntaxError(offset: start, message: "unterminated string") }
+            let b = bytes[position]
+            position += 1
+            switch b {
+            case UInt8(ascii: "\""):
+                guard let s = String(validating: utf8, as: UTF8.self) else {
+                    throw SyntaxError(offset: start, message: "string is not valid UTF-8")
+                }
+                return s
+            case UInt8(ascii: "\\"):
+                guard position < bytes.count else { throw SyntaxError(offset: start, message: "unterminated string") }
+                let e = bytes[position]
+                position += 1
+                switch e {
+                case UInt8(ascii: "\""): utf8.append(0x22)
+                case UInt8(ascii: "\\"): utf8.append(0x5C)
+                case UInt8(ascii: "/"): utf8.append(0x2F)
+                case UInt8(ascii: "b"): utf8.append(0x08)
+                case UInt8(ascii: "f"): utf8.append(0x0C)
+                case UInt8(ascii: "n"): utf8.append(0x0A)
+                case UInt8(ascii: "r"): utf8.append(0x0D)
+                case UInt8(ascii: "t"): utf8.append(0x09)
+                case UInt8(ascii: "u"):
+                    var scalar = UInt32(try parseHex4())
+                    if (0xD800..<0xDC00).contains(scalar) {
+                        guard position + 1 < bytes.count, bytes[position] == UInt8(ascii: "\\"),
+                            bytes[position + 1] == UInt8(ascii: "u")
+                        else { throw error("lone high surrogate") }
+                        position += 2
+                        let low = UInt32(try parseHex4())
+                        guard (0xDC00..<0xE000).contains(low) else { throw error("invalid low surrogate") }
+                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                    } else if (0xDC00..<0xE000).contains(scalar) {
+                        throw error("lone low surrogate")
+                    }
+                    guard let u = Unicode.Scalar(scalar) else { throw error("invalid unicode escape") }
+                    utf8.append(contentsOf: String(Character(u)).utf8)
+                default: throw SyntaxError(offset: position - 1, message: "invalid escape")
+                }
+            case 0..<0x20:
+                throw SyntaxError(offset: position - 1, message: "control character in a string must be escaped")
+            default:
+                utf8.append(b)
+            }
+        }
+    }
+
+    private mutating func parseHex4() throws(SyntaxError) -> UInt16 {
+        guard position + 4 <= bytes.count else { throw error("short unicode escape") }
+        var v: UInt16 = 0
+        for _ in 0..<4 {
+            let c = bytes[position]
+            let d: UInt8
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): d = c - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): d = c - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): d = c - UInt8(ascii: "A") + 10
+            default: throw error("invalid hex digit in unicode escape")
+            }
+            v = v << 4 | UInt16(d)
+            position += 1
+        }
+        return v
+    }
+
+    /// Parses an integer; fractions and exponents are refused (see `JSONValue`).
+    public mutating func parseInteger() throws(SyntaxError) -> Int64 {
+        let start = position
+        var negative = false
+        if peek() == UInt8(ascii: "-") { negative = true; position += 1 }
+        guard let first = peek(), (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first) else {
+            throw error("expected a digit")
+        }
+        if first == UInt8(ascii: "0"), position + 1 < bytes.count,
+            (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[position + 1])
+        {
+            throw error("leading zero in a number")
+        }
+        var magnitude: Int64 = 0
+        while let c = peek(), (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(c) {
+            magnitude = magnitude &* 10 &+ Int64(c - UInt8(ascii: "0"))
+            if magnitude > JSONValue.maxSafeInteger {
+                throw SyntaxError(offset: start, message: "integer outside ±(2^53 − 1)")
+            }
+            position += 1
+        }
+        if let c = peek(), c == UInt8(ascii: ".") || c == UInt8(ascii: "e") || c == UInt8(ascii: "E") {
+            throw SyntaxError(offset: start, message: "only integers are accepted")
+        }
+        return negative ? -magnitude : magnitude
+    }
+
+    /// Skips one value without building it.
+    public mutating func skipValue() throws(SyntaxError) {
+        skipWhitespace()
+        guard let c = peek() else { throw error("unexpected end of input") }
+        switch c {
+        case UInt8(ascii: "\""): try skipString()
+        case UInt8(ascii: "{"), UInt8(ascii: "["):
+            try enter()
+            defer { depth -= 1 }
+            let close = c == UInt8(ascii: "{") ? UInt8(ascii: "}") : UInt8(ascii: "]")
+            position += 1
+            skipWhitespace()
+            if peek() == close { position += 1; return }
+            while true {
+                if close == UInt8(ascii: "}") {
+                    skipWhitespace()
+                    guard peek() == UInt8(ascii: "\"") else { throw error("expected a member name") }
+                    try skipString()
+                    skipWhitespace()
+                    try expect(UInt8(ascii: ":"))
+                }
+                try skipValue()
+                skipWhitespace()
+                if peek() == UInt8(ascii: ",") { position += 1; continue }
+                try expect(close)
+                return
+            }
+        default: _ = try parseValue()
+        }
+    }
+
+    private mutating func skipString() throws(SyntaxError) {
+        let start = position
+        position += 1
+        while position < bytes.count {
+            let b = bytes[position]
+            if b == UInt8(ascii: "\"") { position += 1; return }
+            position += b == UInt8(ascii: "\\") ? 2 : 1
+        }
+        throw SyntaxError(offset: start, message: "unterminated string")
+    }
+
+    /// Walks the members of the top-level object, calling `body` with each member's name (as raw bytes,
+    /// which for OrgLedger's envelope names never need unescaping) and the parser positioned at its value.
+    /// `body` must consume the value (parse or skip it).
+    public mutating func forEachMember(
+        _ body: (UnsafeRawBufferPointer, inout JSONParser) throws(SyntaxError) -> Void
+    ) throws(SyntaxError) {
+        skipWhitespace()
+        try expect(UInt8(ascii: "{"))
+        skipWhitespace()
+        if peek() == UInt8(ascii: "}") { position += 1; return }
+        while true {
+            skipWhitespace()
+            guard peek() == UInt8(ascii: "\"") else { throw error("expected a member name") }
+            let nameStart = position + 1
+            try skipString()
+            let name = UnsafeRawBufferPointer(rebasing: bytes[nameStart..<(position - 1)])
+            skipWhitespace()
+            try expect(UInt8(ascii: ":"))
+            skipWhitespace()
+            try body(name, &self)
+            skipWhitespace()
+            if peek() == UInt8(ascii: ",") { position += 1; continue }
+            try expect(UInt8(ascii: "}"))
+            return
+        }
+    }
+
+    // MARK: Helpers
+
+    @inline(__always)
+    private func peek() -> UInt8? { position < bytes.count ? bytes[position] : nil }
+
+    @inline(__always)
+    private mutating func skipWhitespace() {
+        while position < bytes.count {
+            switch bytes[position] {
+            case 0x20, 0x09, 0x0A, 0x0D: position += 1
+            default: return
+            }
+        }
+    }
+
+    private mutating func expect(_ byte: UInt8) throws(SyntaxError) {
+        guard peek() == byte else { throw error("expected '\(Character(Unicode.Scalar(byte)))'") }
+        position += 1
+    }
+
+    private mutating func expectLiteral(_ literal: StaticString) throws(SyntaxError) {
+        let count = literal.utf8CodeUnitCount
+        guard position + count <= bytes.count,
+            memcmp(bytes.baseAddress! + position, literal.utf8Start, count) == 0
+        else { throw error("invalid literal") }
+        position += count
+    }
+
+    private mutating func enter() throws(SyntaxError) {
+        depth += 1
+        if depth > Self.maximumDepth { throw error("nesting deeper than \(Self.maximumDepth)") }
+    }
+
+    private func error(_ message: String) -> SyntaxError { SyntaxError(offset: position, message: message) }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

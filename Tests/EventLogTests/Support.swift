@@ -1,0 +1,65 @@
+import EventLog
+import Foundation
+import LMDB
+import LedgerCore
+import Testing
+
+/// A fresh folder under the system temporary directory, removed by `remove()`.
+struct TemporaryFolder {
+    let path: String
+    init() throws {
+        path = NSTemporaryDirectory() + "orgledger-log-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+    func remove() { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// The implementations the contract suite runs against.
+enum LogKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
+    case inMemory = "in-memory"
+    case lmdb = "LMDB"
+    var testDescription: String { rawValue }
+
+    /// A fresh, empty log of this kind. Call `close()` on the box when done (use `defer`).
+    ///
+    /// Not a closure-taking `withLog { log in … }`: swiftc 6.3.1 mis-infers the throwing-ness of such
+    /// async closures around `#expect(try …)` and corrupted the task allocator at run time.
+    func makeLog() throws -> LogUnderTest {
+        switch self {
+        case .inMemory:
+            return LogUnderTest(log: InMemoryEventLog(), close: {})
+        case .lmdb:
+            let folder = try TemporaryFolder()
+            let log = try LMDBEventLog(path: folder.path)
+            return LogUnderTest(log: log, close: { log.close(); folder.remove() })
+        }
+    }
+}
+
+struct LogUnderTest {
+    let log: any EventLog
+    let close: () -> Void
+}
+
+let testTime = Timestamp(millisecondsSinceEpoch: 1_795_810_740_123)
+
+func event(_ type: String = "test.happened", _ data: JSONValue = [:]) -> NewEvent {
+    NewEvent(type: type, at: testTime, actor: "ada@example.com", data: data, meta: EventMeta(requestId: "r"))
+}
+
+/// The directory holding the test bundle, which also holds the package's executables.
+func productsDirectory() -> URL {
+    URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        .appendingPathComponent("..").standardizedFileURL
+        .resolvingSymlinksInPath()
+}
+
+func executable(named name: String) throws -> URL {
+    var dir = URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0]).resolvingSymlinksInPath()
+    for _ in 0..<4 {
+        dir.deleteLastPathComponent()
+        let candidate = dir.appendingPathComponent(name)
+        if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+    }
+    throw EnvelopeError("executable \(name) not found near \(ProcessInfo.processInfo.arguments[0]); build with `swift build --build-tests`")
+}

@@ -1,0 +1,75 @@
+import Testing
+@testable import LedgerCore
+
+@Suite("Event envelope")
+struct EnvelopeTests {
+    static let envelope = EventEnvelope(
+        seq: 1, stream: "org_01", version: 1,
+        event: NewEvent(
+            type: "org.created", at: Timestamp(millisecondsSinceEpoch: 1_795_810_740_123), actor: "ada@example.com",
+            data: ["handle": "acme", "display_name": "Acme \"Rockets\"", "n": -42, "tags": ["a\u{01}b", "é😀"]],
+            meta: EventMeta(requestId: "req-1")),
+        prevHash: .genesis)
+
+    // Written by hand from product spec §4 and checked with Python's hashlib, not derived from the code.
+    static let expectedText = #"{"actor":"ada@example.com","at":"2026-11-27T20:19:00.123Z","data":{"display_name":"Acme \"Rockets\"","handle":"acme","n":-42,"tags":["a\u0001b","é😀"]},"meta":{"request_id":"req-1"},"prev_hash":"0000000000000000000000000000000000000000000000000000000000000000","schema_version":1,"seq":1,"stream":"org_01","type":"org.created","version":1}"#
+    static let expectedHash = "605b27868f8b2ec01faf0276e739e816626eee020b3560eaab3bb9e38183df91"
+
+    @Test("the stored bytes are the canonical envelope without hash, and hash to the known digest")
+    func canonicalBytesAndHash() throws {
+        let bytes = try Self.envelope.canonicalBytes()
+        #expect(String(decoding: bytes, as: UTF8.self) == Self.expectedText)
+        #expect(ChainHash.of(bytes).hex == Self.expectedHash)
+    }
+
+    @Test("the envelope's own encoder agrees with the generic canonical encoder")
+    func agreesWithGenericEncoder() throws {
+        let generic = try JSONParser.parse(Self.expectedText)
+        #expect(try CanonicalJSON.encode(generic) == Self.envelope.canonicalBytes())
+    }
+
+    @Test("the export form carries hash in its sorted place and decodes back")
+    func exportRoundTrip() throws {
+        let hash = ChainHash(hex: Self.expectedHash)!
+        let line = try Self.envelope.exportBytes(hash: hash)
+        var generic = try JSONParser.parse(line).objectValue!
+        #expect(generic.removeValue(forKey: "hash") == .string(Self.expectedHash))
+        #expect(try CanonicalJSON.encode(.object(generic)) == Self.envelope.canonicalBytes())
+        #expect(try CanonicalJSON.encode(JSONParser.parse(line)) == line)
+        let decoded = try EventEnvelope.decode(line)
+        #expect(decoded.envelope == Self.envelope)
+        #expect(decoded.hash == hash)
+    }
+
+    @Test("the header reader finds seq, stream, version, type and prev_hash without decoding data")
+    func header() throws {
+        let header = try Self.envelope.canonicalBytes().withUnsafeBytes { try EnvelopeHeader.read($0) }
+        #expect(header == EnvelopeHeader(seq: 1, stream: "org_01", version: 1, type: "org.created", prevHash: .genesis))
+    }
+
+    @Test("decode refuses a non-canonical time and unknown members")
+    func decodeRefuses() throws {
+        let badTime = Self.expectedText.replacingOccurrences("20:19:00.123Z", "20:19:00Z")
+        #expect(throws: EnvelopeError.self) { try EventEnvelope.decode(Array(badTime.utf8)) }
+        let extra = Self.expectedText.replacingOccurrences(#""version":1}"#, #""version":1,"x":1}"#)
+        #expect(throws: EnvelopeError.self) { try EventEnvelope.decode(Array(extra.utf8)) }
+    }
+
+    @Test("ChainHash hex round-trips and refuses upper case")
+    func hashHex() {
+        let h = ChainHash(hex: Self.expectedHash)!
+        #expect(h.hex == Self.expectedHash)
+        #expect(h.bytes.count == 32)
+        #expect(ChainHash(hex: Self.expectedHash.uppercased()) == nil)
+        #expect(ChainHash.genesis.hex == String(repeating: "0", count: 64))
+    }
+}
+
+extension String {
+    func replacingOccurrences(_ target: String, _ replacement: String) -> String {
+        var parts = self.split(separator: target, omittingEmptySubsequences: false).map(String.init)
+        guard parts.count > 1 else { return self }
+        let first = parts.removeFirst()
+        return parts.reduce(first) { $0 + replacement + $1 }
+    }
+}
