@@ -19,6 +19,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         .systemLibrary(
@@ -32,6 +33,13 @@ let package = Package(
 
         // A child process for the crash test: appends in a loop and prints each acknowledged seq.
         .executableTarget(name: "orgledger-append-loop", dependencies: ["EventLog"], path: "Tests/Support/AppendLoop"),
+
+        // The benchmarks (scripts/bench, release build).
+        .executableTarget(
+            name: "orgledger-bench",
+            dependencies: ["EventLog", "LMDB", "LedgerCore", "CLMDB", .product(name: "Histogram", package: "hdrhistogram-swift")],
+            path: "Benchmarks/orgledger-bench"
+        ),
 
         .testTarget(name: "LMDBTests", dependencies: ["LMDB"]),
         .testTarget(name: "LedgerCoreTests", dependencies: ["LedgerCore"]),
