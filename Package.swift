@@ -7,12 +7,14 @@
 //   LMDB        a safe Swift wrapper over LMDB (environment, transactions, cursors, map growth)
 //   LedgerCore  pure value types every layer shares: JSON, RFC 8785 canonical form, time, the event envelope
 //   EventLog    the append-only, hash-chained log (LMDB and in-memory) and the group-commit writer
+//   orgledger   the executable
 import PackageDescription
 
 let package = Package(
     name: "orgledger",
     platforms: [.macOS(.v15)],
     products: [
+        .executable(name: "orgledger", targets: ["orgledger"]),
         .library(name: "LMDB", targets: ["LMDB"]),
         .library(name: "LedgerCore", targets: ["LedgerCore"]),
         .library(name: "EventLog", targets: ["EventLog"]),
@@ -20,6 +22,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     ],
     targets: [
         .systemLibrary(
@@ -30,6 +33,12 @@ let package = Package(
         .target(name: "LMDB", dependencies: ["CLMDB"]),
         .target(name: "LedgerCore", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "EventLog", dependencies: ["LMDB", "LedgerCore"]),
+
+        // The executable: offline commands now; serve and the client with the service layer.
+        .executableTarget(
+            name: "orgledger",
+            dependencies: ["EventLog", "LMDB", "LedgerCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
 
         // A child process for the crash test: appends in a loop and prints each acknowledged seq.
         .executableTarget(name: "orgledger-append-loop", dependencies: ["EventLog"], path: "Tests/Support/AppendLoop"),

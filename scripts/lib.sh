@@ -25,3 +25,9 @@ ensure_lmdb() {
 ensure_swift() {
     command -v swift >/dev/null || { echo "swift is not on PATH (expected /opt/swift/usr/bin)" >&2; exit 1; }
 }
+
+ensure_python_tools() {
+    python3 -c "import pytest, jsonschema" 2>/dev/null && return 0
+    echo "==> installing pytest and jsonschema (pip)" >&2
+    python3 -m pip install --quiet pytest jsonschema >&2
+}
