@@ -7,6 +7,7 @@
 //   LMDB        a safe Swift wrapper over LMDB (environment, transactions, cursors, map growth)
 //   LedgerCore  pure value types every layer shares: JSON, RFC 8785 canonical form, time, the event envelope
 //   EventLog    the append-only, hash-chained log (LMDB and in-memory) and the group-commit writer
+//   OrgDomain   pure rules: commands, events, state, decide/apply, the permission matrix (no I/O, no clock)
 //   orgledger   the executable
 import PackageDescription
 
@@ -18,6 +19,7 @@ let package = Package(
         .library(name: "LMDB", targets: ["LMDB"]),
         .library(name: "LedgerCore", targets: ["LedgerCore"]),
         .library(name: "EventLog", targets: ["EventLog"]),
+        .library(name: "OrgDomain", targets: ["OrgDomain"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
@@ -33,6 +35,7 @@ let package = Package(
         .target(name: "LMDB", dependencies: ["CLMDB"]),
         .target(name: "LedgerCore", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "EventLog", dependencies: ["LMDB", "LedgerCore"]),
+        .target(name: "OrgDomain", dependencies: ["LedgerCore"]),
 
         // The executable: offline commands now; serve and the client with the service layer.
         .executableTarget(
@@ -53,6 +56,7 @@ let package = Package(
         .testTarget(name: "LMDBTests", dependencies: ["LMDB"]),
         .testTarget(name: "LedgerCoreTests", dependencies: ["LedgerCore"]),
         .testTarget(name: "EventLogTests", dependencies: ["EventLog", "LMDB", "LedgerCore"]),
+        .testTarget(name: "OrgDomainTests", dependencies: ["OrgDomain", "LedgerCore"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,344 @@
+import LedgerCore
+
+/// Decides a command against an org's state: the events it produces, or why it is refused.
+///
+/// Pure: the time and the handle directory come in through `context`; nothing is read or written. The
+/// order of checks is the order of the answers a client sees: no actor (401), unknown org (404), the
+/// actor's standing and the permission matrix (403), a frozen org (409), invalid input (400), an unknown
+/// target (404), the target's role (403), then the state rules (409/410).
+///
+/// An empty list of events means "nothing to change" (e.g. renaming to the current handle).
+public func decide(_ command: Command, by actor: Actor?, state: OrgState?, context: DecisionContext) -> Result<[OrgEvent], Refusal> {
+    do {
+        return .success(try Decider(actor: actor, state: state, now: context.now, context: context).decide(command))
+    } catch {
+        return .failure(error)
+    }
+}
+
+private struct Decider {
+    let actor: Actor?
+    let state: OrgState?
+    let now: Timestamp
+    let context: DecisionContext
+
+    init(actor: Actor?, state: OrgState?, now: Timestamp, context: DecisionContext) {
+        self.actor = actor
+        self.state = state
+        self.now = now
+        self.context = context
+    }
+
+    func decide(_ command: Command) throws(Refusal) -> [OrgEvent] {
+        let me = try person()
+        switch command {
+        case .createOrg(let orgID, let handle, let displayName):
+            return try createOrg(orgID: orgID, handle: handle, displayName: displayName, owner: me)
+
+        case .updateProfile(let displayName, let avatarURL):
+            let org = try permitted(.updateProfile)
+            return try updateProfile(org, displayName: displayName, avatarURL: avatarURL)
+
+        case .renameHandle(let raw):
+            let org = try permitted(.renameHandle)
+            let handle = try valid(Handle.parse(raw))
+            guard handle != org.handle else { return [] }
+            try requireAvailable(handle, for: org.id)
+            return [.handleRenamed(from: org.handle, to: handle, heldUntil: now.adding(days: Policy.handleHoldDays))]
+
+        case .invite(let emails, let role, let ttlDays, let ids):
+            return try invite(emails: emails, role: role, ttlDays: ttlDays, ids: ids, by: me)
+
+        case .revokeInvitation(let id):
+            let org = try activeMember()
+            guard let invitation = org.invitations[id] else { throw Refusal(.invitationNotFound, "no invitation \(id) in this org") }
+            try requirePermission(org, .revokeInvitation, target: invitation.role)
+            try requirePending(invitation)
+            return [.invitationRevoked(invitationID: id, email: invitation.email, reason: .revoked)]
+
+        case .acceptInvitation(let id), .declineInvitation(let id):
+            let org = try existingOrg()
+            guard let invitation = org.invitations[id] else { throw Refusal(.invitationNotFound, "no invitation \(id)") }
+            guard invitation.email == me else { throw Refusal(.notInvitee, "this invitation is addressed to someone else") }
+            try requirePending(invitation)
+            if case .acceptInvitation = command {
+                try requireNotFrozen(org)
+                guard org.members[me] == nil else { throw Refusal(.alreadyMember, "\(me) is already a member") }
+                return [
+                    .invitationAccepted(invitationID: id, email: me),
+                    .memberJoined(email: me, role: invitation.role, invitedBy: invitation.invitedBy, invitationID: id),
+                ]
+            }
+            return [.invitationDeclined(invitationID: id, email: me)]
+
+        case .changeRole(let rawEmail, let rawRole):
+            let org = try activeMember()
+            let (email, newRole) = try validPair(Email.parse(rawEmail), Role.parse(rawRole))
+            let target = try member(email, in: org)
+            guard target.role != newRole else { return [] }
+            if email == me {
+                // Nobody raises their own role; anyone may lower it. Sideways moves follow the matrix.
+                if newRole.isAbove(target.role) { throw Refusal(.cannotRaiseOwnRole, "nobody raises their own role") }
+                if !target.role.isAbove(newRole) {
+                    try requirePermission(org, .changeRole, target: target.role, newRole: newRole)
+                }
+            } else {
+                try requirePermission(org, .changeRole, target: target.role, newRole: newRole)
+            }
+            try requireAnotherActiveOwner(org, ifLosing: target, "demote")
+            return [.memberRoleChanged(email: email, from: target.role, to: newRole)]
+
+        case .suspend(let rawEmail):
+            let org = try activeMember()
+            let email = try valid(Email.parse(rawEmail))
+            let target = try member(email, in: org)
+            try requirePermission(org, .suspendMember, target: target.role)
+            guard target.status == .active else { throw Refusal(.alreadySuspended, "\(email) is already suspended") }
+            try requireAnotherActiveOwner(org, ifLosing: target, "suspend")
+            return [.memberSuspended(email: email, role: target.role)]
+
+        case .reinstate(let rawEmail):
+            let org = try activeMember()
+            let email = try valid(Email.parse(rawEmail))
+            let target = try member(email, in: org)
+            try requirePermission(org, .reinstateMember, target: target.role)
+            guard target.status == .suspended else { throw Refusal(.notSuspended, "\(email) is not suspended") }
+            return [.memberReinstated(email: email, role: target.role)]
+
+        case .remove(let rawEmail):
+            let org = try activeMember()
+            let email = try valid(Email.parse(rawEmail))
+            let target = try member(email, in: org)
+            if email == me {
+                try requireAnotherActiveOwner(org, ifLosing: target, "leave as")
+                return [.memberLeft(email: email, role: target.role)]
+            }
+            try requirePermission(org, .removeMember, target: target.role)
+            try requireAnotherActiveOwner(org, ifLosing: target, "remove")
+            return [.memberRemoved(email: email, role: target.role)]
+
+        case .createAPIKey(let keyID, let rawName, let rawRole, let secretSHA256):
+            let org = try permitted(.createAPIKey)
+            let (name, role) = try validPair(KeyName.parse(rawName), Role.parse(rawRole))
+            guard case .active(let creatorRole) = org.standing(of: actor), Permissions.keyRoles(for: creatorRole).contains(role) else {
+                throw Refusal(.notPermitted, "an API key's role can be at most its creator's")
+            }
+            guard secretSHA256.utf8.count == 64, secretSHA256.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) else {
+                throw Refusal.invalid([FieldError(field: "secret_sha256", message: "must be 64 lower-case hex digits")])
+            }
+            guard org.apiKeys[keyID] == nil else { throw Refusal(.orgExists, "key id \(keyID) is taken") }
+            return [.apiKeyCreated(keyID: keyID, name: name, role: role, secretSHA256: secretSHA256, authEpoch: org.authEpoch)]
+
+        case .revokeAPIKey(let keyID):
+            let org = try permitted(.revokeAPIKey)
+            guard let key = org.apiKeys[keyID] else { throw Refusal(.apiKeyNotFound, "no API key \(keyID) in this org") }
+            guard !key.revoked else { throw Refusal(.keyRevoked, "API key \(keyID) is already revoked") }
+            return [.apiKeyRevoked(keyID: keyID)]
+
+        case .resetAuth:
+            let org = try permitted(.resetAuth)
+            let voided = org.apiKeys.values.filter { !$0.revoked && $0.authEpoch == org.authEpoch }.map(\.id).sorted()
+            return [.authReset(authEpoch: org.authEpoch + 1, voidedKeys: voided)]
+
+        case .scheduleDeletion(let confirm):
+            let org = try permitted(.scheduleDeletion)
+            guard confirm == org.handle.value else {
+                throw Refusal(.confirmationMismatch, "type the org's current handle to confirm", errors: [FieldError(field: "confirm", message: "must equal the current handle '\(org.handle.value)'")])
+            }
+            return [.deletionScheduled(purgeAt: now.adding(days: Policy.deletionGraceDays))]
+
+        case .cancelDeletion:
+            let org = try permitted(.cancelDeletion, allowWhileFrozen: true)
+            guard org.status == .pendingDeletion else { throw Refusal(.notPendingDeletion, "no deletion is scheduled") }
+            return [.deletionCanceled]
+        }
+    }
+
+    // MARK: Commands with more to them
+
+    func createOrg(orgID: String, handle rawHandle: String, displayName rawName: String, owner: Email) throws(Refusal) -> [OrgEvent] {
+        let (handle, displayName) = try validPair(Handle.parse(rawHandle), DisplayName.parse(rawName))
+        guard state == nil else { throw Refusal(.orgExists, "org \(orgID) already exists") }
+        try requireAvailable(handle, for: orgID)
+        return [
+            .orgCreated(orgID: orgID, handle: handle, displayName: displayName, avatarURL: nil),
+            .memberJoined(email: owner, role: .owner, invitedBy: nil, invitationID: nil),
+        ]
+    }
+
+    func updateProfile(_ org: OrgState, displayName rawName: String?, avatarURL rawAvatar: String??) throws(Refusal) -> [OrgEvent] {
+        guard rawName != nil || rawAvatar != nil else {
+            throw Refusal.invalid([FieldError(field: "body", message: "give display_name, avatar_url or both")])
+        }
+        var errors: [FieldError] = []
+        var name: String?
+        var avatar: String??
+        if let rawName {
+            switch DisplayName.parse(rawName) {
+            case .success(let value): name = value
+            case .failure(let error): errors.append(error)
+            }
+        }
+        if let rawAvatar {
+            if let url = rawAvatar {
+                switch AvatarURL.parse(url) {
+                case .success(let value): avatar = .some(value)
+                case .failure(let error): errors.append(error)
+                }
+            } else {
+                avatar = .some(nil)
+            }
+        }
+        guard errors.isEmpty else { throw Refusal.invalid(errors) }
+        let nameChange = name.flatMap { $0 == org.displayName ? nil : OrgEvent.ValueChange(from: org.displayName, to: $0) }
+        let avatarChange = avatar.flatMap { $0 == org.avatarURL ? nil : OrgEvent.ValueChange(from: org.avatarURL, to: $0) }
+        guard nameChange != nil || avatarChange != nil else { return [] }
+        return [.profileUpdated(displayName: nameChange, avatarURL: avatarChange)]
+    }
+
+    func invite(emails rawEmails: [String], role rawRole: String, ttlDays: Int?, ids: [String], by me: Email) throws(Refusal) -> [OrgEvent] {
+        let org = try activeMember()
+        let role = try valid(Role.parse(rawRole))
+        try requirePermission(org, .invite, target: role)
+        var errors: [FieldError] = []
+        if rawEmails.isEmpty { errors.append(FieldError(field: "emails", message: "must name at least one email")) }
+        if rawEmails.count > Policy.maximumInvitationEmails {
+            errors.append(FieldError(field: "emails", message: "at most \(Policy.maximumInvitationEmails) emails per request"))
+        }
+        let ttl = ttlDays ?? Policy.defaultInvitationTTLDays
+        if !Policy.invitationTTLDays.contains(ttl) {
+            errors.append(FieldError(field: "ttl_days", message: "must be between \(Policy.invitationTTLDays.lowerBound) and \(Policy.invitationTTLDays.upperBound)"))
+        }
+        var emails: [Email] = []
+        var seen: Set<Email> = []
+        for (index, raw) in rawEmails.enumerated() {
+            switch Email.parse(raw, field: "emails[\(index)]") {
+            case .success(let email):
+                if seen.insert(email).inserted { emails.append(email) }  // duplicates collapse
+            case .failure(let error):
+                errors.append(error)
+            }
+        }
+        guard errors.isEmpty else { throw Refusal.invalid(errors) }
+        if let existing = emails.first(where: { org.members[$0] != nil }) {
+            throw Refusal(.alreadyMember, "\(existing) is already a member; nothing was sent")
+        }
+        precondition(ids.count >= emails.count, "the caller must supply one invitation id per email")
+        let expiresAt = now.adding(days: ttl)
+        var events: [OrgEvent] = []
+        for (email, id) in zip(emails, ids) {
+            if let pending = org.pendingInvitation(to: email) {
+                events.append(.invitationRevoked(invitationID: pending.id, email: email, reason: .replaced))
+            }
+            events.append(.invitationSent(invitationID: id, email: email, role: role, expiresAt: expiresAt))
+        }
+        return events
+    }
+
+    // MARK: Checks
+
+    func person() throws(Refusal) -> Email {
+        switch actor {
+        case nil: throw Refusal(.noActor, "say who acts (X-Actor)")
+        case .system?: throw Refusal(.systemActor, "'system' acts only through the service's own due events")
+        case .user(let email)?: return email
+        }
+    }
+
+    func existingOrg() throws(Refusal) -> OrgState {
+        guard let state, state.status != .purged else { throw Refusal(.orgNotFound, "no such org") }
+        return state
+    }
+
+    /// The org, with the actor an active member of it.
+    func activeMember() throws(Refusal) -> OrgState {
+        let org = try existingOrg()
+        switch org.standing(of: actor) {
+        case .active: break
+        case .suspended: throw Refusal(.suspended, "a suspended member can do nothing")
+        case .nonMember, .anonymous: throw Refusal(.notAMember, "not a member of this org")
+        }
+        try requireNotFrozen(org)
+        return org
+    }
+
+    /// The org, with the actor allowed an untargeted action.
+    func permitted(_ action: Action, allowWhileFrozen: Bool = false) throws(Refusal) -> OrgState {
+        let org = try existingOrg()
+        switch org.standing(of: actor) {
+        case .active: break
+        case .suspended: throw Refusal(.suspended, "a suspended member can do nothing")
+        case .nonMember, .anonymous: throw Refusal(.notAMember, "not a member of this org")
+        }
+        guard Permissions.allows(org.standing(of: actor), action) else {
+            throw Refusal(.notPermitted, "your role may not \(action.rawValue.replacingUnderscores())")
+        }
+        if !allowWhileFrozen { try requireNotFrozen(org) }
+        return org
+    }
+
+    func requirePermission(_ org: OrgState, _ action: Action, target: Role, newRole: Role? = nil) throws(Refusal) {
+        guard Permissions.allows(org.standing(of: actor), action, target: target, newRole: newRole) else {
+            let what = newRole.map { "\(target) → \($0)" } ?? "\(target)"
+            throw Refusal(.notPermitted, "your role may not \(action.rawValue.replacingUnderscores()) for \(what)")
+        }
+    }
+
+    func requireNotFrozen(_ org: OrgState) throws(Refusal) {
+        if org.status == .pendingDeletion {
+            throw Refusal(.pendingDeletion, "the org is scheduled for deletion; only cancelling it is possible")
+        }
+    }
+
+    func requirePending(_ invitation: Invitation) throws(Refusal) {
+        switch invitation.status {
+        case .pending:
+            // Expiry is re-checked now, even before the service has appended invitation.expired.
+            if now >= invitation.expiresAt { throw Refusal(.invitationExpired, "the invitation expired at \(invitation.expiresAt)") }
+        case .expired:
+            throw Refusal(.invitationExpired, "the invitation expired at \(invitation.expiresAt)")
+        case .accepted, .declined, .revoked:
+            throw Refusal(.invitationNotPending, "the invitation was already \(invitation.status.rawValue)")
+        }
+    }
+
+    func member(_ email: Email, in org: OrgState) throws(Refusal) -> Member {
+        guard let member = org.members[email] else { throw Refusal(.memberNotFound, "\(email) is not a member") }
+        return member
+    }
+
+    /// The last active owner cannot be removed, demoted, suspended or leave.
+    func requireAnotherActiveOwner(_ org: OrgState, ifLosing target: Member, _ verb: String) throws(Refusal) {
+        guard target.role == .owner, target.status == .active else { return }
+        if org.activeOwners == [target.email] {
+            throw Refusal(.lastOwner, "cannot \(verb) the last active owner; promote another owner first")
+        }
+    }
+
+    func requireAvailable(_ handle: Handle, for orgID: String) throws(Refusal) {
+        guard let claim = context.handleHolder(handle), claim.orgID != orgID else { return }
+        if let until = claim.heldUntil, until <= now { return }  // the hold has ended
+        throw Refusal(.handleTaken, "the handle '\(handle)' is taken")
+    }
+
+    func valid<T>(_ result: Result<T, FieldError>) throws(Refusal) -> T {
+        switch result {
+        case .success(let value): return value
+        case .failure(let error): throw Refusal.invalid([error])
+        }
+    }
+
+    /// Both fields, or every error of the two at once.
+    func validPair<A, B>(_ a: Result<A, FieldError>, _ b: Result<B, FieldError>) throws(Refusal) -> (A, B) {
+        switch (a, b) {
+        case (.success(let x), .success(let y)): return (x, y)
+        case (.failure(let e), .success): throw Refusal.invalid([e])
+        case (.success, .failure(let e)): throw Refusal.invalid([e])
+        case (.failure(let e1), .failure(let e2)): throw Refusal.invalid([e1, e2])
+        }
+    }
+}
+
+extension String {
+    func replacingUnderscores() -> String { String(map { $0 == "_" ? " " : $0 }) }
+}

@@ -1,0 +1,41 @@
+import LedgerCore
+
+/// What the service must append on its own (actor `system`) for this org at `now`: invitations past
+/// their expiry, former handles past their hold, and the purge when the deletion's 30 days are over.
+/// Pure: a function of the state and the time. Appending the result and asking again yields nothing, so
+/// each due event happens exactly once.
+public func dueEvents(_ state: OrgState, now: Timestamp) -> [OrgEvent] {
+    guard state.status != .purged else { return [] }
+    var events: [OrgEvent] = []
+    let expired = state.invitations.values
+        .filter { $0.status == .pending && $0.expiresAt <= now }
+        .sorted { ($0.expiresAt, $0.id) < ($1.expiresAt, $1.id) }
+    for invitation in expired {
+        events.append(.invitationExpired(invitationID: invitation.id, email: invitation.email))
+    }
+    for (handle, until) in state.heldHandles.sorted(by: { $0.key < $1.key }) where until <= now {
+        events.append(.handleReleased(handle: handle))
+    }
+    if state.status == .pendingDeletion, let purgeAt = state.purgeAt, purgeAt <= now {
+        events.append(.purged(handle: state.handle))
+    }
+    return events
+}
+
+/// The earliest time at which `dueEvents` will have something for this org, or nil (for scheduling).
+public func nextDueTime(_ state: OrgState) -> Timestamp? {
+    guard state.status != .purged else { return nil }
+    var times = state.invitations.values.filter { $0.status == .pending }.map(\.expiresAt)
+    times.append(contentsOf: state.heldHandles.values)
+    if state.status == .pendingDeletion, let purgeAt = state.purgeAt { times.append(purgeAt) }
+    return times.min()
+}
+
+/// The API-key rule of product spec §1: a key verifies only while it is not revoked, was issued after the
+/// org's last auth reset, its creator is still an active member, and the org is active.
+public func verifiedRole(of key: APIKey, in org: OrgState) -> Role? {
+    guard !key.revoked, key.authEpoch == org.authEpoch, org.status == .active,
+        let creator = org.members[key.createdBy], creator.status == .active
+    else { return nil }
+    return key.role
+}
