@@ -8,6 +8,7 @@
 //   LedgerCore  pure value types every layer shares: JSON, RFC 8785 canonical form, time, the event envelope
 //   EventLog    the append-only, hash-chained log (LMDB and in-memory) and the group-commit writer
 //   OrgDomain   pure rules: commands, events, state, decide/apply, the permission matrix (no I/O, no clock)
+//   Projections the read models in LMDB, the command pipeline, rebuild/verify, time travel, due events
 //   orgledger   the executable
 import PackageDescription
 
@@ -20,6 +21,7 @@ let package = Package(
         .library(name: "LedgerCore", targets: ["LedgerCore"]),
         .library(name: "EventLog", targets: ["EventLog"]),
         .library(name: "OrgDomain", targets: ["OrgDomain"]),
+        .library(name: "Projections", targets: ["Projections"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
@@ -36,11 +38,12 @@ let package = Package(
         .target(name: "LedgerCore", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "EventLog", dependencies: ["LMDB", "LedgerCore"]),
         .target(name: "OrgDomain", dependencies: ["LedgerCore"]),
+        .target(name: "Projections", dependencies: ["LMDB", "LedgerCore", "EventLog", "OrgDomain"]),
 
         // The executable: offline commands now; serve and the client with the service layer.
         .executableTarget(
             name: "orgledger",
-            dependencies: ["EventLog", "LMDB", "LedgerCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["EventLog", "LMDB", "LedgerCore", "OrgDomain", "Projections", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         // A child process for the crash test: appends in a loop and prints each acknowledged seq.
@@ -57,6 +60,7 @@ let package = Package(
         .testTarget(name: "LedgerCoreTests", dependencies: ["LedgerCore"]),
         .testTarget(name: "EventLogTests", dependencies: ["EventLog", "LMDB", "LedgerCore"]),
         .testTarget(name: "OrgDomainTests", dependencies: ["OrgDomain", "LedgerCore"]),
+        .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "OrgDomain", "EventLog", "LMDB", "LedgerCore"]),
     ],
     swiftLanguageModes: [.v6]
 )

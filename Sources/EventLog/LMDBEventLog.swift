@@ -59,6 +59,16 @@ public struct LogTables: Sendable {
         }
     }
 
+    /// The last event of a stream: its version, seq and hash; nil for a stream with no events.
+    public func streamHead(_ stream: String, in txn: borrowing some TransactionReading & ~Copyable) throws -> (version: UInt64, seq: UInt64, hash: ChainHash)? {
+        let version = try version(ofStream: stream, in: txn)
+        guard version > 0,
+            let seq = try txn.withValue(in: streams, forKey: Self.streamKey(stream, version: version), { Self.readSeq($0) }),
+            let hash = try txn.withValue(in: events, forKey: Self.seqKey(seq), { ChainHash(bytes: UnsafeRawBufferPointer(rebasing: $0[..<Self.hashSize])) })
+        else { return nil }
+        return (version, seq, hash)
+    }
+
     /// Calls `body` with each stored event after `seq` (its seq, hash and canonical bytes, valid only during
     /// the call) until it returns false. The fast path for scans: nothing is decoded.
     public func forEachEvent(
@@ -138,8 +148,9 @@ public struct LogTables: Sendable {
         }
     }
 
-    /// Stores one sealed event. Only `append` and `import` call this, always at the head of the log.
-    func write(_ event: RecordedEvent, in txn: borrowing WriteTransaction) throws {
+    /// Stores one sealed event at the head of the log. Only `append` and the importer (after checking the
+    /// chain) call this.
+    public func write(_ event: RecordedEvent, in txn: borrowing WriteTransaction) throws {
         let bytes = event.canonicalBytes
         try txn.put(in: events, key: Self.seqKey(event.seq), reserving: Self.hashSize + bytes.count, flags: .append) { out in
             event.hash.write(to: UnsafeMutableRawBufferPointer(rebasing: out[..<Self.hashSize]))

@@ -1,0 +1,233 @@
+import EventLog
+import LMDB
+import LedgerCore
+import OrgDomain
+
+/// Which org a command is about, as the caller named it.
+public enum OrgRef: Sendable, Hashable {
+    /// A new org with this (fresh) id.
+    case new(String)
+    case id(String)
+    /// A current handle. A former, held handle is the caller's to redirect (308) before submitting.
+    case handle(String)
+    /// The org of an invitation (accept and decline name only the invitation).
+    case invitation(String)
+}
+
+public struct CommandRequest: Sendable {
+    public var target: OrgRef
+    public var command: Command
+    public var actor: Actor?
+    /// The time the command is decided at (read once from the clock by the caller).
+    public var now: Timestamp
+    /// `If-Match`: the org version the caller saw; a different current version refuses with 412.
+    public var ifMatch: UInt64?
+    public var meta: EventMeta
+
+    public init(target: OrgRef, command: Command, actor: Actor?, now: Timestamp, ifMatch: UInt64? = nil, meta: EventMeta = EventMeta()) {
+        self.target = target
+        self.command = command
+        self.actor = actor
+        self.now = now
+        self.ifMatch = ifMatch
+        self.meta = meta
+    }
+}
+
+/// A response kept for an idempotency key: replayed as it was for 24 hours.
+public struct StoredResponse: Sendable, Hashable {
+    public let status: Int
+    public let body: [UInt8]
+    public let at: Timestamp
+
+    public init(status: Int, body: [UInt8], at: Timestamp) {
+        self.status = status
+        self.body = body
+        self.at = at
+    }
+
+    public static let lifetimeMilliseconds: Int64 = 24 * 3_600_000
+
+    var encoded: [UInt8] { Keys.be64(UInt64(bitPattern: at.millisecondsSinceEpoch)) + Keys.be64(UInt64(status)) + body }
+
+    init(decoding bytes: UnsafeRawBufferPointer) {
+        at = Timestamp(millisecondsSinceEpoch: Int64(bitPattern: Keys.readBE64(bytes)))
+        status = Int(Keys.readBE64(UnsafeRawBufferPointer(rebasing: bytes[8..<16])))
+        body = Array(bytes[16...])
+    }
+}
+
+public enum CommandOutcome: Sendable {
+    /// Decided and durable. `events` is empty when the command changed nothing.
+    case applied(orgID: String, events: [RecordedEvent], state: OrgState?)
+    case refused(Refusal)
+    /// `If-Match` named another version; nothing was written.
+    case versionMismatch(current: UInt64)
+    /// The same actor sent the same idempotency key within 24 hours: the first response, again.
+    case replayed(StoredResponse)
+}
+
+/// An idempotency key and how to render the response to keep for it.
+public struct Idempotency: Sendable {
+    public let key: String
+    public let render: @Sendable (CommandOutcome) -> StoredResponse?
+
+    public init(key: String, render: @escaping @Sendable (CommandOutcome) -> StoredResponse?) {
+        self.key = key
+        self.render = render
+    }
+}
+
+/// Commands, end to end, inside the writer's transaction: load the org's state, decide, append, project,
+/// keep the idempotent response; one commit per batch for all of it.
+public final class CommandPipeline: Sendable {
+    public let environment: Environment
+    public let writer: GroupCommitWriter
+    public let tables: ProjectionTables
+    public let projector: Projector
+    public let cache: StateCache
+
+    public init(environment: Environment, writer: GroupCommitWriter, tables: ProjectionTables, cache: StateCache = StateCache()) {
+        self.environment = environment
+        self.writer = writer
+        self.tables = tables
+        self.projector = Projector(tables: tables)
+        self.cache = cache
+    }
+
+    public func execute(_ request: CommandRequest, idempotency: Idempotency? = nil) async throws -> CommandOutcome {
+        try await writer.submit { [self] txn in try run(request, idempotency: idempotency, in: txn) }
+    }
+
+    func run(_ request: CommandRequest, idempotency: Idempotency?, in txn: borrowing WriteTransaction) throws -> CommandOutcome {
+        let idempotencyKey = idempotency.flatMap { i in request.actor.map { Keys.joined($0.description, i.key) } }
+        if let idempotencyKey,
+            let stored = try txn.withValue(in: tables.idempotency, forKey: idempotencyKey, { StoredResponse(decoding: $0) }),
+            request.now.millisecondsSinceEpoch - stored.at.millisecondsSinceEpoch < StoredResponse.lifetimeMilliseconds
+        {
+            return .replayed(stored)
+        }
+        let outcome = try decideAndApply(request, in: txn)
+        if let idempotencyKey, let response = idempotency?.render(outcome) {
+            try txn.put(in: tables.idempotency, key: idempotencyKey, value: response.encoded)
+        }
+        return outcome
+    }
+
+    private func decideAndApply(_ request: CommandRequest, in txn: borrowing WriteTransaction) throws -> CommandOutcome {
+        guard let orgID = try resolve(request.target, in: txn) else {
+            if case .invitation(let id) = request.target { return .refused(Refusal(.invitationNotFound, "no invitation \(id)")) }
+            return .refused(Refusal(.orgNotFound, "no such org"))
+        }
+        let state = try cache.state(of: orgID, log: tables.log, in: txn)
+        if let expected = request.ifMatch, expected != (state?.version ?? 0) {
+            return .versionMismatch(current: state?.version ?? 0)
+        }
+        let claim = try handleClaim(for: request.command, in: txn)
+        let context = DecisionContext(now: request.now, handleHolder: { handle in claim?.0 == handle ? claim?.1 : nil })
+        let events: [OrgEvent]
+        switch decide(request.command, by: request.actor, state: state, context: context) {
+        case .failure(let refusal): return .refused(refusal)
+        case .success(let decided): events = decided
+        }
+        guard !events.isEmpty else { return .applied(orgID: orgID, events: [], state: state) }
+        let actor = request.actor ?? .system
+        let (recorded, after) = try append(events, to: orgID, from: state, actor: actor, at: request.now, meta: request.meta, in: txn)
+        return .applied(orgID: orgID, events: recorded, state: after)
+    }
+
+    /// Appends events to an org's stream and projects them; returns what was recorded and the new state.
+    func append(
+        _ events: [OrgEvent], to orgID: String, from state: OrgState?, actor: Actor, at now: Timestamp, meta: EventMeta,
+        in txn: borrowing WriteTransaction
+    ) throws -> ([RecordedEvent], OrgState?) {
+        let request = AppendRequest(stream: orgID, expectedVersion: .exactly(state?.version ?? 0), events: events.map { $0.newEvent(at: now, actor: actor, meta: meta) })
+        let receipt: AppendReceipt
+        switch try tables.log.append(request, in: txn) {
+        case .success(let r): receipt = r
+        case .failure(let error): throw error  // the writer owns the stream: a conflict here is a bug
+        }
+        var current = state
+        for (event, recorded) in zip(events, receipt.events) {
+            let next = apply(current, event, EventContext(at: now, actor: actor, version: recorded.version))
+            try projector.project(recorded.envelope, event, before: current, after: next, in: txn)
+            current = next
+        }
+        cache.remember(orgID, head: receipt.events.last!.hash, state: current)
+        return (receipt.events, current)
+    }
+
+    private func resolve(_ ref: OrgRef, in txn: borrowing WriteTransaction) throws -> String? {
+        switch ref {
+        case .new(let id), .id(let id):
+            return id
+        case .handle(let raw):
+            guard case .success(let handle) = Handle.parse(raw) else { return nil }
+            return try Queries.currentHolder(of: handle, tables: tables, in: txn)
+        case .invitation(let id):
+            return try txn.withValue(in: tables[.invitations], forKey: Array(id.utf8)) { try JSONParser.parse(Array($0))["org_id"]?.stringValue } ?? nil
+        }
+    }
+
+    /// For commands that claim a handle: who holds it now (the only handle `decide` will ask about).
+    private func handleClaim(for command: Command, in txn: borrowing WriteTransaction) throws -> (Handle, HandleClaim)? {
+        let raw: String
+        switch command {
+        case .createOrg(_, let handle, _): raw = handle
+        case .renameHandle(let handle): raw = handle
+        default: return nil
+        }
+        guard case .success(let handle) = Handle.parse(raw), let claim = try Queries.claim(on: handle, tables: tables, in: txn) else { return nil }
+        return (handle, claim)
+    }
+
+    // MARK: Due events
+
+    /// Appends every event that is due at `now` (actor `system`): invitation expiries, handle releases,
+    /// purges. Exactly once: each is decided against the state in the same transaction. Also forgets
+    /// idempotency keys older than 24 hours. Returns the number of events appended.
+    @discardableResult
+    public func appendDue(now: Timestamp) async throws -> Int {
+        var total = 0
+        while true {
+            let (appended, more) = try await writer.submit { [self] txn in try dueBatch(now: now, limit: 500, in: txn) }
+            total += appended
+            if !more { break }
+        }
+        _ = try await writer.submit { [self] txn in try forgetIdempotency(before: now, in: txn) }
+        return total
+    }
+
+    private func dueBatch(now: Timestamp, limit: Int, in txn: borrowing WriteTransaction) throws -> (Int, Bool) {
+        var orgs: [String] = []
+        try txn.withCursor(on: tables[.due]) { cursor in
+            try cursor.forEach(from: [UInt8]?.none) { entry in
+                let (time, orgID) = Keys.dueTime(entry.key)
+                guard time <= now, orgs.count < limit else { return false }
+                orgs.append(orgID)
+                return true
+            }
+        }
+        var appended = 0
+        for orgID in orgs {
+            guard let state = try cache.state(of: orgID, log: tables.log, in: txn) else { continue }
+            let events = dueEvents(state, now: now)
+            guard !events.isEmpty else { continue }
+            appended += try append(events, to: orgID, from: state, actor: .system, at: now, meta: EventMeta(), in: txn).0.count
+        }
+        return (appended, orgs.count == limit)
+    }
+
+    private func forgetIdempotency(before now: Timestamp, in txn: borrowing WriteTransaction) throws {
+        var stale: [[UInt8]] = []
+        try txn.withCursor(on: tables.idempotency) { cursor in
+            try cursor.forEach(from: [UInt8]?.none) { entry in
+                if now.millisecondsSinceEpoch - StoredResponse(decoding: entry.value).at.millisecondsSinceEpoch >= StoredResponse.lifetimeMilliseconds {
+                    stale.append(Array(entry.key))
+                }
+                return true
+            }
+        }
+        for key in stale { try txn.delete(in: tables.idempotency, key: key) }
+    }
+}

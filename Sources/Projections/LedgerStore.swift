@@ -1,0 +1,80 @@
+import EventLog
+import Foundation
+import LMDB
+import LedgerCore
+
+/// One data folder opened for service: the environment, the log, the views, the writer and the command
+/// pipeline. Opening brings the views up to date first: when the stored projection format differs from
+/// the code's, or the views lag the log, they are rebuilt before anything is answered.
+public final class LedgerStore: Sendable {
+    public let environment: Environment
+    public let log: LMDBEventLog
+    public let tables: ProjectionTables
+    public let pipeline: CommandPipeline
+    /// Whether opening rebuilt the views, and why.
+    public let rebuildReason: String?
+
+    public init(path: String, configuration: Environment.Configuration = .init(), afterCommit: (@Sendable (Int) -> Void)? = nil) throws {
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        let environment = try Environment(path: path, configuration: configuration)
+        let log = try LMDBEventLog(environment: environment, afterCommit: afterCommit)
+        let tables = try ProjectionTables(environment: environment, log: log.tables)
+        let (format, lastSeq, head) = try environment.read { txn in
+            (try tables.storedFormatVersion(in: txn), try tables.lastAppliedSeq(in: txn), try log.tables.head(in: txn).seq)
+        }
+        var reason: String?
+        if format != ProjectionTables.formatVersion, head > 0 {
+            reason = format == nil ? "no projection format recorded" : "projection format \(format!) → \(ProjectionTables.formatVersion)"
+        } else if lastSeq != head {
+            reason = "views at seq \(lastSeq), log at seq \(head)"
+        }
+        if reason != nil {
+            try Replay.rebuild(environment: environment, tables: tables)
+        } else if format != ProjectionTables.formatVersion {
+            try environment.write { txn in try tables.setFormatVersion(in: txn) }  // a new, empty folder
+        }
+        self.environment = environment
+        self.log = log
+        self.tables = tables
+        self.rebuildReason = reason
+        self.pipeline = CommandPipeline(environment: environment, writer: log.writer, tables: tables)
+    }
+
+    /// Finishes the submitted work and stops the writer.
+    public func close() { log.close() }
+}
+
+/// An exclusive lock on a data folder (`flock` on `DIR/orgledger.lock`), held by `serve` for its life,
+/// so that a second service, `rebuild` or `import` on the same folder refuses instead of racing it.
+public final class DataFolderLock: Sendable {
+    private let fd: Int32
+    public let path: String
+
+    public enum LockError: Error, CustomStringConvertible {
+        case held(String)
+        case io(String, Int32)
+        public var description: String {
+            switch self {
+            case .held(let path): "\(path) is in use by another OrgLedger process (a running service?)"
+            case .io(let path, let code): "cannot lock \(path): \(String(cString: strerror(code)))"
+            }
+        }
+    }
+
+    public init(folder: String) throws(LockError) {
+        path = folder + "/orgledger.lock"
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw .io(path, errno) }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let code = errno
+            close(fd)
+            throw code == EWOULDBLOCK ? .held(folder) : .io(path, code)
+        }
+        self.fd = fd
+    }
+
+    deinit {
+        flock(fd, LOCK_UN)
+        close(fd)
+    }
+}

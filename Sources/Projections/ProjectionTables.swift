@@ -1,0 +1,108 @@
+import EventLog
+import LMDB
+import LedgerCore
+
+/// The read models, each a named LMDB database in the log's environment, updated in the writer's
+/// transaction together with the events they come from.
+///
+/// | table | key | value (canonical JSON unless said) |
+/// |---|---|---|
+/// | `orgs` | org id | the org's profile row |
+/// | `handles` | handle | `{org_id, held_until}` (null for a current handle) |
+/// | `members` | org id ‖ 0 ‖ email | the member row |
+/// | `invitations` | invitation id | the invitation row (with `org_id`) |
+/// | `invitations_pending` | email ‖ 0 ‖ invitation id | org id (raw) — `GET /v1/invitations` |
+/// | `api_keys` | key id | the key row (with `org_id`; never the secret) |
+/// | `api_keys_by_hash` | SHA-256 hex of a secret ‖ 0 ‖ key id | org id (raw) — a secret hash is expected to be unique, but the index does not depend on it |
+/// | `audit` | org id ‖ 0 ‖ seq (8 bytes BE) | the audit row; kept after a purge |
+/// | `due` | time (8 bytes BE, ms) ‖ org id | empty — when the org next has due events |
+/// | `projection_meta` | `format_version`, `last_seq` | 8 bytes BE |
+/// | `idempotency` | actor ‖ 0 ‖ key | a stored response |
+public struct ProjectionTables: Sendable {
+    /// Bump when a row's shape or a table's keys change: the service rebuilds the projections at start-up
+    /// when the stored version differs.
+    public static let formatVersion: UInt64 = 1
+
+    public enum Table: String, CaseIterable, Sendable, Comparable {
+        case orgs, handles, members, invitations
+        case invitationsPending = "invitations_pending"
+        case apiKeys = "api_keys"
+        case apiKeysByHash = "api_keys_by_hash"
+        case audit, due
+
+        public static func < (a: Table, b: Table) -> Bool { a.rawValue < b.rawValue }
+    }
+
+    public let log: LogTables
+    private let databases: [Table: Database]
+    public let meta: Database
+    public let idempotency: Database
+
+    public init(environment: Environment, log: LogTables) throws {
+        self.log = log
+        var dbs: [Table: Database] = [:]
+        for table in Table.allCases { dbs[table] = try environment.openDatabase(table.rawValue) }
+        databases = dbs
+        meta = try environment.openDatabase("projection_meta")
+        idempotency = try environment.openDatabase("idempotency")
+    }
+
+    public subscript(table: Table) -> Database { databases[table]! }
+
+    // MARK: Meta
+
+    static let formatKey = Array("format_version".utf8)
+    static let lastSeqKey = Array("last_seq".utf8)
+
+    public func storedFormatVersion(in txn: borrowing some TransactionReading & ~Copyable) throws -> UInt64? {
+        try txn.withValue(in: meta, forKey: Self.formatKey) { UInt64(bigEndian: $0.loadUnaligned(as: UInt64.self)) }
+    }
+
+    /// The last seq the projections applied (0 when none).
+    public func lastAppliedSeq(in txn: borrowing some TransactionReading & ~Copyable) throws -> UInt64 {
+        try txn.withValue(in: meta, forKey: Self.lastSeqKey) { UInt64(bigEndian: $0.loadUnaligned(as: UInt64.self)) } ?? 0
+    }
+
+    func setMeta(lastSeq: UInt64, in txn: borrowing WriteTransaction) throws {
+        try txn.put(in: meta, key: Self.lastSeqKey, value: Keys.be64(lastSeq))
+    }
+
+    func setFormatVersion(in txn: borrowing WriteTransaction) throws {
+        try txn.put(in: meta, key: Self.formatKey, value: Keys.be64(Self.formatVersion))
+    }
+}
+
+/// Key layouts shared by the projector, the queries and verify.
+public enum Keys {
+    public static func be64(_ n: UInt64) -> [UInt8] { withUnsafeBytes(of: n.bigEndian) { Array($0) } }
+
+    public static func readBE64(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
+        UInt64(bigEndian: bytes.loadUnaligned(as: UInt64.self))
+    }
+
+    public static func joined(_ parts: String...) -> [UInt8] {
+        var out: [UInt8] = []
+        for (i, part) in parts.enumerated() {
+            if i > 0 { out.append(0) }
+            out.append(contentsOf: part.utf8)
+        }
+        return out
+    }
+
+    public static func member(_ orgID: String, _ email: String) -> [UInt8] { joined(orgID, email) }
+    public static func memberPrefix(_ orgID: String) -> [UInt8] { joined(orgID, "") }
+    public static func pending(_ email: String, _ invitationID: String) -> [UInt8] { joined(email, invitationID) }
+    public static func pendingPrefix(_ email: String) -> [UInt8] { joined(email, "") }
+    public static func audit(_ orgID: String, _ seq: UInt64) -> [UInt8] { joined(orgID, "") + be64(seq) }
+    public static func auditPrefix(_ orgID: String) -> [UInt8] { joined(orgID, "") }
+
+    /// Due times are milliseconds since 1970 offset so that times before 1970 still sort.
+    public static func due(_ time: Timestamp, _ orgID: String) -> [UInt8] {
+        be64(UInt64(bitPattern: time.millisecondsSinceEpoch) ^ (1 << 63)) + Array(orgID.utf8)
+    }
+
+    public static func dueTime(_ key: UnsafeRawBufferPointer) -> (Timestamp, String) {
+        let ms = Int64(bitPattern: readBE64(key) ^ (1 << 63))
+        return (Timestamp(millisecondsSinceEpoch: ms), String(decoding: key[8...], as: UTF8.self))
+    }
+}

@@ -1,0 +1,109 @@
+import EventLog
+import LMDB
+import LedgerCore
+import OrgDomain
+
+/// Applies events to the views inside a write transaction: the rows of the state parts each event
+/// touches are rendered before and after, and the difference is written. Rebuild renders whole states
+/// with the same `RowSet` functions, so both paths agree by construction; verify checks they do.
+public struct Projector: Sendable {
+    public let tables: ProjectionTables
+
+    public init(tables: ProjectionTables) { self.tables = tables }
+
+    public func project(
+        _ envelope: EventEnvelope, _ event: OrgEvent, before: OrgState?, after: OrgState?, in txn: borrowing WriteTransaction
+    ) throws {
+        let parts: [RowSet.Part]
+        if case .purged = event, let before {
+            parts = RowSet.allParts(before)
+        } else {
+            parts = RowSet.parts(touchedBy: event)
+        }
+        for part in parts {
+            let old = RowSet.rows(part, of: before)
+            let new = RowSet.rows(part, of: after)
+            for row in old where !new.contains(where: { $0.table == row.table && $0.key == row.key }) {
+                try delete(row, orgID: envelope.stream, in: txn)
+            }
+            for row in new where !old.contains(row) {
+                try put(row, in: txn)
+            }
+        }
+        try txn.put(in: tables[.audit], key: Keys.audit(envelope.stream, envelope.seq), value: Render.encode(Render.audit(envelope, event)))
+        try tables.setMeta(lastSeq: envelope.seq, in: txn)
+    }
+
+    private func put(_ row: Row, in txn: borrowing WriteTransaction) throws {
+        if row.table == .handles, try isHeldRow(row.value), try otherOrgsCurrentHandle(row, in: txn) {
+            return  // never let a hold shadow another org's current handle
+        }
+        try txn.put(in: tables[row.table], key: row.key, value: row.value)
+    }
+
+    private func delete(_ row: Row, orgID: String, in txn: borrowing WriteTransaction) throws {
+        if row.table == .handles {
+            // Another org may have claimed a handle whose hold ended before its release was logged.
+            let owner = try txn.withValue(in: tables[.handles], forKey: row.key) { try JSONParser.parse(Array($0))["org_id"]?.stringValue }
+            guard owner == orgID else { return }
+        }
+        try txn.delete(in: tables[row.table], key: row.key)
+    }
+
+    private func isHeldRow(_ value: [UInt8]) throws -> Bool {
+        try JSONParser.parse(value)["held_until"].map { !$0.isNull } ?? false
+    }
+
+    private func otherOrgsCurrentHandle(_ row: Row, in txn: borrowing WriteTransaction) throws -> Bool {
+        guard let existing = try txn.value(in: tables[.handles], forKey: row.key) else { return false }
+        let stored = try JSONParser.parse(existing), proposed = try JSONParser.parse(row.value)
+        return stored["held_until"]?.isNull == true && stored["org_id"] != proposed["org_id"]
+    }
+}
+
+/// The latest state of each org, kept in memory for the writer and checked against the log on use.
+///
+/// An entry is trusted only while the org's stream still ends with the event it was computed after
+/// (same hash), so a batch that was aborted and re-run can never leave a wrong state behind: a miss
+/// re-folds the org's own stream.
+public final class StateCache: Sendable {
+    private let entries = Mutex<[String: (head: ChainHash, state: OrgState)]>([:])
+    private let capacity: Int
+
+    public init(capacity: Int = 10_000) { self.capacity = capacity }
+
+    public func state(of orgID: String, log: LogTables, in txn: borrowing some TransactionReading & ~Copyable) throws -> OrgState? {
+        guard let head = try log.streamHead(orgID, in: txn) else { return nil }
+        if let cached = entries.withLock({ $0[orgID] }), cached.head == head.hash { return cached.state }
+        let state = try Self.fold(orgID, log: log, upTo: { _ in true }, in: txn)
+        remember(orgID, head: head.hash, state: state)
+        return state
+    }
+
+    public func remember(_ orgID: String, head: ChainHash, state: OrgState?) {
+        entries.withLock { entries in
+            if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
+            if let state { entries[orgID] = (head, state) } else { entries[orgID] = nil }
+        }
+    }
+
+    /// Folds an org's own stream (not the whole log) up to the last event `include` accepts.
+    public static func fold(
+        _ orgID: String, log: LogTables, upTo include: (EventEnvelope) -> Bool, in txn: borrowing some TransactionReading & ~Copyable
+    ) throws -> OrgState? {
+        var state: OrgState?
+        var from: UInt64 = 1
+        while true {
+            let page = try log.events(inStream: orgID, fromVersion: from, limit: 1024, in: txn)
+            for recorded in page {
+                guard include(recorded.envelope) else { return state }
+                let (event, context) = try recorded.envelope.orgEvent()
+                state = apply(state, event, context)
+            }
+            guard let last = page.last, page.count == 1024 else { return state }
+            from = last.version + 1
+        }
+    }
+}
+
+import Synchronization

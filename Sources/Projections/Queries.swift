@@ -1,0 +1,100 @@
+import EventLog
+import LMDB
+import LedgerCore
+import OrgDomain
+
+/// Reads of the views, inside any transaction. Values come back as the stored canonical JSON.
+public enum Queries {
+    /// Who holds a handle: its current org, or the org whose former handle it is (with the hold's end).
+    public static func claim(on handle: Handle, tables: ProjectionTables, in txn: borrowing some TransactionReading & ~Copyable) throws -> HandleClaim? {
+        try txn.withValue(in: tables[.handles], forKey: Array(handle.value.utf8)) { bytes -> HandleClaim? in
+            let row = try JSONParser.parse(Array(bytes))
+            guard let orgID = row["org_id"]?.stringValue else { return nil }
+            return HandleClaim(orgID: orgID, heldUntil: row["held_until"]?.stringValue.flatMap(Timestamp.init(rfc3339:)))
+        } ?? nil
+    }
+
+    /// The org whose current handle this is.
+    public static func currentHolder(of handle: Handle, tables: ProjectionTables, in txn: borrowing some TransactionReading & ~Copyable) throws -> String? {
+        guard let claim = try claim(on: handle, tables: tables, in: txn), claim.heldUntil == nil else { return nil }
+        return claim.orgID
+    }
+
+    public static func orgRow(_ orgID: String, tables: ProjectionTables, in txn: borrowing some TransactionReading & ~Copyable) throws -> [UInt8]? {
+        try txn.value(in: tables[.orgs], forKey: Array(orgID.utf8))
+    }
+
+    public static func memberRow(_ orgID: String, _ email: String, tables: ProjectionTables, in txn: borrowing some TransactionReading & ~Copyable) throws -> [UInt8]? {
+        try txn.value(in: tables[.members], forKey: Keys.member(orgID, email))
+    }
+
+    /// The org's member rows, ordered by email.
+    public static func memberRows(_ orgID: String, tables: ProjectionTables, in txn: borrowing some TransactionReading & ~Copyable) throws -> [[UInt8]] {
+        try rows(withPrefix: Keys.memberPrefix(orgID), in: tables[.members], txn: txn)
+    }
+
+    static func rows(withPrefix prefix: [UInt8], in db: Database, txn: borrowing some TransactionReading & ~Copyable) throws -> [[UInt8]] {
+        var out: [[UInt8]] = []
+        try txn.withCursor(on: db) { cursor in
+            try cursor.forEach(from: prefix) { entry in
+                guard entry.key.starts(with: prefix) else { return false }
+                out.append(Array(entry.value))
+                return true
+            }
+        }
+        return out
+    }
+
+    /// Audit rows of an org, newest first, with `seq < before` (0 = from the newest).
+    public static func auditRows(
+        _ orgID: String, before: UInt64, limit: Int, tables: ProjectionTables, in txn: borrowing some TransactionReading & ~Copyable,
+        where include: ([UInt8]) throws -> Bool = { _ in true }
+    ) throws -> [[UInt8]] {
+        let prefix = Keys.auditPrefix(orgID)
+        var out: [[UInt8]] = []
+        guard limit > 0 else { return out }
+        try txn.withCursor(on: tables[.audit]) { cursor in
+            let start = Keys.audit(orgID, before == 0 ? UInt64.max : before)
+            var entry = try cursor.seek(atLeast: start) != nil ? try cursor.previous() : try cursor.last()
+            while let current = entry, current.key.starts(with: prefix) {
+                let value = Array(current.value)
+                if try include(value) {
+                    out.append(value)
+                    if out.count == limit { return }
+                }
+                entry = try cursor.previous()
+            }
+        }
+        return out
+    }
+}
+
+/// State as of an earlier point, by folding the org's own stream — never the whole log.
+public enum TimeTravel {
+    public enum Point: Sendable, Hashable {
+        /// After the event with this global seq (events of the org up to it).
+        case seq(UInt64)
+        /// After the last event of the org at or before this time.
+        case time(Timestamp)
+
+        /// `as_of` as the API takes it: a seq (digits) or an RFC 3339 time.
+        public init?(_ text: String) {
+            if let seq = UInt64(text) {
+                self = .seq(seq)
+            } else if let time = Timestamp(rfc3339: text) {
+                self = .time(time)
+            } else {
+                return nil
+            }
+        }
+    }
+
+    public static func state(of orgID: String, at point: Point, log: LogTables, in txn: borrowing some TransactionReading & ~Copyable) throws -> OrgState? {
+        try StateCache.fold(orgID, log: log, upTo: { envelope in
+            switch point {
+            case .seq(let seq): envelope.seq <= seq
+            case .time(let time): envelope.at <= time
+            }
+        }, in: txn)
+    }
+}

@@ -1,0 +1,227 @@
+import EventLog
+import Foundation
+import LMDB
+import LedgerCore
+import OrgDomain
+import Testing
+@testable import Projections
+
+@Suite("Projections")
+struct ProjectionTests {
+    @Test("after random command sequences every view equals a fresh replay, and a rebuild changes no byte", arguments: [UInt64(1), 2, 3, 4])
+    func viewsEqualReplay(seed: UInt64) async throws {
+        let f = try Fixture()
+        defer { f.close() }
+        try await randomCommands(f, seed: seed, steps: 300)
+        #expect(try f.store.log.head().seq > 50)
+        let problem = try f.projectionProblem()
+        #expect(problem == nil, "\(String(describing: problem))")
+        let live = try dump(f)
+        try Replay.rebuild(environment: f.store.environment, tables: f.store.tables)
+        #expect(try dump(f) == live)
+        #expect(try f.read { txn in try f.store.tables.lastAppliedSeq(in: txn) } == (try f.store.log.head().seq))
+    }
+
+    @Test("a changed projection row is named by verify")
+    func changedRowNamed() async throws {
+        let f = try Fixture()
+        defer { f.close() }
+        let org = try await f.createOrg("acme")
+        try await f.must(.invite(emails: ["ada@example.com"], role: "member", ttlDays: nil, invitationIDs: ["inv_1"]), by: "owner@example.com", on: .id(org))
+        try await f.must(.acceptInvitation(id: "inv_1"), by: "ada@example.com", on: .invitation("inv_1"))
+        #expect(try f.projectionProblem() == nil)
+        try f.store.environment.write { txn in
+            let key = Keys.member(org, "ada@example.com")
+            var row = try #require(try txn.value(in: f.store.tables[.members], forKey: key))
+            let index = try #require(row.firstRange(of: Array("member".utf8))?.lowerBound)
+            row[index] = UInt8(ascii: "M")
+            try txn.put(in: f.store.tables[.members], key: key, value: row)
+        }
+        let problem = try #require(try f.projectionProblem())
+        #expect(problem.row == "members[\(org)/ada@example.com]")
+        #expect(problem.reason.contains("differs"))
+        // A row that should not exist is named too.
+        try Replay.rebuild(environment: f.store.environment, tables: f.store.tables)
+        try f.store.environment.write { txn in try txn.put(in: f.store.tables[.orgs], key: "org_ghost", value: Array("{}".utf8)) }
+        #expect(try f.projectionProblem()?.row == "orgs[org_ghost]")
+    }
+
+    @Test("an answered command is visible in every view at once")
+    func visibleAtOnce() async throws {
+        let f = try Fixture()
+        defer { f.close() }
+        let org = try await f.createOrg("acme")
+        try await f.must(.invite(emails: ["ada@example.com"], role: "admin", ttlDays: nil, invitationIDs: ["inv_1"]), by: "owner@example.com", on: .id(org))
+        try f.read { txn in
+            let invitation = try #require(try txn.value(in: f.store.tables[.invitations], forKey: "inv_1"))
+            #expect(try JSONParser.parse(invitation)["status"] == "pending")
+            #expect(try txn.value(in: f.store.tables[.invitationsPending], forKey: Keys.pending("ada@example.com", "inv_1")) == Array(org.utf8))
+            #expect(try JSONParser.parse(try #require(try Queries.orgRow(org, tables: f.store.tables, in: txn)))["version"] == 3)
+        }
+        try await f.must(.acceptInvitation(id: "inv_1"), by: "ada@example.com", on: .invitation("inv_1"))
+        try f.read { txn in
+            #expect(try txn.value(in: f.store.tables[.invitationsPending], forKey: Keys.pending("ada@example.com", "inv_1")) == nil)
+            let member = try #require(try Queries.memberRow(org, "ada@example.com", tables: f.store.tables, in: txn))
+            #expect(try JSONParser.parse(member)["role"] == "admin")
+            #expect(try Queries.memberRows(org, tables: f.store.tables, in: txn).count == 2)
+            let audit = try Queries.auditRows(org, before: 0, limit: 10, tables: f.store.tables, in: txn)
+            #expect(try audit.map { try JSONParser.parse($0)["action"]!.stringValue! } == ["member.joined", "invitation.accepted", "invitation.sent", "member.joined", "org.created"])
+        }
+    }
+
+    @Test("time travel answers equal the live views observed right after that seq")
+    func timeTravelEqualsLive() async throws {
+        let f = try Fixture()
+        defer { f.close() }
+        var observed: [UInt64: (org: [UInt8]?, members: [[UInt8]], at: Timestamp)] = [:]
+        var orgID = ""
+        try await randomCommands(f, seed: 42, steps: 600) { seq in
+            if orgID.isEmpty { orgID = try f.read { txn in try Queries.currentHolder(of: Handle(trusted: "acme"), tables: f.store.tables, in: txn) } ?? "" }
+            let (org, members) = try f.read { txn in
+                (try Queries.orgRow(orgID, tables: f.store.tables, in: txn), try Queries.memberRows(orgID, tables: f.store.tables, in: txn))
+            }
+            observed[seq] = (org, members, f.now)
+        }
+        #expect(observed.count > 80)
+        for (seq, live) in observed {
+            let state = try f.read { txn in try TimeTravel.state(of: orgID, at: .seq(seq), log: f.store.tables.log, in: txn) }
+            let org = state.flatMap { $0.status == .purged ? nil : Render.encode(Render.org($0)) }
+            let members = state.map { s in s.status == .purged ? [] : s.members.keys.sorted().map { Render.encode(Render.member(s.members[$0]!)) } } ?? []
+            #expect(org == live.org, "org at seq \(seq)")
+            #expect(members == live.members, "members at seq \(seq)")
+        }
+        // As of a time: the state after the last event at or before it.
+        let last = try #require(observed.keys.max())
+        let byTime = try f.read { txn in try TimeTravel.state(of: orgID, at: .time(f.now), log: f.store.tables.log, in: txn) }
+        let bySeq = try f.read { txn in try TimeTravel.state(of: orgID, at: .seq(last), log: f.store.tables.log, in: txn) }
+        #expect(byTime == bySeq)
+        #expect(TimeTravel.Point("17") == .seq(17))
+        #expect(TimeTravel.Point("2026-11-27T12:00:00Z") == .time(t0))
+        #expect(TimeTravel.Point("yesterday") == nil)
+    }
+
+    @Test("with an injected clock, expiry and purge happen exactly when due, once")
+    func dueExactlyOnce() async throws {
+        let f = try Fixture()
+        defer { f.close() }
+        let org = try await f.createOrg("acme")
+        try await f.must(.invite(emails: ["ada@example.com"], role: "member", ttlDays: 2, invitationIDs: ["inv_1"]), by: "owner@example.com", on: .id(org))
+        try await f.must(.renameHandle("acme-labs"), by: "owner@example.com", on: .id(org))
+        try await f.must(.scheduleDeletion(confirm: "acme-labs"), by: "owner@example.com", on: .id(org))
+        func types() throws -> [String] { try f.store.log.events(inStream: org, fromVersion: 1, limit: 100).map(\.envelope.type) }
+        let before = try types()
+
+        #expect(try await f.store.pipeline.appendDue(now: t0.adding(days: 2).adding(milliseconds: -1)) == 0)
+        #expect(try await f.store.pipeline.appendDue(now: t0.adding(days: 2)) == 1)
+        #expect(try await f.store.pipeline.appendDue(now: t0.adding(days: 2)) == 0)
+        #expect(try types() == before + ["invitation.expired"])
+
+        #expect(try await f.store.pipeline.appendDue(now: t0.adding(days: 30).adding(milliseconds: -1)) == 0)
+        #expect(try await f.store.pipeline.appendDue(now: t0.adding(days: 30)) == 2)  // the hold on "acme" ends; purge
+        #expect(try await f.store.pipeline.appendDue(now: t0.adding(days: 31)) == 0)
+        #expect(try types() == before + ["invitation.expired", "org.handle_released", "org.purged"])
+        let last = try f.store.log.events(inStream: org, fromVersion: 1, limit: 100).last!
+        #expect(last.envelope.actor == "system")
+        let (orgRow, memberRows, handleRow, auditRows) = try f.read { txn in
+            (try Queries.orgRow(org, tables: f.store.tables, in: txn), try Queries.memberRows(org, tables: f.store.tables, in: txn),
+             try txn.value(in: f.store.tables[.handles], forKey: "acme-labs"), try Queries.auditRows(org, before: 0, limit: 100, tables: f.store.tables, in: txn))
+        }
+        #expect(orgRow == nil)
+        #expect(memberRows.isEmpty)
+        #expect(handleRow == nil)
+        #expect(auditRows.count == before.count + 3)  // the audit trail outlives the purge
+        #expect(try f.projectionProblem() == nil)
+        // Its handle is free again.
+        f.now = t0.adding(days: 31)
+        _ = try await f.createOrg("acme-labs", owner: "someone@example.com")
+    }
+
+    @Test("If-Match with another version refuses with nothing written")
+    func ifMatch() async throws {
+        let f = try Fixture()
+        defer { f.close() }
+        let org = try await f.createOrg("acme")
+        let head = try f.store.log.head()
+        let outcome = try await f.run(.updateProfile(displayName: "New", avatarURL: nil), by: "owner@example.com", on: .id(org), ifMatch: 1)
+        guard case .versionMismatch(let current) = outcome else { Issue.record("\(outcome)"); return }
+        #expect(current == 2)
+        #expect(try f.store.log.head() == head)
+        let ok = try await f.run(.updateProfile(displayName: "New", avatarURL: nil), by: "owner@example.com", on: .id(org), ifMatch: 2)
+        guard case .applied(_, let events, _) = ok else { Issue.record("\(ok)"); return }
+        #expect(events.count == 1)
+    }
+
+    @Test("an idempotency key replays the first response for 24 hours, per actor, with no new event")
+    func idempotency() async throws {
+        let f = try Fixture()
+        defer { f.close() }
+        let org = try await f.createOrg("acme")
+        let render: @Sendable (CommandOutcome) -> StoredResponse? = { outcome in
+            guard case .applied(_, let events, _) = outcome else { return nil }
+            return StoredResponse(status: 201, body: Array("seq \(events.last?.seq ?? 0)".utf8), at: t0)
+        }
+        func invite(_ actor: String, _ id: String) async throws -> CommandOutcome {
+            try await f.store.pipeline.execute(
+                CommandRequest(target: .id(org), command: .invite(emails: ["ada@example.com"], role: "member", ttlDays: nil, invitationIDs: [id]), actor: user(actor), now: f.now),
+                idempotency: Idempotency(key: "key-1", render: render))
+        }
+        guard case .applied = try await invite("owner@example.com", "inv_1") else { Issue.record("first not applied"); return }
+        let head = try f.store.log.head()
+        guard case .replayed(let stored) = try await invite("owner@example.com", "inv_2") else { Issue.record("not replayed"); return }
+        #expect(stored.status == 201)
+        #expect(String(decoding: stored.body, as: UTF8.self) == "seq \(head.seq)")
+        #expect(try f.store.log.head() == head)
+        f.now = t0.adding(days: 1)
+        guard case .applied = try await invite("owner@example.com", "inv_3") else { Issue.record("a key older than 24 h was replayed"); return }
+    }
+
+    @Test("export → import → verify gives the same head hash; a broken chain imports nothing")
+    func exportImport() async throws {
+        let f = try Fixture()
+        defer { f.close() }
+        try await randomCommands(f, seed: 7, steps: 150)
+        let head = try f.store.log.head()
+        let lines = try f.store.log.events(after: 0, limit: Int.max).map { $0.exportLine() }
+        let target = try TemporaryFolder()
+        defer { target.remove() }
+        let imported = try Importer.load(lines, into: target.path + "/new")
+        #expect(imported == head)
+        let store = try LedgerStore(path: target.path + "/new")
+        defer { store.close() }
+        #expect(store.rebuildReason == nil)
+        #expect(try store.log.verifyChain().head == head)
+        #expect(try store.environment.read { txn in try Replay.verify(tables: store.tables, in: txn) } == nil)
+
+        var broken = lines
+        broken[10] = Array(String(decoding: broken[10], as: UTF8.self).replacingOccurrences(of: "@example.com", with: "@evil.example").utf8)
+        #expect(throws: Importer.ImportError.self) { try Importer.load(broken, into: target.path + "/broken") }
+        #expect(!FileManager.default.fileExists(atPath: target.path + "/broken/data.mdb"))
+        #expect(throws: Importer.ImportError.self) { try Importer.load(lines, into: target.path + "/new") }  // not into an existing log
+    }
+
+    @Test("a projection format change or lagging views are rebuilt at start-up")
+    func rebuildAtStartup() async throws {
+        let f = try Fixture()
+        defer { f.close() }
+        try await randomCommands(f, seed: 9, steps: 80)
+        let live = try dump(f)
+        try f.store.environment.write { txn in
+            try txn.put(in: f.store.tables.meta, key: Array("format_version".utf8), value: Keys.be64(0))
+            try txn.empty(f.store.tables[.members])
+        }
+        try f.reopen()
+        #expect(f.store.rebuildReason == "projection format 0 → \(ProjectionTables.formatVersion)")
+        #expect(try dump(f) == live)
+    }
+
+    @Test("a second lock on a data folder is refused while the first is held")
+    func folderLock() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        var first: DataFolderLock? = try DataFolderLock(folder: folder.path)
+        #expect(throws: DataFolderLock.LockError.self) { try DataFolderLock(folder: folder.path) }
+        first = nil
+        _ = first
+        _ = try DataFolderLock(folder: folder.path)
+    }
+}

@@ -1,0 +1,149 @@
+import EventLog
+import Foundation
+import LMDB
+import LedgerCore
+import OrgDomain
+import Testing
+@testable import Projections
+
+let t0 = Timestamp(rfc3339: "2026-11-27T12:00:00.000Z")!
+
+struct TemporaryFolder {
+    let path: String
+    init() throws {
+        path = NSTemporaryDirectory() + "orgledger-proj-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+    func remove() { try? FileManager.default.removeItem(atPath: path) }
+}
+
+func user(_ s: String) -> Actor { .user(Email(trusted: s)) }
+
+/// A store in a temporary folder with a settable clock.
+final class Fixture: @unchecked Sendable {
+    let folder: TemporaryFolder
+    var store: LedgerStore
+    var now = t0
+    private var counter = 0
+
+    init() throws {
+        folder = try TemporaryFolder()
+        store = try LedgerStore(path: folder.path)
+    }
+
+    func close() {
+        store.close()
+        folder.remove()
+    }
+
+    func reopen() throws {
+        store.close()
+        store = try LedgerStore(path: folder.path)
+    }
+
+    func id(_ prefix: String) -> String {
+        counter += 1
+        return "\(prefix)_\(counter)"
+    }
+
+    @discardableResult
+    func run(_ command: Command, by actor: String?, on target: OrgRef, ifMatch: UInt64? = nil) async throws -> CommandOutcome {
+        try await store.pipeline.execute(CommandRequest(target: target, command: command, actor: actor.map(user), now: now, ifMatch: ifMatch, meta: EventMeta(requestId: "r-\(counter)")))
+    }
+
+    /// Runs a command that must be applied.
+    @discardableResult
+    func must(_ command: Command, by actor: String, on target: OrgRef, sourceLocation: SourceLocation = #_sourceLocation) async throws -> [RecordedEvent] {
+        let outcome = try await run(command, by: actor, on: target)
+        guard case .applied(_, let events, _) = outcome else {
+            Issue.record("not applied: \(outcome)", sourceLocation: sourceLocation)
+            return []
+        }
+        return events
+    }
+
+    func createOrg(_ handle: String, owner: String = "owner@example.com") async throws -> String {
+        let orgID = id("org")
+        try await must(.createOrg(orgID: orgID, handle: handle, displayName: "Org \(handle)"), by: owner, on: .new(orgID))
+        return orgID
+    }
+
+    func read<R>(_ body: (borrowing ReadTransaction) throws -> R) throws -> R { try store.environment.read(body) }
+
+    func projectionProblem() throws -> ProjectionProblem? {
+        try read { txn in try Replay.verify(tables: store.tables, in: txn) }
+    }
+}
+
+/// Random commands through the real pipeline: several orgs, people, a moving clock, due events.
+func randomCommands(_ f: Fixture, seed: UInt64, steps: Int, afterEach: (UInt64) async throws -> Void = { _ in }) async throws {
+    var rng = SplitMix64(seed: seed)
+    let people = (0..<6).map { "p\($0)@example.com" }
+    let handles = ["acme", "beta", "gamma", "acme-two", "delta"]
+    let orgs = [try await f.createOrg("acme", owner: people[0]), try await f.createOrg("beta", owner: people[1])]
+    for _ in 0..<steps {
+        let org = orgs.randomElement(using: &rng)!
+        let role = Role.allCases.randomElement(using: &rng)!.rawValue
+        let state = try f.read { txn in try f.store.pipeline.cache.state(of: org, log: f.store.tables.log, in: txn) }
+        // Mostly members act (so most commands are decided on their merits, not refused as strangers).
+        let members = state.map { $0.members.keys.map(\.value).sorted() } ?? []
+        let actor = Int.random(in: 0..<4, using: &rng) > 0 ? (members.randomElement(using: &rng) ?? people[0]) : people.randomElement(using: &rng)!
+        let someone = people.randomElement(using: &rng)!
+        let invitations = state.map { $0.invitations.keys.sorted() } ?? []
+        let keys = state.map { $0.apiKeys.keys.sorted() } ?? []
+        switch Int.random(in: 0..<15, using: &rng) {
+        case 0, 1, 2:
+            let emails = (0..<Int.random(in: 1...3, using: &rng)).map { _ in people.randomElement(using: &rng)! }
+            try await f.run(.invite(emails: emails, role: role, ttlDays: [nil, 1, 2].randomElement(using: &rng)!, invitationIDs: emails.map { _ in f.id("inv") }), by: actor, on: .id(org))
+        case 3, 4:
+            if let id = invitations.randomElement(using: &rng), let invitee = state?.invitations[id]?.email.value {
+                let c: Command = Bool.random(using: &rng) ? .acceptInvitation(id: id) : .declineInvitation(id: id)
+                try await f.run(c, by: invitee, on: .invitation(id))
+            }
+        case 5, 6: try await f.run(.changeRole(email: someone, role: role), by: actor, on: .id(org))
+        case 7: try await f.run(.suspend(email: someone), by: actor, on: .id(org))
+        case 8: try await f.run(.reinstate(email: someone), by: actor, on: .id(org))
+        case 9: try await f.run(.remove(email: someone), by: actor, on: .id(org))
+        case 10: try await f.run(.createAPIKey(keyID: f.id("key"), name: "k", role: role, secretSHA256: String(repeating: "a", count: 63) + "\(Int.random(in: 0...9, using: &rng))"), by: actor, on: .id(org))
+        case 11: try await f.run(keys.randomElement(using: &rng).map { .revokeAPIKey(keyID: $0) } ?? .resetAuth, by: actor, on: .id(org))
+        case 12: try await f.run(.renameHandle(handles.randomElement(using: &rng)!), by: actor, on: .id(org))
+        case 13:
+            let schedule = Int.random(in: 0..<4, using: &rng) == 0
+            try await f.run(schedule ? .scheduleDeletion(confirm: state?.handle.value ?? "") : .cancelDeletion, by: actor, on: .id(org))
+        default:
+            f.now = f.now.adding(days: Int.random(in: 0...3, using: &rng))
+            try await f.store.pipeline.appendDue(now: f.now)
+        }
+        try await afterEach(try f.store.log.head().seq)
+    }
+}
+
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// Every entry of every view table, for byte-for-byte comparisons.
+func dump(_ f: Fixture) throws -> [String: [[UInt8]: [UInt8]]] {
+    try f.read { txn in
+        var out: [String: [[UInt8]: [UInt8]]] = [:]
+        for table in ProjectionTables.Table.allCases {
+            var rows: [[UInt8]: [UInt8]] = [:]
+            try txn.withCursor(on: f.store.tables[table]) { cursor in
+                try cursor.forEach(from: [UInt8]?.none) { entry in
+                    rows[Array(entry.key)] = Array(entry.value)
+                    return true
+                }
+            }
+            out[table.rawValue] = rows
+        }
+        return out
+    }
+}
