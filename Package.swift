@@ -47,7 +47,8 @@ let package = Package(
         ),
 
         // A child process for the crash test: appends in a loop and prints each acknowledged seq.
-        .executableTarget(name: "orgledger-append-loop", dependencies: ["EventLog"], path: "Tests/Support/AppendLoop"),
+        .executableTarget(
+            name: "orgledger-append-loop", dependencies: ["EventLog", "LedgerCore", "OrgDomain", "Projections"], path: "Tests/Support/AppendLoop"),
 
         // The benchmarks (scripts/bench, release build).
         .executableTarget(

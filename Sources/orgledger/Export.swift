@@ -1,11 +1,12 @@
 import ArgumentParser
 import EventLog
 import Foundation
+import LedgerCore
 
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Write the log as NDJSON envelopes (with hash) to standard output.",
-        discussion: "Each line is the canonical (RFC 8785) envelope with its hash; anyone can re-check the chain from it."
+        abstract: "Write the log as NDJSON envelopes (with hash) to standard output — the backup format.",
+        discussion: "Each line is the canonical (RFC 8785) envelope with its hash; anyone can re-check the chain from it. Restore with 'orgledger import'."
     )
 
     @OptionGroup var options: DataOptions
@@ -14,15 +15,14 @@ struct Export: ParsableCommand {
     var after: UInt64 = 0
 
     func run() throws {
-        let log = try openReadOnly(options.data)
-        let progress = ProgressReporter(label: "export", total: try log.head().seq)
+        let store = try OfflineStore(options.data)
+        let head = try store.environment.read { txn in try store.log.head(in: txn) }
+        let progress = ProgressReporter(label: "export", total: head.seq)
         let out = FileHandle.standardOutput
         var buffer: [UInt8] = []
         buffer.reserveCapacity(1 << 20)
-        try log.environment.read { txn in
-            try log.tables.forEachEvent(after: after, in: txn) { seq, hash, bytes in
-                // The stored bytes end with "}"; the export line adds `hash`, which needs the sorted position,
-                // so the envelope is re-encoded from its decoded form (canonical either way).
+        try store.environment.read { txn in
+            try store.log.forEachEvent(after: after, in: txn) { seq, hash, bytes in
                 let envelope = try EventEnvelope.decode(bytes).envelope
                 buffer.append(contentsOf: try envelope.exportBytes(hash: hash))
                 buffer.append(UInt8(ascii: "\n"))
@@ -38,5 +38,3 @@ struct Export: ParsableCommand {
         progress.finish()
     }
 }
-
-import LedgerCore

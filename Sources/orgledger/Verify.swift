@@ -2,36 +2,64 @@ import ArgumentParser
 import EventLog
 import Foundation
 import LMDB
+import Projections
 
 struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Check the hash chain of the log: every stored hash, every prev_hash, seq and stream versions gap-free, the stream index.",
-        discussion: "Exit 0 with a summary, or exit 1 naming the first bad seq."
+        abstract: "Check the log's hash chain and that every view equals a fresh replay of the log.",
+        discussion: """
+            The chain: every stored hash, every prev_hash, seq and stream versions gap-free, the stream index.
+            The views: every row of every projection compared with a replay. Works while the service runs.
+            Exit 0 with a summary, or exit 1 naming the first bad seq or the first differing row.
+            """
     )
 
     @OptionGroup var options: DataOptions
 
     func run() throws {
-        let log = try openReadOnly(options.data)
-        let progress = ProgressReporter(label: "verify", total: try log.head().seq)
-        let report = try log.verifyChain(progress: { progress.update($0) })
-        progress.finish()
-        if let problem = report.problem {
-            printError("verify: FAILED at seq \(problem.seq): \(problem.reason)")
+        let store = try OfflineStore(options.data)
+        let head = try store.environment.read { txn in try store.log.head(in: txn) }
+        let (report, problem) = try store.environment.read { txn in
+            let chainProgress = ProgressReporter(label: "verify chain", total: head.seq)
+            let report = try store.log.verify(in: txn, progress: { chainProgress.update($0) })
+            chainProgress.finish()
+            guard report.isIntact else { return (report, ProjectionProblem?.none) }
+            let viewProgress = ProgressReporter(label: "verify views", total: head.seq)
+            let problem = try Replay.verify(tables: store.tables, in: txn, progress: { viewProgress.update($0) })
+            viewProgress.finish()
+            return (report, problem)
+        }
+        if let chain = report.problem {
+            printError("verify: FAILED at seq \(chain.seq): \(chain.reason)")
             printError("verify: \(report.eventsChecked) events before it are intact (head seq \(report.head.seq), hash \(report.head.hash.hex))")
             throw ExitCode(1)
         }
-        print("verify: ok — \(report.eventsChecked) events, chain intact, head seq \(report.head.seq) hash \(report.head.hash.hex)")
+        if let problem {
+            printError("verify: chain intact (\(report.eventsChecked) events), but a view differs from a fresh replay")
+            printError("verify: FAILED at row \(problem.row): \(problem.reason)")
+            printError("verify: 'orgledger rebuild --data \(options.data)' re-derives every view from the log")
+            throw ExitCode(1)
+        }
+        print("verify: ok — \(report.eventsChecked) events, chain intact, head seq \(report.head.seq) hash \(report.head.hash.hex); every view equals a fresh replay")
     }
 }
 
-/// Opens an existing data folder for reading; a missing folder is a clear error, not a new empty log.
-func openReadOnly(_ path: String) throws -> LMDBEventLog {
-    var isDirectory: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: path + "/data.mdb", isDirectory: &isDirectory), !isDirectory.boolValue else {
-        throw ValidationError("no OrgLedger data in \(path) (expected \(path)/data.mdb)")
+/// A data folder opened for offline work: no writer thread, nothing rebuilt implicitly.
+struct OfflineStore {
+    let environment: Environment
+    let log: LogTables
+    let tables: ProjectionTables
+
+    /// Opens an existing data folder; a missing folder is a clear error, not a new empty log.
+    init(_ path: String) throws {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path + "/data.mdb", isDirectory: &isDirectory), !isDirectory.boolValue else {
+            throw ValidationError("no OrgLedger data in \(path) (expected \(path)/data.mdb)")
+        }
+        environment = try Environment(path: path)
+        log = try LogTables(environment: environment)
+        tables = try ProjectionTables(environment: environment, log: log)
     }
-    return try LMDBEventLog(environment: Environment(path: path))
 }
 
 func printError(_ message: String) {

@@ -102,7 +102,7 @@ struct LMDBLogTests {
         #expect(next.events[0].envelope.prevHash == head.hash)
     }
 
-    @Test("a killed appender loses nothing it acknowledged, and the chain verifies", .timeLimit(.minutes(2)))
+    @Test("a killed writer loses nothing it acknowledged, and the chain verifies", .timeLimit(.minutes(2)))
     func sigkillDuringAppends() async throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }

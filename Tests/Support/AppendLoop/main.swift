@@ -1,35 +1,50 @@
 // orgledger-append-loop DATA_DIR
 //
-// The child process of the crash test (Tests/EventLogTests/CrashTests.swift): appends events through the
-// group-commit writer from 8 concurrent tasks, forever, and prints "SEQ HASH" for every event once its
-// append is acknowledged. The test kills it with SIGKILL and checks that every printed line is in the log.
+// A child process for crash tests (Tests/EventLogTests/LMDBLogTests.swift, Tests/e2e): runs real org
+// commands through the command pipeline and the group-commit writer from 8 concurrent tasks, forever —
+// each task creates an org, then invites people who accept — and prints "SEQ HASH" for every event once
+// its command is acknowledged. The tests kill it with SIGKILL and check that every printed line is there.
 import EventLog
 import Foundation
 import LedgerCore
+import OrgDomain
+import Projections
 
 guard CommandLine.arguments.count == 2 else {
     FileHandle.standardError.write(Data("usage: orgledger-append-loop DATA_DIR\n".utf8))
     exit(2)
 }
-let log = try LMDBEventLog(path: CommandLine.arguments[1], configuration: .init(mapSize: 64 << 10))
-let start = Int64(Date().timeIntervalSince1970 * 1000)
+let store = try LedgerStore(path: CommandLine.arguments[1], configuration: .init(mapSize: 64 << 10))
+let start = Timestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000))
+let run = UUID().uuidString.prefix(8).lowercased()
+
+/// One write(2) per acknowledged command: unbuffered, so nothing acknowledged is lost with the process.
+func acknowledge(_ outcome: CommandOutcome) {
+    guard case .applied(_, let events, _) = outcome, !events.isEmpty else { return }
+    var lines = ""
+    for event in events { lines += "\(event.seq) \(event.hash.hex)\n" }
+    var bytes = Array(lines.utf8)
+    _ = bytes.withUnsafeMutableBytes { write(1, $0.baseAddress, $0.count) }
+}
 
 try await withThrowingTaskGroup(of: Void.self) { group in
     for task in 0..<8 {
         group.addTask {
+            let owner = "owner-\(task)@example.com"
+            let orgID = "org_\(run)_\(task)"
+            func execute(_ command: Command, by actor: String, on target: OrgRef) async throws {
+                acknowledge(try await store.pipeline.execute(CommandRequest(
+                    target: target, command: command, actor: .user(Email(trusted: actor)), now: start,
+                    meta: EventMeta(requestId: UUID().uuidString, userAgent: "orgledger-append-loop"))))
+            }
+            try await execute(.createOrg(orgID: orgID, handle: "org-\(run)-\(task)", displayName: "Loop \(task)"), by: owner, on: .new(orgID))
             var n = 0
             while true {
                 n += 1
-                let events = (0..<(1 + n % 3)).map { i in
-                    NewEvent(type: "test.appended", at: Timestamp(millisecondsSinceEpoch: start), actor: "loop@example.com",
-                             data: ["task": .int(Int64(task)), "n": .int(Int64(n)), "i": .int(Int64(i)), "pad": .string(String(repeating: "x", count: 200))])
-                }
-                let receipt = try await log.append(AppendRequest(stream: "stream-\(task % 3)", expectedVersion: .any, events: events))
-                var lines = ""
-                for event in receipt.events { lines += "\(event.seq) \(event.hash.hex)\n" }
-                // One write(2) per acknowledged append: unbuffered, so nothing acknowledged is lost with the process.
-                var bytes = Array(lines.utf8)
-                _ = bytes.withUnsafeMutableBytes { write(1, $0.baseAddress, $0.count) }
+                let invitee = "user-\(n)@t\(task).example.com"
+                let id = "inv_\(run)_\(task)_\(n)"
+                try await execute(.invite(emails: [invitee], role: ["member", "viewer", "moderator"][n % 3], ttlDays: nil, invitationIDs: [id]), by: owner, on: .id(orgID))
+                try await execute(.acceptInvitation(id: id), by: invitee, on: .invitation(id))
             }
         }
     }
