@@ -53,7 +53,7 @@ let package = Package(
         // The benchmarks (scripts/bench, release build).
         .executableTarget(
             name: "orgledger-bench",
-            dependencies: ["EventLog", "LMDB", "LedgerCore", "CLMDB", .product(name: "Histogram", package: "hdrhistogram-swift")],
+            dependencies: ["EventLog", "LMDB", "LedgerCore", "OrgDomain", "Projections", "CLMDB", .product(name: "Histogram", package: "hdrhistogram-swift")],
             path: "Benchmarks/orgledger-bench"
         ),
 

@@ -13,22 +13,28 @@ import Foundation
 import Histogram
 import LMDB
 import LedgerCore
+import OrgDomain
+import Projections
 import Synchronization
 
 // MARK: Arguments
 
 var totalEvents = 1_000_000
 var singleSubmitterEvents = 30_000
+var rebuildEvents = 1_000_000
 var baseDir = FileManager.default.currentDirectoryPath + "/.build/bench-data"
+var suites: Set<String> = ["storage", "rebuild"]
 do {
     var args = CommandLine.arguments.dropFirst()
     while let arg = args.popFirst() {
         switch arg {
         case "--events": totalEvents = Int(args.popFirst() ?? "") ?? totalEvents
         case "--single-events": singleSubmitterEvents = Int(args.popFirst() ?? "") ?? singleSubmitterEvents
+        case "--rebuild-events": rebuildEvents = Int(args.popFirst() ?? "") ?? rebuildEvents
         case "--dir": baseDir = args.popFirst() ?? baseDir
+        case "--only": suites = [args.popFirst() ?? ""]
         default:
-            FileHandle.standardError.write(Data("usage: orgledger-bench [--events N] [--single-events N] [--dir DIR]\n".utf8))
+            FileHandle.standardError.write(Data("usage: orgledger-bench [--only storage|rebuild] [--events N] [--single-events N] [--rebuild-events N] [--dir DIR]\n".utf8))
             exit(2)
         }
     }
@@ -208,82 +214,91 @@ func rawScan(path: String) -> (count: Int, nanos: UInt64) {
 
 // MARK: Main
 
-print("# orgledger-bench — \(totalEvents) events per concurrent run, \(singleSubmitterEvents) with 1 submitter")
-print("")
-print("| submitters | appends | appends/s (writer) | raw mdb_put/s, same batches | writer / raw | mean batch | p50 µs | p99 µs | p99.9 µs |")
-print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+@MainActor func storageBenchmark() async throws {
+    print("# orgledger-bench — \(totalEvents) events per concurrent run, \(singleSubmitterEvents) with 1 submitter")
+    print("")
+    print("| submitters | appends | appends/s (writer) | raw mdb_put/s, same batches | writer / raw | mean batch | p50 µs | p99 µs | p99.9 µs |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 
-var scanPath = ""
-for submitters in [1, 16, 64] {
-    let count = submitters == 1 ? singleSubmitterEvents : totalEvents
-    let path = try freshFolder("writer-\(submitters)", in: baseDir)
-    let batches = BatchRecorder()
-    let env = try Environment(path: path)
-    let log = try LMDBEventLog(environment: env, afterCommit: { size in batches.record(size) })
-    let run = try await appendThroughWriter(log: log, submitters: submitters, total: count, batches: batches)
-    log.close()
-    let pairs = try readBack(env, log.tables)
-    let rawNanos = rawPut(pairs, batchSizes: run.batchSizes, path: try freshFolder("raw-\(submitters)", in: baseDir))
-    let rawRate = rate(pairs.count, rawNanos)
-    let meanBatch = Double(pairs.count) / Double(run.batchSizes.count)
-    print("| \(submitters) | \(pairs.count) | \(fmt(run.appendsPerSecond)) | \(fmt(rawRate)) | \(fmt(run.appendsPerSecond / rawRate)) | \(fmt(meanBatch)) | \(run.latency.valueAtPercentile(50)) | \(run.latency.valueAtPercentile(99)) | \(run.latency.valueAtPercentile(99.9)) |")
-    if submitters == 64 { scanPath = path }
-    try? FileManager.default.removeItem(atPath: baseDir + "/raw-\(submitters)")
-    if submitters != 64 { try? FileManager.default.removeItem(atPath: path) }
+    var scanPath = ""
+    for submitters in [1, 16, 64] {
+        let count = submitters == 1 ? singleSubmitterEvents : totalEvents
+        let path = try freshFolder("writer-\(submitters)", in: baseDir)
+        let batches = BatchRecorder()
+        let env = try Environment(path: path)
+        let log = try LMDBEventLog(environment: env, afterCommit: { size in batches.record(size) })
+        let run = try await appendThroughWriter(log: log, submitters: submitters, total: count, batches: batches)
+        log.close()
+        let pairs = try readBack(env, log.tables)
+        let rawNanos = rawPut(pairs, batchSizes: run.batchSizes, path: try freshFolder("raw-\(submitters)", in: baseDir))
+        let rawRate = rate(pairs.count, rawNanos)
+        let meanBatch = Double(pairs.count) / Double(run.batchSizes.count)
+        print("| \(submitters) | \(pairs.count) | \(fmt(run.appendsPerSecond)) | \(fmt(rawRate)) | \(fmt(run.appendsPerSecond / rawRate)) | \(fmt(meanBatch)) | \(run.latency.valueAtPercentile(50)) | \(run.latency.valueAtPercentile(99)) | \(run.latency.valueAtPercentile(99.9)) |")
+        if submitters == 64 { scanPath = path }
+        try? FileManager.default.removeItem(atPath: baseDir + "/raw-\(submitters)")
+        if submitters != 64 { try? FileManager.default.removeItem(atPath: path) }
+    }
+
+    print("")
+    print("| scan of the 64-submitter log | events | events/s | vs plain cursor |")
+    print("|---|---:|---:|---:|")
+    let raw = rawScan(path: scanPath)
+    let rawScanRate = rate(raw.count, raw.nanos)
+    print("| plain LMDB cursor (baseline) | \(raw.count) | \(fmt(rawScanRate)) | 1.00 |")
+    do {
+        let env = try Environment(path: scanPath)
+        let tables = try LogTables(environment: env)
+        var n = 0
+        var start = now()
+        try env.read { txn in
+            try tables.forEachEvent(after: 0, in: txn) { _, _, bytes in
+                n += bytes.count > 0 ? 1 : 0
+                return true
+            }
+        }
+        var elapsed = now() - start
+        print("| log scan, stored bytes (`LogTables.forEachEvent`) | \(n) | \(fmt(rate(n, elapsed))) | \(fmt(rate(n, elapsed) / rawScanRate)) |")
+
+        n = 0
+        start = now()
+        var types = 0
+        try env.read { txn in
+            try tables.forEachEvent(after: 0, in: txn) { _, _, bytes in
+                let header = try EnvelopeHeader.read(bytes)
+                types &+= header.type.utf8.count
+                n += 1
+                return true
+            }
+        }
+        elapsed = now() - start
+        print("| log scan + envelope header (seq, stream, version, type, prev_hash) | \(n) | \(fmt(rate(n, elapsed))) | \(fmt(rate(n, elapsed) / rawScanRate)) |")
+
+        start = now()
+        let report = try env.read { txn in try tables.verify(in: txn, progress: nil) }
+        elapsed = now() - start
+        precondition(report.isIntact)
+        print("| verify: SHA-256 + chain + stream index | \(report.eventsChecked) | \(fmt(rate(Int(report.eventsChecked), elapsed))) | \(fmt(rate(Int(report.eventsChecked), elapsed) / rawScanRate)) |")
+
+        start = now()
+        var decoded = 0
+        var after: UInt64 = 0
+        while true {
+            let page = try env.read { txn in try tables.events(after: after, limit: 10_000, in: txn) }
+            guard let last = page.last else { break }
+            decoded += page.count
+            after = last.seq
+        }
+        elapsed = now() - start
+        print("| full decode to `EventEnvelope` (`events(after:limit:)`) | \(decoded) | \(fmt(rate(decoded, elapsed))) | \(fmt(rate(decoded, elapsed) / rawScanRate)) |")
+    }
+    try? FileManager.default.removeItem(atPath: scanPath)
+    print("")
+    print("peak RSS so far: \(fmt(peakRSSMiB())) MiB")
+
 }
 
+if suites.contains("storage") { try await storageBenchmark() }
+if suites.contains("rebuild") { try rebuildBenchmark() }
+if suites.contains("stages") { try replayStages() }
 print("")
-print("| scan of the 64-submitter log | events | events/s | vs plain cursor |")
-print("|---|---:|---:|---:|")
-let raw = rawScan(path: scanPath)
-let rawScanRate = rate(raw.count, raw.nanos)
-print("| plain LMDB cursor (baseline) | \(raw.count) | \(fmt(rawScanRate)) | 1.00 |")
-do {
-    let env = try Environment(path: scanPath)
-    let tables = try LogTables(environment: env)
-    var n = 0
-    var start = now()
-    try env.read { txn in
-        try tables.forEachEvent(after: 0, in: txn) { _, _, bytes in
-            n += bytes.count > 0 ? 1 : 0
-            return true
-        }
-    }
-    var elapsed = now() - start
-    print("| log scan, stored bytes (`LogTables.forEachEvent`) | \(n) | \(fmt(rate(n, elapsed))) | \(fmt(rate(n, elapsed) / rawScanRate)) |")
-
-    n = 0
-    start = now()
-    var types = 0
-    try env.read { txn in
-        try tables.forEachEvent(after: 0, in: txn) { _, _, bytes in
-            let header = try EnvelopeHeader.read(bytes)
-            types &+= header.type.utf8.count
-            n += 1
-            return true
-        }
-    }
-    elapsed = now() - start
-    print("| log scan + envelope header (seq, stream, version, type, prev_hash) | \(n) | \(fmt(rate(n, elapsed))) | \(fmt(rate(n, elapsed) / rawScanRate)) |")
-
-    start = now()
-    let report = try env.read { txn in try tables.verify(in: txn, progress: nil) }
-    elapsed = now() - start
-    precondition(report.isIntact)
-    print("| verify: SHA-256 + chain + stream index | \(report.eventsChecked) | \(fmt(rate(Int(report.eventsChecked), elapsed))) | \(fmt(rate(Int(report.eventsChecked), elapsed) / rawScanRate)) |")
-
-    start = now()
-    var decoded = 0
-    var after: UInt64 = 0
-    while true {
-        let page = try env.read { txn in try tables.events(after: after, limit: 10_000, in: txn) }
-        guard let last = page.last else { break }
-        decoded += page.count
-        after = last.seq
-    }
-    elapsed = now() - start
-    print("| full decode to `EventEnvelope` (`events(after:limit:)`) | \(decoded) | \(fmt(rate(decoded, elapsed))) | \(fmt(rate(decoded, elapsed) / rawScanRate)) |")
-}
-try? FileManager.default.removeItem(atPath: scanPath)
-print("")
-print("peak RSS: \(fmt(peakRSSMiB())) MiB")
+print("peak RSS of the whole run: \(fmt(peakRSSMiB())) MiB")

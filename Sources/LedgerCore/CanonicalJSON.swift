@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The JSON Canonicalization Scheme (RFC 8785) for `JSONValue`: members sorted by the UTF-16 code units of
 /// their names, no insignificant whitespace, the minimal string escapes of ECMAScript's `JSON.stringify`,
 /// and integers in plain decimal. The bytes are what OrgLedger hashes and stores.
@@ -44,9 +50,22 @@ public enum CanonicalJSON {
         members.keys.sorted(by: precedes)
     }
 
+    /// UTF-16 order. It equals UTF-8 byte order except where a character at or above U+E000 meets one
+    /// outside the Basic Multilingual Plane (surrogate pairs sort below U+E000); UTF-8 lead bytes of
+    /// 0xEE and above mark both, and only then is the slower UTF-16 comparison needed.
     @inline(__always)
     static func precedes(_ a: String, _ b: String) -> Bool {
-        a.utf16.lexicographicallyPrecedes(b.utf16)
+        var a = a, b = b
+        return a.withUTF8 { x in
+            b.withUTF8 { y in
+                if !x.contains(where: { $0 >= 0xEE }) || !y.contains(where: { $0 >= 0xEE }) {
+                    let n = min(x.count, y.count)
+                    let c = n == 0 ? 0 : memcmp(x.baseAddress!, y.baseAddress!, n)
+                    return c != 0 ? c < 0 : x.count < y.count
+                }
+                return String(decoding: x, as: UTF8.self).utf16.lexicographicallyPrecedes(String(decoding: y, as: UTF8.self).utf16)
+            }
+        }
     }
 
     public static func writeInteger(_ n: Int64, into out: inout [UInt8]) throws(EncodingError) {
@@ -56,7 +75,7 @@ public enum CanonicalJSON {
         writeDigits(n, into: &out)
     }
 
-    static func writeDigits(_ n: Int64, into out: inout [UInt8]) {
+    public static func writeDigits(_ n: Int64, into out: inout [UInt8]) {
         if n == 0 { out.append(UInt8(ascii: "0")); return }
         var magnitude = n.magnitude
         if n < 0 { out.append(UInt8(ascii: "-")) }
@@ -76,6 +95,17 @@ public enum CanonicalJSON {
 
     public static func writeString(_ s: String, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
+        // Fast path: most strings need no escape and are copied whole.
+        var copy = s
+        let clean = copy.withUTF8 { bytes in
+            guard !bytes.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else { return false }
+            out.append(contentsOf: bytes)
+            return true
+        }
+        if clean {
+            out.append(UInt8(ascii: "\""))
+            return
+        }
         for byte in s.utf8 {
             switch byte {
             case UInt8(ascii: "\""): out.append(UInt8(ascii: "\\")); out.append(byte)

@@ -218,3 +218,51 @@ public struct EnvelopeHeader: Sendable, Hashable {
         return header
     }
 }
+
+/// The members of a stored (canonical) envelope, read in one pass without building `data` or `meta`:
+/// scalars are decoded, the rest kept as byte ranges into the stored bytes (themselves canonical JSON).
+/// The fast path for replays and for rendering audit rows.
+public struct EnvelopeView: Sendable {
+    public var seq: UInt64 = 0
+    public var version: UInt64 = 0
+    public var stream: String = ""
+    public var type: String = ""
+    public var actor: String = ""
+    public var at = Timestamp(millisecondsSinceEpoch: 0)
+    /// Ranges of raw member values (canonical JSON) in the bytes read.
+    public var actorRange = 0..<0
+    public var atRange = 0..<0
+    public var dataRange = 0..<0
+    public var metaRange = 0..<0
+
+    public static func read(_ bytes: UnsafeRawBufferPointer) throws -> EnvelopeView {
+        var view = EnvelopeView()
+        var seen = 0
+        var parser = JSONParser(bytes)
+        try parser.forEachMember { (name, p) throws(JSONParser.SyntaxError) in
+            let start = p.position
+            switch (name.count, name.first) {
+            case (3, UInt8(ascii: "s")): view.seq = UInt64(try p.parseInteger()); seen |= 1
+            case (6, UInt8(ascii: "s")): view.stream = try p.parseString(); seen |= 2
+            case (7, UInt8(ascii: "v")): view.version = UInt64(try p.parseInteger()); seen |= 4
+            case (4, UInt8(ascii: "t")): view.type = try p.parseString(); seen |= 8
+            case (5, UInt8(ascii: "a")): view.actor = try p.parseString(); view.actorRange = start..<p.position; seen |= 16
+            case (2, UInt8(ascii: "a")):
+                let text = try p.parseString()
+                guard let at = Timestamp(rfc3339: text) else { throw JSONParser.SyntaxError(offset: start, message: "at is not an RFC 3339 time") }
+                view.at = at; view.atRange = start..<p.position; seen |= 32
+            case (4, UInt8(ascii: "d")): try p.skipValue(); view.dataRange = start..<p.position; seen |= 64
+            case (4, UInt8(ascii: "m")): try p.skipValue(); view.metaRange = start..<p.position; seen |= 128
+            default: try p.skipValue()
+            }
+        }
+        guard seen == 255 else { throw EnvelopeError("envelope lacks one of seq, stream, version, type, actor, at, data, meta") }
+        return view
+    }
+
+    /// The `data` member, parsed.
+    public func data(in bytes: UnsafeRawBufferPointer) throws -> JSONValue {
+        var parser = JSONParser(UnsafeRawBufferPointer(rebasing: bytes[dataRange]))
+        return try parser.parseDocument()
+    }
+}

@@ -103,16 +103,24 @@ public struct JSONParser: ~Copyable {
         position += 1
         // Fast path: no escapes.
         var i = position
+        var ascii = true
         while i < bytes.count {
             let b = bytes[i]
             if b == UInt8(ascii: "\"") {
                 let slice = UnsafeRawBufferPointer(rebasing: bytes[position..<i])
-                guard let s = String(validating: slice, as: UTF8.self) else {
-                    throw SyntaxError(offset: start, message: "string is not valid UTF-8")
+                let s: String
+                if ascii {
+                    s = String(decoding: slice, as: UTF8.self)  // ASCII is valid UTF-8: skip the validating path
+                } else {
+                    guard let valid = String(validating: slice, as: UTF8.self) else {
+                        throw SyntaxError(offset: start, message: "string is not valid UTF-8")
+                    }
+                    s = valid
                 }
                 position = i + 1
                 return s
             }
+            if b >= 0x80 { ascii = false }
             if b == UInt8(ascii: "\\") { break }
             if b < 0x20 { throw SyntaxError(offset: i, message: "control character in a string must be escaped") }
             i += 1
@@ -247,10 +255,15 @@ public struct JSONParser: ~Copyable {
     private mutating func skipString() throws(SyntaxError) {
         let start = position
         position += 1
+        let base = bytes.baseAddress!
         while position < bytes.count {
-            let b = bytes[position]
-            if b == UInt8(ascii: "\"") { position += 1; return }
-            position += b == UInt8(ascii: "\\") ? 2 : 1
+            // Jump to the next quote; it ends the string unless an odd run of backslashes escapes it.
+            guard let found = memchr(base + position, Int32(UInt8(ascii: "\"")), bytes.count - position) else { break }
+            let quote = base.distance(to: UnsafeRawPointer(found))
+            var backslashes = 0
+            while quote - backslashes - 1 >= position, bytes[quote - backslashes - 1] == UInt8(ascii: "\\") { backslashes += 1 }
+            position = quote + 1
+            if backslashes % 2 == 0 { return }
         }
         throw SyntaxError(offset: start, message: "unterminated string")
     }

@@ -150,7 +150,7 @@ public final class CommandPipeline: Sendable {
         var current = state
         for (event, recorded) in zip(events, receipt.events) {
             let next = apply(current, event, EventContext(at: now, actor: actor, version: recorded.version))
-            try projector.project(recorded.envelope, event, before: current, after: next, in: txn)
+            try projector.project(recorded, event, before: current, after: next, in: txn)
             current = next
         }
         cache.remember(orgID, head: receipt.events.last!.hash, state: current)

@@ -30,7 +30,22 @@ public struct ProjectionTables: Sendable {
         case apiKeysByHash = "api_keys_by_hash"
         case audit, due
 
-        public static func < (a: Table, b: Table) -> Bool { a.rawValue < b.rawValue }
+        public static func < (a: Table, b: Table) -> Bool { a.order < b.order }
+
+        /// Position by name (the order verify walks the tables in), without comparing strings.
+        public var order: Int {
+            switch self {
+            case .apiKeys: 0
+            case .apiKeysByHash: 1
+            case .audit: 2
+            case .due: 3
+            case .handles: 4
+            case .invitations: 5
+            case .invitationsPending: 6
+            case .members: 7
+            case .orgs: 8
+            }
+        }
     }
 
     public let log: LogTables

@@ -12,8 +12,9 @@ public struct Projector: Sendable {
     public init(tables: ProjectionTables) { self.tables = tables }
 
     public func project(
-        _ envelope: EventEnvelope, _ event: OrgEvent, before: OrgState?, after: OrgState?, in txn: borrowing WriteTransaction
+        _ recorded: RecordedEvent, _ event: OrgEvent, before: OrgState?, after: OrgState?, in txn: borrowing WriteTransaction
     ) throws {
+        let envelope = recorded.envelope
         let parts: [RowSet.Part]
         if case .purged = event, let before {
             parts = RowSet.allParts(before)
@@ -30,7 +31,10 @@ public struct Projector: Sendable {
                 try put(row, in: txn)
             }
         }
-        try txn.put(in: tables[.audit], key: Keys.audit(envelope.stream, envelope.seq), value: Render.encode(Render.audit(envelope, event)))
+        let audit = try recorded.canonicalBytes.withUnsafeBytes { bytes in
+            Render.auditRow(bytes, try EnvelopeView.read(bytes), target: Render.target(of: event, orgID: envelope.stream))
+        }
+        try txn.put(in: tables[.audit], key: Keys.audit(envelope.stream, envelope.seq), value: audit)
         try tables.setMeta(lastSeq: envelope.seq, in: txn)
     }
 

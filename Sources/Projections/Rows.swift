@@ -1,6 +1,58 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import EventLog
 import LedgerCore
 import OrgDomain
+
+/// Writes one JSON object whose members the caller gives in sorted order.
+struct RowWriter {
+    private var out: [UInt8] = [UInt8(ascii: "{")]
+
+    init() { out.reserveCapacity(256) }
+
+    private mutating func key(_ name: StaticString) {
+        if out.count > 1 { out.append(UInt8(ascii: ",")) }
+        out.append(UInt8(ascii: "\""))
+        out.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+        out.append(contentsOf: "\":".utf8)
+    }
+
+    mutating func string(_ name: StaticString, _ value: String) {
+        key(name)
+        CanonicalJSON.writeString(value, into: &out)
+    }
+
+    mutating func optionalString(_ name: StaticString, _ value: String?) {
+        if let value { string(name, value) } else { key(name); out.append(contentsOf: "null".utf8) }
+    }
+
+    mutating func int(_ name: StaticString, _ value: Int64) {
+        key(name)
+        CanonicalJSON.writeDigits(value, into: &out)
+    }
+
+    mutating func bool(_ name: StaticString, _ value: Bool) {
+        key(name)
+        out.append(contentsOf: (value ? "true" : "false").utf8)
+    }
+
+    mutating func time(_ name: StaticString, _ value: Timestamp?) {
+        key(name)
+        if let value {
+            out.append(UInt8(ascii: "\""))
+            value.appendRFC3339(to: &out)
+            out.append(UInt8(ascii: "\""))
+        } else {
+            out.append(contentsOf: "null".utf8)
+        }
+    }
+
+    mutating func finish() -> [UInt8] {
+        out.append(UInt8(ascii: "}"))
+        return out
+    }
+}
 
 /// One row of one table: what the projector writes, rebuild writes and verify compares.
 public struct Row: Sendable, Hashable, Comparable {
@@ -8,8 +60,16 @@ public struct Row: Sendable, Hashable, Comparable {
     public let key: [UInt8]
     public let value: [UInt8]
 
+    /// Table, then key bytes (LMDB's order).
     public static func < (a: Row, b: Row) -> Bool {
-        a.table != b.table ? a.table < b.table : a.key.lexicographicallyPrecedes(b.key)
+        if a.table != b.table { return a.table.order < b.table.order }
+        return a.key.withUnsafeBytes { x in
+            b.key.withUnsafeBytes { y in
+                let n = min(x.count, y.count)
+                let c = n == 0 ? 0 : memcmp(x.baseAddress!, y.baseAddress!, n)
+                return c != 0 ? c < 0 : x.count < y.count
+            }
+        }
     }
 
     /// A readable name for messages: `members[org_x/ada@example.com]`.
@@ -36,46 +96,90 @@ public enum Render {
 
     static func time(_ t: Timestamp?) -> JSONValue { t.map { .string($0.rfc3339) } ?? .null }
 
-    public static func org(_ org: OrgState) -> JSONValue {
-        [
-            "id": .string(org.id), "handle": .string(org.handle.value), "display_name": .string(org.displayName),
-            "avatar_url": org.avatarURL.map(JSONValue.string) ?? .null, "status": .string(org.status.rawValue),
-            "auth_epoch": .int(Int64(org.authEpoch)), "created_at": time(org.createdAt), "version": .int(Int64(org.version)),
-            "member_count": .int(Int64(org.members.count)), "deletion_scheduled_at": time(org.deletionScheduledAt),
-            "purge_at": time(org.purgeAt),
-        ]
+    // Rows are written straight into canonical JSON: members in sorted order by hand (checked against
+    // the generic encoder in ProjectionsTests), no intermediate JSONValue. This is the rebuild's hot path.
+
+    public static func orgRow(_ org: OrgState) -> [UInt8] {
+        var w = RowWriter()
+        w.int("auth_epoch", Int64(org.authEpoch))
+        w.optionalString("avatar_url", org.avatarURL)
+        w.time("created_at", org.createdAt)
+        w.time("deletion_scheduled_at", org.deletionScheduledAt)
+        w.string("display_name", org.displayName)
+        w.string("handle", org.handle.value)
+        w.string("id", org.id)
+        w.int("member_count", Int64(org.members.count))
+        w.time("purge_at", org.purgeAt)
+        w.string("status", org.status.rawValue)
+        w.int("version", Int64(org.version))
+        return w.finish()
     }
 
-    public static func member(_ m: Member) -> JSONValue {
-        [
-            "email": .string(m.email.value), "role": .string(m.role.rawValue), "status": .string(m.status.rawValue),
-            "joined_at": time(m.joinedAt), "invited_by": m.invitedBy.map { .string($0.value) } ?? .null,
-        ]
+    public static func memberRow(_ m: Member) -> [UInt8] {
+        var w = RowWriter()
+        w.string("email", m.email.value)
+        w.optionalString("invited_by", m.invitedBy?.value)
+        w.time("joined_at", m.joinedAt)
+        w.string("role", m.role.rawValue)
+        w.string("status", m.status.rawValue)
+        return w.finish()
     }
 
-    public static func invitation(_ i: Invitation, orgID: String) -> JSONValue {
-        [
-            "id": .string(i.id), "org_id": .string(orgID), "email": .string(i.email.value), "role": .string(i.role.rawValue),
-            "invited_by": .string(i.invitedBy.value), "sent_at": time(i.sentAt), "expires_at": time(i.expiresAt),
-            "status": .string(i.status.rawValue),
-        ]
+    public static func invitationRow(_ i: Invitation, orgID: String) -> [UInt8] {
+        var w = RowWriter()
+        w.string("email", i.email.value)
+        w.time("expires_at", i.expiresAt)
+        w.string("id", i.id)
+        w.string("invited_by", i.invitedBy.value)
+        w.string("org_id", orgID)
+        w.string("role", i.role.rawValue)
+        w.time("sent_at", i.sentAt)
+        w.string("status", i.status.rawValue)
+        return w.finish()
     }
 
-    public static func apiKey(_ k: APIKey, orgID: String) -> JSONValue {
-        [
-            "id": .string(k.id), "org_id": .string(orgID), "name": .string(k.name), "role": .string(k.role.rawValue),
-            "created_by": .string(k.createdBy.value), "created_at": time(k.createdAt), "revoked": .bool(k.revoked),
-            "auth_epoch": .int(Int64(k.authEpoch)),
-        ]
+    public static func apiKeyRow(_ k: APIKey, orgID: String) -> [UInt8] {
+        var w = RowWriter()
+        w.int("auth_epoch", Int64(k.authEpoch))
+        w.time("created_at", k.createdAt)
+        w.string("created_by", k.createdBy.value)
+        w.string("id", k.id)
+        w.string("name", k.name)
+        w.string("org_id", orgID)
+        w.bool("revoked", k.revoked)
+        w.string("role", k.role.rawValue)
+        return w.finish()
     }
 
-    /// The audit view of one event: who did what to whom, when, with the event's data and meta.
-    public static func audit(_ envelope: EventEnvelope, _ event: OrgEvent) -> JSONValue {
-        [
-            "seq": .int(Int64(envelope.seq)), "at": .string(envelope.at.rfc3339), "actor": .string(envelope.actor),
-            "action": .string(envelope.type), "target": target(of: event, orgID: envelope.stream).map(JSONValue.string) ?? .null,
-            "data": envelope.data, "meta": envelope.meta.json,
-        ]
+    public static func handleRow(orgID: String, heldUntil: Timestamp?) -> [UInt8] {
+        var w = RowWriter()
+        w.time("held_until", heldUntil)
+        w.string("org_id", orgID)
+        return w.finish()
+    }
+
+    /// The audit view of one event: who did what to whom, when, with the event's data and meta —
+    /// `{action, actor, at, data, meta, seq, target}`, spliced from the stored canonical bytes (no
+    /// re-encoding, so the live projector and every replay produce the same bytes cheaply).
+    public static func auditRow(_ bytes: UnsafeRawBufferPointer, _ view: EnvelopeView, target: String?) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count + 64)
+        out.append(contentsOf: #"{"action":"#.utf8)
+        CanonicalJSON.writeString(view.type, into: &out)
+        out.append(contentsOf: #","actor":"#.utf8)
+        out.append(contentsOf: bytes[view.actorRange])
+        out.append(contentsOf: #","at":"#.utf8)
+        out.append(contentsOf: bytes[view.atRange])
+        out.append(contentsOf: #","data":"#.utf8)
+        out.append(contentsOf: bytes[view.dataRange])
+        out.append(contentsOf: #","meta":"#.utf8)
+        out.append(contentsOf: bytes[view.metaRange])
+        out.append(contentsOf: #","seq":"#.utf8)
+        out.append(contentsOf: String(view.seq).utf8)
+        out.append(contentsOf: #","target":"#.utf8)
+        if let target { CanonicalJSON.writeString(target, into: &out) } else { out.append(contentsOf: "null".utf8) }
+        out.append(UInt8(ascii: "}"))
+        return out
     }
 
     /// What an event acts on, for the audit filter `target=`.
@@ -140,18 +244,18 @@ enum RowSet {
         guard let org, org.status != .purged else { return [] }
         switch part {
         case .profile:
-            var rows = [Row(table: .orgs, key: Array(org.id.utf8), value: Render.encode(Render.org(org)))]
-            rows.append(Row(table: .handles, key: Array(org.handle.value.utf8), value: Render.encode(["org_id": .string(org.id), "held_until": .null])))
+            var rows = [Row(table: .orgs, key: Array(org.id.utf8), value: Render.orgRow(org))]
+            rows.append(Row(table: .handles, key: Array(org.handle.value.utf8), value: Render.handleRow(orgID: org.id, heldUntil: nil)))
             for (handle, until) in org.heldHandles {
-                rows.append(Row(table: .handles, key: Array(handle.value.utf8), value: Render.encode(["org_id": .string(org.id), "held_until": .string(until.rfc3339)])))
+                rows.append(Row(table: .handles, key: Array(handle.value.utf8), value: Render.handleRow(orgID: org.id, heldUntil: until)))
             }
             return rows
         case .member(let email):
             guard let m = org.members[email] else { return [] }
-            return [Row(table: .members, key: Keys.member(org.id, email.value), value: Render.encode(Render.member(m)))]
+            return [Row(table: .members, key: Keys.member(org.id, email.value), value: Render.memberRow(m))]
         case .invitation(let id):
             guard let i = org.invitations[id] else { return [] }
-            var rows = [Row(table: .invitations, key: Array(id.utf8), value: Render.encode(Render.invitation(i, orgID: org.id)))]
+            var rows = [Row(table: .invitations, key: Array(id.utf8), value: Render.invitationRow(i, orgID: org.id))]
             if i.status == .pending {
                 rows.append(Row(table: .invitationsPending, key: Keys.pending(i.email.value, id), value: Array(org.id.utf8)))
             }
@@ -159,7 +263,7 @@ enum RowSet {
         case .apiKey(let id):
             guard let k = org.apiKeys[id] else { return [] }
             return [
-                Row(table: .apiKeys, key: Array(id.utf8), value: Render.encode(Render.apiKey(k, orgID: org.id))),
+                Row(table: .apiKeys, key: Array(id.utf8), value: Render.apiKeyRow(k, orgID: org.id)),
                 Row(table: .apiKeysByHash, key: Keys.joined(k.secretSHA256, id), value: Array(org.id.utf8)),
             ]
         case .due:

@@ -19,68 +19,82 @@ public struct EventContext: Sendable, Hashable {
 /// never refuses. An event that makes no sense for the state (which only a forged log could hold) leaves
 /// the parts it cannot apply unchanged; `verify` catches forgery by the chain, not here.
 public func apply(_ state: OrgState?, _ event: OrgEvent, _ context: EventContext) -> OrgState? {
+    var next = state
+    apply(&next, event, context)
+    return next
+}
+
+/// The same fold in place: no copy of the org's member, invitation and key tables per event (the
+/// value form copies them whenever the caller still holds the old state). Replays use this.
+public func apply(_ state: inout OrgState?, _ event: OrgEvent, _ context: EventContext) {
     if case .orgCreated(let orgID, let handle, let displayName, let avatarURL) = event {
-        return OrgState(
+        state = OrgState(
             id: orgID, handle: handle, displayName: displayName, avatarURL: avatarURL, status: .active, authEpoch: 0,
             createdAt: context.at, version: context.version, deletionScheduledAt: nil, purgeAt: nil,
             members: [:], invitations: [:], apiKeys: [:], heldHandles: [:])
+        return
     }
-    guard var org = state else { return nil }
-    org.version = context.version
-    switch event {
-    case .orgCreated:
-        break  // handled above
-    case .profileUpdated(let displayName, let avatarURL):
-        if let displayName { org.displayName = displayName.to }
-        if let avatarURL { org.avatarURL = avatarURL.to }
-    case .handleRenamed(let from, let to, let heldUntil):
-        org.heldHandles[to] = nil
-        org.heldHandles[from] = heldUntil
-        org.handle = to
-    case .handleReleased(let handle):
-        org.heldHandles[handle] = nil
-    case .invitationSent(let id, let email, let role, let expiresAt):
-        let invitedBy = context.actor.email ?? Email(trusted: context.actor.description)
-        org.invitations[id] = Invitation(id: id, email: email, role: role, invitedBy: invitedBy, sentAt: context.at, expiresAt: expiresAt, status: .pending)
-    case .invitationRevoked(let id, _, _):
-        org.invitations[id]?.status = .revoked
-    case .invitationAccepted(let id, _):
-        org.invitations[id]?.status = .accepted
-    case .invitationDeclined(let id, _):
-        org.invitations[id]?.status = .declined
-    case .invitationExpired(let id, _):
-        org.invitations[id]?.status = .expired
-    case .memberJoined(let email, let role, let invitedBy, _):
-        org.members[email] = Member(email: email, role: role, status: .active, joinedAt: context.at, invitedBy: invitedBy)
-    case .memberRoleChanged(let email, _, let to):
-        org.members[email]?.role = to
-    case .memberSuspended(let email, _):
-        org.members[email]?.status = .suspended
-    case .memberReinstated(let email, _):
-        org.members[email]?.status = .active
-    case .memberRemoved(let email, _), .memberLeft(let email, _):
-        org.members[email] = nil
-    case .apiKeyCreated(let keyID, let name, let role, let secretSHA256, let authEpoch):
-        let createdBy = context.actor.email ?? Email(trusted: context.actor.description)
-        org.apiKeys[keyID] = APIKey(id: keyID, name: name, role: role, createdBy: createdBy, createdAt: context.at, secretSHA256: secretSHA256, authEpoch: authEpoch, revoked: false)
-    case .apiKeyRevoked(let keyID):
-        org.apiKeys[keyID]?.revoked = true
-    case .authReset(let authEpoch, _):
-        org.authEpoch = authEpoch
-    case .deletionScheduled(let purgeAt):
-        org.status = .pendingDeletion
-        org.deletionScheduledAt = context.at
-        org.purgeAt = purgeAt
-    case .deletionCanceled:
-        org.status = .active
-        org.deletionScheduledAt = nil
-        org.purgeAt = nil
-    case .purged:
-        org.status = .purged
-        org.heldHandles = [:]
-    }
-    return org
+    guard state != nil else { return }
+    state!.mutate(event, context)
 }
+
+extension OrgState {
+    fileprivate mutating func mutate(_ event: OrgEvent, _ context: EventContext) {
+        self.version = context.version
+        switch event {
+        case .orgCreated:
+            break  // handled above
+        case .profileUpdated(let displayName, let avatarURL):
+            if let displayName { self.displayName = displayName.to }
+            if let avatarURL { self.avatarURL = avatarURL.to }
+        case .handleRenamed(let from, let to, let heldUntil):
+            self.heldHandles[to] = nil
+            self.heldHandles[from] = heldUntil
+            self.handle = to
+        case .handleReleased(let handle):
+            self.heldHandles[handle] = nil
+        case .invitationSent(let id, let email, let role, let expiresAt):
+            let invitedBy = context.actor.email ?? Email(trusted: context.actor.description)
+            self.invitations[id] = Invitation(id: id, email: email, role: role, invitedBy: invitedBy, sentAt: context.at, expiresAt: expiresAt, status: .pending)
+        case .invitationRevoked(let id, _, _):
+            self.invitations[id]?.status = .revoked
+        case .invitationAccepted(let id, _):
+            self.invitations[id]?.status = .accepted
+        case .invitationDeclined(let id, _):
+            self.invitations[id]?.status = .declined
+        case .invitationExpired(let id, _):
+            self.invitations[id]?.status = .expired
+        case .memberJoined(let email, let role, let invitedBy, _):
+            self.members[email] = Member(email: email, role: role, status: .active, joinedAt: context.at, invitedBy: invitedBy)
+        case .memberRoleChanged(let email, _, let to):
+            self.members[email]?.role = to
+        case .memberSuspended(let email, _):
+            self.members[email]?.status = .suspended
+        case .memberReinstated(let email, _):
+            self.members[email]?.status = .active
+        case .memberRemoved(let email, _), .memberLeft(let email, _):
+            self.members[email] = nil
+        case .apiKeyCreated(let keyID, let name, let role, let secretSHA256, let authEpoch):
+            let createdBy = context.actor.email ?? Email(trusted: context.actor.description)
+            self.apiKeys[keyID] = APIKey(id: keyID, name: name, role: role, createdBy: createdBy, createdAt: context.at, secretSHA256: secretSHA256, authEpoch: authEpoch, revoked: false)
+        case .apiKeyRevoked(let keyID):
+            self.apiKeys[keyID]?.revoked = true
+        case .authReset(let authEpoch, _):
+            self.authEpoch = authEpoch
+        case .deletionScheduled(let purgeAt):
+            self.status = .pendingDeletion
+            self.deletionScheduledAt = context.at
+            self.purgeAt = purgeAt
+        case .deletionCanceled:
+            self.status = .active
+            self.deletionScheduledAt = nil
+            self.purgeAt = nil
+        case .purged:
+            self.status = .purged
+            self.heldHandles = [:]
+        }
+        }
+    }
 
 /// Folds a sequence of recorded events from nothing.
 public func replay(_ events: some Sequence<(OrgEvent, EventContext)>) -> OrgState? {
