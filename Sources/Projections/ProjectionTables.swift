@@ -14,14 +14,14 @@ import LedgerCore
 /// | `invitations_pending` | email ‖ 0 ‖ invitation id | org id (raw) — `GET /v1/invitations` |
 /// | `api_keys` | key id | the key row (with `org_id`; never the secret) |
 /// | `api_keys_by_hash` | SHA-256 hex of a secret ‖ 0 ‖ key id | org id (raw) — a secret hash is expected to be unique, but the index does not depend on it |
-/// | `audit` | org id ‖ 0 ‖ seq (8 bytes BE) | the audit row; kept after a purge |
+/// | `audit` | org id ‖ 0 ‖ seq (8 bytes BE) | at ‖ actor ‖ 0 ‖ action ‖ 0 ‖ target (the full row is rendered from the event); kept after a purge |
 /// | `due` | time (8 bytes BE, ms) ‖ org id | empty — when the org next has due events |
 /// | `projection_meta` | `format_version`, `last_seq` | 8 bytes BE |
 /// | `idempotency` | actor ‖ 0 ‖ key | a stored response |
 public struct ProjectionTables: Sendable {
     /// Bump when a row's shape or a table's keys change: the service rebuilds the projections at start-up
     /// when the stored version differs.
-    public static let formatVersion: UInt64 = 1
+    public static let formatVersion: UInt64 = 2
 
     public enum Table: String, CaseIterable, Sendable, Comparable {
         case orgs, handles, members, invitations

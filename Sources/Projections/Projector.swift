@@ -31,9 +31,7 @@ public struct Projector: Sendable {
                 try put(row, in: txn)
             }
         }
-        let audit = try recorded.canonicalBytes.withUnsafeBytes { bytes in
-            Render.auditRow(bytes, try EnvelopeView.read(bytes), target: Render.target(of: event, orgID: envelope.stream))
-        }
+        let audit = Render.auditEntry(at: envelope.at, actor: envelope.actor, action: envelope.type, target: Render.target(of: event, orgID: envelope.stream))
         try txn.put(in: tables[.audit], key: Keys.audit(envelope.stream, envelope.seq), value: audit)
         try tables.setMeta(lastSeq: envelope.seq, in: txn)
     }

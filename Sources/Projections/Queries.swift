@@ -45,28 +45,6 @@ public enum Queries {
         return out
     }
 
-    /// Audit rows of an org, newest first, with `seq < before` (0 = from the newest).
-    public static func auditRows(
-        _ orgID: String, before: UInt64, limit: Int, tables: ProjectionTables, in txn: borrowing some TransactionReading & ~Copyable,
-        where include: ([UInt8]) throws -> Bool = { _ in true }
-    ) throws -> [[UInt8]] {
-        let prefix = Keys.auditPrefix(orgID)
-        var out: [[UInt8]] = []
-        guard limit > 0 else { return out }
-        try txn.withCursor(on: tables[.audit]) { cursor in
-            let start = Keys.audit(orgID, before == 0 ? UInt64.max : before)
-            var entry = try cursor.seek(atLeast: start) != nil ? try cursor.previous() : try cursor.last()
-            while let current = entry, current.key.starts(with: prefix) {
-                let value = Array(current.value)
-                if try include(value) {
-                    out.append(value)
-                    if out.count == limit { return }
-                }
-                entry = try cursor.previous()
-            }
-        }
-        return out
-    }
 }
 
 /// State as of an earlier point, by folding the org's own stream — never the whole log.

@@ -1,3 +1,5 @@
+import Dispatch
+import Synchronization
 import EventLog
 import LMDB
 import LedgerCore
@@ -15,24 +17,27 @@ struct Folder {
     private(set) var states: [String: OrgState] = [:]
     private(set) var lastSeq: UInt64 = 0
 
-    /// The fast path: read the envelope's members in one pass, parse only `data`, fold in place, and
-    /// splice the audit row from the stored bytes.
+    /// The fast path: read the envelope's members in one pass, parse only `data`, fold in place; the
+    /// event's audit index entry comes back.
     mutating func feed(seq: UInt64, bytes: UnsafeRawBufferPointer) throws -> Row {
         let view = try EnvelopeView.read(bytes)
         let event = try OrgEvent(type: view.type, data: try view.data(in: bytes))
         let actor: Actor = view.actor == "system" ? .system : .user(Email(trusted: view.actor))
         apply(&states[view.stream], event, EventContext(at: view.at, actor: actor, version: view.version))
-        lastSeq = seq
-        return Row(table: .audit, key: Keys.audit(view.stream, seq), value: Render.auditRow(bytes, view, target: Render.target(of: event, orgID: view.stream)))
+        lastSeq = max(lastSeq, seq)
+        return Row(
+            table: .audit, key: Keys.audit(view.stream, seq),
+            value: Render.auditEntry(at: view.at, actor: view.actor, action: view.type, target: Render.target(of: event, orgID: view.stream)))
+    }
+
+    mutating func merge(_ other: Folder) {
+        states.merge(other.states) { a, _ in a }
+        lastSeq = max(lastSeq, other.lastSeq)
     }
 }
 
 /// Fresh replays of the log: to rebuild the views, and to check them.
 public enum Replay {
-    /// Events per rebuild transaction. LMDB keeps a transaction's dirty pages in a sorted list, so one
-    /// huge transaction slows down as it grows; chunks keep each one small.
-    static let chunk = 100_000
-
     /// Every row of every table but `audit` for these states, unsorted, with handle clashes resolved as
     /// the projector resolves them (a current handle wins over another org's ended hold).
     static func viewRows(_ states: [String: OrgState]) -> [Row] {
@@ -54,39 +59,103 @@ public enum Replay {
 
     /// Drops and re-derives every view from the log.
     ///
-    /// In steps: empty the views and forget the format version; then, chunk by chunk, fold events in a
-    /// read transaction and write their audit rows (sorted, for locality) in a write transaction; last,
-    /// write every other view (sorted, appended to the empty tables) with `last_seq` and the format
-    /// version. A rebuild cut short leaves no format version behind, so the next start rebuilds again.
-    /// Write transactions only put precomputed rows, so a map growth that re-runs one is harmless.
+    /// Orgs are independent, so the fold runs on two threads, each over half of the orgs (contiguous
+    /// ranges of the stream index, balanced by event count), reading each org's events in stream
+    /// order. Their audit entries come out in key order (org, then seq), so every table is written by
+    /// appending to an emptied table. The format version is written last: a rebuild cut short leaves
+    /// none, and the next start rebuilds again. Needs the data folder to itself (no writer running).
     public static func rebuild(environment: Environment, tables: ProjectionTables, progress: ((UInt64) -> Void)? = nil) throws {
+        let (folder, audit) = try partitionedFold(environment: environment, log: tables.log, progress: progress)
+        let views = viewRows(folder.states).sorted()
         try environment.write { txn in
             for table in ProjectionTables.Table.allCases { try txn.empty(tables[table]) }
             try txn.empty(tables.meta)
         }
-        var folder = Folder()
-        while true {
-            var audit: [Row] = []
-            audit.reserveCapacity(chunk)
-            try environment.read { txn in
-                try tables.log.forEachEvent(after: folder.lastSeq, in: txn) { seq, _, bytes in
-                    audit.append(try folder.feed(seq: seq, bytes: bytes))
-                    return audit.count < chunk
-                }
-            }
-            guard !audit.isEmpty else { break }
-            audit.sort()
+        // Write transactions put only precomputed rows, so a map growth that re-runs one is harmless.
+        var start = 0
+        while start < audit.count {
+            let end = min(audit.count, start + 250_000)
             try environment.write { txn in
-                for row in audit { try txn.put(in: tables[.audit], key: row.key, value: row.value) }
+                for row in audit[start..<end] { try txn.put(in: tables[.audit], key: row.key, value: row.value, flags: .append) }
             }
-            progress?(folder.lastSeq)
+            start = end
         }
-        let views = viewRows(folder.states).sorted()
         try environment.write { txn in
             for row in views { try txn.put(in: tables[row.table], key: row.key, value: row.value, flags: .append) }
             try tables.setMeta(lastSeq: folder.lastSeq, in: txn)
             try tables.setFormatVersion(in: txn)
         }
+    }
+
+    /// Folds every org's stream on `threads` threads; returns the states and the audit entries in key order.
+    static func partitionedFold(
+        environment: Environment, log: LogTables, threads: Int = 2, progress: ((UInt64) -> Void)?
+    ) throws -> (Folder, [Row]) {
+        // The streams and their sizes, in key order, from the stream index.
+        var streams: [(id: String, events: Int)] = []
+        try environment.read { txn in
+            try txn.withCursor(on: log.streams) { cursor in
+                try cursor.forEach(from: [UInt8]?.none) { entry in
+                    let id = String(decoding: entry.key[..<(entry.key.count - 9)], as: UTF8.self)
+                    if streams.last?.id == id { streams[streams.count - 1].events += 1 } else { streams.append((id, 1)) }
+                    return true
+                }
+            }
+        }
+        let total = streams.reduce(0) { $0 + $1.events }
+        var ranges: [Range<Int>] = []
+        var lower = 0, accumulated = 0
+        for (index, stream) in streams.enumerated() {
+            accumulated += stream.events
+            if ranges.count < threads - 1, accumulated * threads >= total * (ranges.count + 1) {
+                ranges.append(lower..<(index + 1))
+                lower = index + 1
+            }
+        }
+        ranges.append(lower..<streams.count)
+
+        let results = Mutex<[Int: Result<(Folder, [Row]), any Error>]>([:])
+        let (streamList, partRanges) = (streams, ranges)
+        // Called from one worker only (part 0), never concurrently.
+        nonisolated(unsafe) let progress = progress
+        let done = Atomic<Int>(0)
+        DispatchQueue.concurrentPerform(iterations: ranges.count) { part in
+            let outcome = Result { () throws -> (Folder, [Row]) in
+                var folder = Folder()
+                var audit: [Row] = []
+                try environment.read { txn in
+                    try txn.withCursor(on: log.streams) { index in
+                        for stream in streamList[partRanges[part]] {
+                            var prefix = Array(stream.id.utf8)
+                            prefix.append(0)
+                            var entry = try index.seek(atLeast: prefix)
+                            while let current = entry, current.key.count == prefix.count + 8, current.key.starts(with: prefix) {
+                                let seq = Keys.readBE64(current.value)
+                                let row = try txn.withValue(in: log.events, forKey: Keys.be64(seq)) { value in
+                                    try folder.feed(seq: seq, bytes: UnsafeRawBufferPointer(rebasing: value[32...]))
+                                }
+                                guard let row else { throw EnvelopeError("the stream index names seq \(seq), which is not in the log") }
+                                audit.append(row)
+                                entry = try index.next()
+                            }
+                            let finished = done.add(stream.events, ordering: .relaxed).newValue
+                            if part == 0 { progress?(UInt64(finished)) }
+                        }
+                    }
+                }
+                return (folder, audit)
+            }
+            results.withLock { $0[part] = outcome }
+        }
+        var folder = Folder()
+        var audit: [Row] = []
+        audit.reserveCapacity(total)
+        for part in 0..<ranges.count {
+            let (partial, rows) = try results.withLock { $0[part]! }.get()
+            folder.merge(partial)
+            audit.append(contentsOf: rows)
+        }
+        return (folder, audit)
     }
 
     /// Compares every view with a fresh replay; returns the first differing row, or nil.

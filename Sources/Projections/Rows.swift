@@ -182,6 +182,19 @@ public enum Render {
         return out
     }
 
+    /// The audit index entry of one event: `at` (8 bytes, ms, sign-flipped big-endian) ‖ actor ‖ 0 ‖
+    /// action ‖ 0 ‖ target. Enough to filter by actor, action, target and time without reading the
+    /// event; the full row is rendered from the event itself when asked for (`auditRow`).
+    public static func auditEntry(at: Timestamp, actor: String, action: String, target: String?) -> [UInt8] {
+        var out = Keys.be64(UInt64(bitPattern: at.millisecondsSinceEpoch) ^ (1 << 63))
+        out.append(contentsOf: actor.utf8)
+        out.append(0)
+        out.append(contentsOf: action.utf8)
+        out.append(0)
+        out.append(contentsOf: (target ?? "").utf8)
+        return out
+    }
+
     /// What an event acts on, for the audit filter `target=`.
     public static func target(of event: OrgEvent, orgID: String) -> String? {
         switch event {

@@ -102,21 +102,14 @@ struct Audit: ParsableCommand {
     func run() throws {
         let store = try OfflineStore(options.data)
         let sinceTime = since.flatMap(Timestamp.init(rfc3339:)), untilTime = until.flatMap(Timestamp.init(rfc3339:))
+        let filter = AuditFilter(actor: actor, action: action, target: target, since: sinceTime, until: untilTime)
         let rows = try store.environment.read { txn -> [JSONValue] in
             var orgID = org
             if case .success(let handle) = Handle.parse(org), let holder = try Queries.currentHolder(of: handle, tables: store.tables, in: txn) {
                 orgID = holder
             }
-            return try Queries.auditRows(orgID, before: 0, limit: limit > 0 ? limit : Int.max, tables: store.tables, in: txn) { bytes in
-                let row = try JSONParser.parse(bytes)
-                if let actor, row["actor"]?.stringValue != actor { return false }
-                if let action, row["action"]?.stringValue != action { return false }
-                if let target, row["target"]?.stringValue != target { return false }
-                let at = row["at"]?.stringValue.flatMap(Timestamp.init(rfc3339:))
-                if let sinceTime, let at, at < sinceTime { return false }
-                if let untilTime, let at, at >= untilTime { return false }
-                return true
-            }.map { try JSONParser.parse($0) }
+            return try Queries.audit(orgID, before: 0, limit: limit > 0 ? limit : Int.max, filter: filter, tables: store.tables, in: txn)
+                .map { try JSONParser.parse($0.row) }
         }
         var out = ""
         switch format {

@@ -21,7 +21,7 @@ struct ProjectionTests {
         #expect(try dump(f) == live)
         // Every JSON row is canonical (RFC 8785): the hand-ordered writers and the audit splice agree with
         // the generic encoder byte for byte.
-        for (table, rows) in live where !["invitations_pending", "api_keys_by_hash", "due"].contains(table) {
+        for (table, rows) in live where !["invitations_pending", "api_keys_by_hash", "due", "audit"].contains(table) {
             for value in rows.values {
                 #expect(try CanonicalJSON.encode(JSONParser.parse(value)) == value, "\(table): \(String(decoding: value, as: UTF8.self))")
             }
@@ -71,7 +71,7 @@ struct ProjectionTests {
             let member = try #require(try Queries.memberRow(org, "ada@example.com", tables: f.store.tables, in: txn))
             #expect(try JSONParser.parse(member)["role"] == "admin")
             #expect(try Queries.memberRows(org, tables: f.store.tables, in: txn).count == 2)
-            let audit = try Queries.auditRows(org, before: 0, limit: 10, tables: f.store.tables, in: txn)
+            let audit = try Queries.audit(org, before: 0, limit: 10, tables: f.store.tables, in: txn).map(\.row)
             #expect(try audit.map { try JSONParser.parse($0)["action"]!.stringValue! } == ["member.joined", "invitation.accepted", "invitation.sent", "member.joined", "org.created"])
         }
     }
@@ -131,7 +131,7 @@ struct ProjectionTests {
         #expect(last.envelope.actor == "system")
         let (orgRow, memberRows, handleRow, auditRows) = try f.read { txn in
             (try Queries.orgRow(org, tables: f.store.tables, in: txn), try Queries.memberRows(org, tables: f.store.tables, in: txn),
-             try txn.value(in: f.store.tables[.handles], forKey: "acme-labs"), try Queries.auditRows(org, before: 0, limit: 100, tables: f.store.tables, in: txn))
+             try txn.value(in: f.store.tables[.handles], forKey: "acme-labs"), try Queries.audit(org, before: 0, limit: 100, tables: f.store.tables, in: txn))
         }
         #expect(orgRow == nil)
         #expect(memberRows.isEmpty)
@@ -219,6 +219,36 @@ struct ProjectionTests {
         try f.reopen()
         #expect(f.store.rebuildReason == "projection format 0 → \(ProjectionTables.formatVersion)")
         #expect(try dump(f) == live)
+    }
+
+    @Test("the audit trail: newest first, filters by actor, action, target and time, pages by seq")
+    func auditQueries() async throws {
+        let f = try Fixture()
+        defer { f.close() }
+        let org = try await f.createOrg("acme")
+        try await f.must(.invite(emails: ["ada@example.com", "bob@example.com"], role: "member", ttlDays: nil, invitationIDs: ["i1", "i2"]), by: "owner@example.com", on: .id(org))
+        f.now = t0.adding(days: 1)
+        try await f.must(.acceptInvitation(id: "i1"), by: "ada@example.com", on: .invitation("i1"))
+        try await f.must(.changeRole(email: "ada@example.com", role: "viewer"), by: "owner@example.com", on: .id(org))
+        func seqs(_ filter: AuditFilter = AuditFilter(), before: UInt64 = 0, limit: Int = 100) throws -> [UInt64] {
+            try f.read { txn in try Queries.audit(org, before: before, limit: limit, filter: filter, tables: f.store.tables, in: txn).map(\.entry.seq) }
+        }
+        #expect(try seqs() == [7, 6, 5, 4, 3, 2, 1])
+        #expect(try seqs(limit: 3) == [7, 6, 5])
+        #expect(try seqs(before: 5, limit: 3) == [4, 3, 2])
+        #expect(try seqs(AuditFilter(actor: "ada@example.com")) == [6, 5])
+        #expect(try seqs(AuditFilter(action: "invitation.sent")) == [4, 3])
+        #expect(try seqs(AuditFilter(target: "ada@example.com")) == [7, 6, 5, 3])
+        #expect(try seqs(AuditFilter(since: t0.adding(days: 1))) == [7, 6, 5])
+        #expect(try seqs(AuditFilter(until: t0.adding(days: 1))) == [4, 3, 2, 1])
+        let rows = try f.read { txn in try Queries.audit(org, before: 0, limit: 1, tables: f.store.tables, in: txn) }
+        let row = try JSONParser.parse(rows[0].row)
+        #expect(row["action"] == "member.role_changed")
+        #expect(row["actor"] == "owner@example.com")
+        #expect(row["target"] == "ada@example.com")
+        #expect(row["data"] == ["email": "ada@example.com", "from": "member", "to": "viewer"])
+        #expect(row["seq"] == 7)
+        #expect(try CanonicalJSON.encode(row) == rows[0].row)
     }
 
     @Test("a second lock on a data folder is refused while the first is held")
