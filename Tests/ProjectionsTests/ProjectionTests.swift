@@ -262,3 +262,39 @@ struct ProjectionTests {
         _ = try DataFolderLock(folder: folder.path)
     }
 }
+
+@Suite("Due events runner")
+struct DueEventsRunnerTests {
+    final class FakeClock: @unchecked Sendable {
+        private let lock = NSLock()
+        private var value = t0
+        var now: Timestamp { lock.withLock { value } }
+        func advance(days: Int) { lock.withLock { value = value.adding(days: days) } }
+    }
+
+    @Test("runs at start-up and on every tick, appending each due event exactly once")
+    func runsAndTicks() async throws {
+        let f = try Fixture()
+        defer { f.close() }
+        let org = try await f.createOrg("acme")
+        try await f.must(.invite(emails: ["ada@example.com"], role: "member", ttlDays: 1, invitationIDs: ["i1"]), by: "owner@example.com", on: .id(org))
+        let clock = FakeClock()
+        clock.advance(days: 2)  // already due when the runner starts
+        let passes = Mutex<[Int]>([])
+        let runner = DueEventsRunner(pipeline: f.store.pipeline, clock: { clock.now }, interval: .milliseconds(20)) { result in
+            if case .success(let n) = result { passes.withLock { $0.append(n) } }
+        }
+        let task = Task { await runner.run() }
+        try await Task.sleep(for: .milliseconds(200))
+        task.cancel()
+        await task.value
+        let counts = passes.withLock { $0 }
+        #expect(counts.first == 1, "the start-up pass appends the expiry")
+        #expect(counts.count >= 3, "the runner keeps ticking")
+        #expect(counts.dropFirst().allSatisfy { $0 == 0 }, "nothing is appended twice")
+        let types = try f.store.log.events(inStream: org, fromVersion: 1, limit: 100).map(\.envelope.type)
+        #expect(types.filter { $0 == "invitation.expired" }.count == 1)
+    }
+}
+
+import Synchronization
