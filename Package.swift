@@ -9,6 +9,7 @@
 //   EventLog    the append-only, hash-chained log (LMDB and in-memory) and the group-commit writer
 //   OrgDomain   pure rules: commands, events, state, decide/apply, the permission matrix (no I/O, no clock)
 //   Projections the read models in LMDB, the command pipeline, rebuild/verify, time travel, due events
+//   Service     the HTTP/JSON API on the Unix socket, the service group (writer, due events, server)
 //   orgledger   the executable
 import PackageDescription
 
@@ -27,6 +28,13 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
         .systemLibrary(
@@ -39,11 +47,25 @@ let package = Package(
         .target(name: "EventLog", dependencies: ["LMDB", "LedgerCore"]),
         .target(name: "OrgDomain", dependencies: ["LedgerCore"]),
         .target(name: "Projections", dependencies: ["LMDB", "LedgerCore", "EventLog", "OrgDomain"]),
+        .target(
+            name: "Service",
+            dependencies: [
+                "LMDB", "LedgerCore", "EventLog", "OrgDomain", "Projections",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
 
         // The executable: offline commands now; serve and the client with the service layer.
         .executableTarget(
             name: "orgledger",
-            dependencies: ["EventLog", "LMDB", "LedgerCore", "OrgDomain", "Projections", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["EventLog", "LMDB", "LedgerCore", "OrgDomain", "Projections", "Service", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         // A child process for the crash test: appends in a loop and prints each acknowledged seq.

@@ -12,6 +12,9 @@ import LedgerCore
 /// | `members` | org id ‖ 0 ‖ email | the member row |
 /// | `invitations` | invitation id | the invitation row (with `org_id`) |
 /// | `invitations_pending` | email ‖ 0 ‖ invitation id | org id (raw) — `GET /v1/invitations` |
+/// | `org_invitations` | org id ‖ 0 ‖ invitation id | empty — an org's invitations |
+/// | `memberships` | email ‖ 0 ‖ org id | role (raw) — `GET /v1/orgs`, the orgs a person belongs to |
+/// | `org_api_keys` | org id ‖ 0 ‖ key id | empty — an org's keys |
 /// | `api_keys` | key id | the key row (with `org_id`; never the secret) |
 /// | `api_keys_by_hash` | SHA-256 hex of a secret ‖ 0 ‖ key id | org id (raw) — a secret hash is expected to be unique, but the index does not depend on it |
 /// | `audit` | org id ‖ 0 ‖ seq (8 bytes BE) | at ‖ actor ‖ 0 ‖ action ‖ 0 ‖ target (the full row is rendered from the event); kept after a purge |
@@ -21,7 +24,7 @@ import LedgerCore
 public struct ProjectionTables: Sendable {
     /// Bump when a row's shape or a table's keys change: the service rebuilds the projections at start-up
     /// when the stored version differs.
-    public static let formatVersion: UInt64 = 2
+    public static let formatVersion: UInt64 = 3
 
     public enum Table: String, CaseIterable, Sendable, Comparable {
         case orgs, handles, members, invitations
@@ -29,6 +32,9 @@ public struct ProjectionTables: Sendable {
         case apiKeys = "api_keys"
         case apiKeysByHash = "api_keys_by_hash"
         case audit, due
+        case orgInvitations = "org_invitations"
+        case memberships
+        case orgAPIKeys = "org_api_keys"
 
         public static func < (a: Table, b: Table) -> Bool { a.order < b.order }
 
@@ -43,7 +49,10 @@ public struct ProjectionTables: Sendable {
             case .invitations: 5
             case .invitationsPending: 6
             case .members: 7
-            case .orgs: 8
+            case .memberships: 8
+            case .orgAPIKeys: 9
+            case .orgInvitations: 10
+            case .orgs: 11
             }
         }
     }

@@ -265,10 +265,16 @@ enum RowSet {
             return rows
         case .member(let email):
             guard let m = org.members[email] else { return [] }
-            return [Row(table: .members, key: Keys.member(org.id, email.value), value: Render.memberRow(m))]
+            return [
+                Row(table: .members, key: Keys.member(org.id, email.value), value: Render.memberRow(m)),
+                Row(table: .memberships, key: Keys.joined(email.value, org.id), value: Array(m.role.rawValue.utf8)),
+            ]
         case .invitation(let id):
             guard let i = org.invitations[id] else { return [] }
-            var rows = [Row(table: .invitations, key: Array(id.utf8), value: Render.invitationRow(i, orgID: org.id))]
+            var rows = [
+                Row(table: .invitations, key: Array(id.utf8), value: Render.invitationRow(i, orgID: org.id)),
+                Row(table: .orgInvitations, key: Keys.joined(org.id, id), value: []),
+            ]
             if i.status == .pending {
                 rows.append(Row(table: .invitationsPending, key: Keys.pending(i.email.value, id), value: Array(org.id.utf8)))
             }
@@ -278,6 +284,7 @@ enum RowSet {
             return [
                 Row(table: .apiKeys, key: Array(id.utf8), value: Render.apiKeyRow(k, orgID: org.id)),
                 Row(table: .apiKeysByHash, key: Keys.joined(k.secretSHA256, id), value: Array(org.id.utf8)),
+                Row(table: .orgAPIKeys, key: Keys.joined(org.id, id), value: []),
             ]
         case .due:
             guard let next = nextDueTime(org) else { return [] }

@@ -1,0 +1,61 @@
+import Foundation
+import HTTPTypes
+import NIOCore
+import Hummingbird
+import LedgerCore
+import OrgDomain
+
+/// An error answered as an RFC 9457 problem document (`application/problem+json`):
+/// `{type, title, status, detail, reason, errors?}`. Domain refusals are mapped to statuses here and
+/// nowhere else.
+public struct APIError: Error, Sendable {
+    public let status: HTTPResponse.Status
+    /// A stable machine-readable reason (`last_owner`, `invalid_input`, …); `type` is `urn:orgledger:problem:<reason>`.
+    public let reason: String
+    public let detail: String
+    public var errors: [FieldError] = []
+    public var headers: HTTPFields = [:]
+
+    public init(_ status: HTTPResponse.Status, reason: String, detail: String, errors: [FieldError] = [], headers: HTTPFields = [:]) {
+        self.status = status
+        self.reason = reason
+        self.detail = detail
+        self.errors = errors
+        self.headers = headers
+    }
+
+    public init(_ refusal: Refusal) {
+        let status: HTTPResponse.Status = switch refusal.kind {
+        case .invalid: .badRequest
+        case .unauthenticated: .unauthorized
+        case .forbidden: .forbidden
+        case .notFound: .notFound
+        case .conflict: .conflict
+        case .gone: .gone
+        }
+        self.init(status, reason: refusal.reason.rawValue, detail: refusal.message, errors: refusal.errors)
+    }
+
+    public static func invalid(_ errors: [FieldError]) -> APIError { APIError(Refusal.invalid(errors)) }
+
+    public static func invalid(_ field: String, _ message: String) -> APIError { invalid([FieldError(field: field, message: message)]) }
+
+    public static func notFound(_ detail: String) -> APIError { APIError(.notFound, reason: "not_found", detail: detail) }
+
+    public var body: [UInt8] {
+        var members: [String: JSONValue] = [
+            "type": .string("urn:orgledger:problem:\(reason)"), "title": .string(status.reasonPhrase),
+            "status": .int(Int64(status.code)), "detail": .string(detail), "reason": .string(reason),
+        ]
+        if !errors.isEmpty {
+            members["errors"] = .array(errors.map { ["field": .string($0.field), "message": .string($0.message)] })
+        }
+        return (try? CanonicalJSON.encode(.object(members))) ?? []
+    }
+
+    public var response: Response {
+        var headers = self.headers
+        headers[.contentType] = "application/problem+json"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+}

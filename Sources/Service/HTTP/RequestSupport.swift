@@ -1,0 +1,168 @@
+import Foundation
+import HTTPTypes
+import NIOCore
+import Hummingbird
+import LedgerCore
+import OrgDomain
+
+extension HTTPField.Name {
+    static let xActor = Self("X-Actor")!
+    static let xRequestID = Self("X-Request-Id")!
+    static let xClientIP = Self("X-Client-IP")!
+    static let idempotencyKey = Self("Idempotency-Key")!
+    static let idempotentReplayed = Self("Idempotent-Replayed")!
+}
+
+/// The largest request body accepted (413 beyond it).
+let maximumBodySize = 1 << 20
+
+/// Longest accepted value of a header recorded in `meta`.
+let maximumMetaLength = 512
+
+extension Request {
+    /// The actor named by `X-Actor`, normalized like any email; required (401 without it).
+    func actor() throws(APIError) -> Actor {
+        guard let raw = headers[.xActor], !raw.isEmpty else {
+            throw APIError(.unauthorized, reason: "no_actor", detail: "say who acts: send X-Actor with your email")
+        }
+        if raw.trimmingCharacters(in: .whitespaces).lowercased() == "system" {
+            throw APIError(.forbidden, reason: "system_actor", detail: "'system' is the service itself and cannot be claimed")
+        }
+        switch Email.parse(raw, field: "X-Actor") {
+        case .success(let email): return .user(email)
+        case .failure(let error): throw APIError.invalid([error])
+        }
+    }
+
+    /// The request context recorded in each event's `meta`.
+    func meta() throws(APIError) -> EventMeta {
+        func header(_ name: HTTPField.Name) throws(APIError) -> String? {
+            guard let value = headers[name], !value.isEmpty else { return nil }
+            guard value.utf8.count <= maximumMetaLength else { throw APIError.invalid(name.rawName, "must be at most \(maximumMetaLength) bytes") }
+            guard !value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+                throw APIError.invalid(name.rawName, "must not contain control characters")
+            }
+            return value
+        }
+        return EventMeta(requestId: try header(.xRequestID), clientIP: try header(.xClientIP), userAgent: try header(.userAgent), idempotencyKey: try header(.idempotencyKey))
+    }
+
+    /// `If-Match: "<version>"` (also `W/"<version>"` or a bare number), or nil.
+    func ifMatch() throws(APIError) -> UInt64? {
+        guard var value = headers[.ifMatch]?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
+        if value.hasPrefix("W/") { value.removeFirst(2) }
+        value = value.trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+        guard let version = UInt64(value) else { throw APIError.invalid("If-Match", "must be an org version as given in ETag, e.g. \"3\"") }
+        return version
+    }
+
+    /// The JSON object body: `application/json` (415 otherwise), at most 1 MiB (413), strict JSON (400).
+    func jsonObject() async throws -> [String: JSONValue] {
+        let contentType = headers[.contentType]?.lowercased() ?? ""
+        guard contentType.hasPrefix("application/json") || contentType.hasPrefix("application/") && contentType.contains("+json") else {
+            throw APIError(.unsupportedMediaType, reason: "unsupported_media_type", detail: "send the body as application/json")
+        }
+        let buffer: ByteBuffer
+        do {
+            buffer = try await body.collect(upTo: maximumBodySize)
+        } catch is NIOTooManyBytesError {
+            throw APIError(.contentTooLarge, reason: "body_too_large", detail: "the body is larger than \(maximumBodySize) bytes")
+        }
+        let value: JSONValue
+        do {
+            value = try JSONParser.parse(buffer.readableBytesView)
+        } catch {
+            throw APIError(.badRequest, reason: "malformed_json", detail: error.description)
+        }
+        guard case .object(let members) = value else { throw APIError(.badRequest, reason: "malformed_json", detail: "the body must be a JSON object") }
+        return members
+    }
+
+    func query(_ name: String) -> String? { uri.queryParameters.get(name) }
+}
+
+import Foundation
+
+/// Typed access to a request body's members; errors name the field.
+struct Body {
+    let members: [String: JSONValue]
+    private(set) var errors: [FieldError] = []
+
+    init(_ members: [String: JSONValue], allowed: Set<String>) {
+        self.members = members
+        for key in members.keys.sorted() where !allowed.contains(key) {
+            errors.append(FieldError(field: key, message: "is not a known field"))
+        }
+    }
+
+    mutating func string(_ key: String, required: Bool = true) -> String? {
+        switch members[key] {
+        case .string(let s)?: return s
+        case nil:
+            if required { errors.append(FieldError(field: key, message: "is required")) }
+            return nil
+        default:
+            errors.append(FieldError(field: key, message: "must be a string"))
+            return nil
+        }
+    }
+
+    /// A present-but-null member is `.some(nil)`; an absent one `nil`.
+    mutating func nullableString(_ key: String) -> String?? {
+        switch members[key] {
+        case nil: return nil
+        case .null?: return .some(nil)
+        case .string(let s)?: return .some(s)
+        default:
+            errors.append(FieldError(field: key, message: "must be a string or null"))
+            return nil
+        }
+    }
+
+    mutating func int(_ key: String) -> Int? {
+        switch members[key] {
+        case nil, .null?: return nil
+        case .int(let n)?: return Int(exactly: n)
+        default:
+            errors.append(FieldError(field: key, message: "must be an integer"))
+            return nil
+        }
+    }
+
+    mutating func strings(_ key: String) -> [String]? {
+        guard case .array(let items)? = members[key] else {
+            errors.append(FieldError(field: key, message: members[key] == nil ? "is required" : "must be an array of strings"))
+            return nil
+        }
+        var out: [String] = []
+        for (index, item) in items.enumerated() {
+            guard case .string(let s) = item else {
+                errors.append(FieldError(field: "\(key)[\(index)]", message: "must be a string"))
+                continue
+            }
+            out.append(s)
+        }
+        return out
+    }
+
+    func check() throws(APIError) {
+        if !errors.isEmpty { throw APIError.invalid(errors) }
+    }
+}
+
+/// JSON responses.
+enum Reply {
+    static func raw(_ status: HTTPResponse.Status = .ok, _ bytes: [UInt8], etag: UInt64? = nil, headers extra: HTTPFields = [:]) -> Response {
+        var headers = extra
+        headers[.contentType] = "application/json"
+        if let etag { headers[.eTag] = "\"\(etag)\"" }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    static func json(status: HTTPResponse.Status = .ok, _ value: JSONValue, etag: UInt64? = nil, headers: HTTPFields = [:]) -> Response {
+        raw(status, (try? CanonicalJSON.encode(value)) ?? [], etag: etag, headers: headers)
+    }
+
+    /// Stored canonical rows as a JSON value (they are parsed back only to nest them).
+    static func value(_ row: [UInt8]) -> JSONValue { (try? JSONParser.parse(row)) ?? .null }
+}

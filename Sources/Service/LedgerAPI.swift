@@ -1,0 +1,186 @@
+import Foundation
+import HTTPTypes
+import NIOCore
+import Crypto
+import EventLog
+import Foundation
+import Hummingbird
+import LMDB
+import LedgerCore
+import OrgDomain
+import Projections
+
+/// The HTTP/JSON API of product spec §5 over a `LedgerStore`. Every route lives in `Routes/`; this file
+/// holds what they share: resolving `{org}`, the caller's standing, running a command, ids and clock.
+public struct LedgerAPI: Sendable {
+    public let store: LedgerStore
+    public let clock: @Sendable () -> Timestamp
+    public let metrics: APIMetrics
+
+    public init(store: LedgerStore, clock: @escaping @Sendable () -> Timestamp = SystemClock.now, metrics: APIMetrics = APIMetrics()) {
+        self.store = store
+        self.clock = clock
+        self.metrics = metrics
+    }
+
+    var tables: ProjectionTables { store.tables }
+
+    /// Registers every route of the API.
+    public func register(on router: Router<BasicRequestContext>) {
+        registerOrgRoutes(on: router)
+        registerMemberRoutes(on: router)
+        registerInvitationRoutes(on: router)
+        registerAPIKeyRoutes(on: router)
+        registerAuditAndLogRoutes(on: router)
+    }
+
+    func read<R>(_ body: (borrowing ReadTransaction) throws -> R) throws -> R { try store.environment.read(body) }
+
+    // MARK: {org}
+
+    /// `{org}` is an org id (`org_…`) or a handle. A former handle still held answers 308 to the same
+    /// path with the current handle; an unknown one 404.
+    func resolveOrg(_ raw: String, request: Request) throws -> String {
+        if raw.hasPrefix("org_") { return raw }
+        guard case .success(let handle) = Handle.parse(raw) else { throw APIError.notFound("no org '\(raw)'") }
+        let now = clock()
+        let found: (String, String?)? = try read { txn in
+            guard let claim = try Queries.claim(on: handle, tables: tables, in: txn) else { return nil }
+            if claim.heldUntil == nil { return (claim.orgID, nil) }
+            guard let until = claim.heldUntil, until > now,
+                let row = try Queries.orgRow(claim.orgID, tables: tables, in: txn),
+                let current = Reply.value(row)["handle"]?.stringValue
+            else { return nil }
+            return (claim.orgID, current)
+        }
+        guard let (orgID, moved) = found else { throw APIError.notFound("no org '\(raw)'") }
+        if let moved {
+            var path = request.uri.path
+            if let range = path.range(of: "/v1/orgs/\(raw)") { path.replaceSubrange(range, with: "/v1/orgs/\(moved)") }
+            if let query = request.uri.query { path += "?" + query }
+            throw APIError(.permanentRedirect, reason: "handle_moved", detail: "'\(raw)' is now '\(moved)'", headers: [.location: path])
+        }
+        return orgID
+    }
+
+    /// The org's row, or 404 (also for purged orgs).
+    func orgRow(_ orgID: String) throws -> [UInt8] {
+        guard let row = try read({ txn in try Queries.orgRow(orgID, tables: tables, in: txn) }) else { throw APIError.notFound("no such org") }
+        return row
+    }
+
+    /// Checks that the actor may read `action` of the org: 401 without actor, 404 for an unknown org,
+    /// 403 unless the matrix allows it.
+    func requireRead(_ action: Action, orgID: String, actor: Actor) throws {
+        let standing: Standing? = try read { txn in
+            guard try Queries.orgRow(orgID, tables: tables, in: txn) != nil else { return nil }
+            guard let email = actor.email, let row = try Queries.memberRow(orgID, email.value, tables: tables, in: txn) else { return .nonMember }
+            let member = Reply.value(row)
+            guard let role = member["role"]?.stringValue.flatMap(Role.init(rawValue:)) else { return .nonMember }
+            return member["status"] == "active" ? .active(role) : .suspended(role)
+        }
+        guard let standing else { throw APIError.notFound("no such org") }
+        guard Permissions.allows(standing, action) else {
+            switch standing {
+            case .suspended: throw APIError(Refusal(.suspended, "a suspended member can do nothing"))
+            case .nonMember, .anonymous: throw APIError(Refusal(.notAMember, "not a member of this org"))
+            case .active: throw APIError(Refusal(.notPermitted, "your role may not \(action.rawValue.replacingOccurrences(of: "_", with: " "))"))
+            }
+        }
+    }
+
+    // MARK: Commands
+
+    /// Runs a command and answers it: `render` turns the applied outcome into a status and body. Handles
+    /// If-Match (412), Idempotency-Key (the first response again within 24 h), refusals (problem
+    /// documents) and a full disk (507).
+    func execute(
+        _ request: Request, target: OrgRef, command: Command, actor: Actor?,
+        keepSecretsOutOfReplay: Bool = false,
+        render: @escaping @Sendable (_ orgID: String, _ events: [RecordedEvent], _ state: OrgState?) -> (HTTPResponse.Status, JSONValue)
+    ) async throws -> Response {
+        let meta = try request.meta()
+        let commandRequest = CommandRequest(target: target, command: command, actor: actor, now: clock(), ifMatch: try request.ifMatch(), meta: meta)
+        let idempotency = meta.idempotencyKey.map { key in
+            Idempotency(key: key) { outcome in
+                guard case .applied(let orgID, let events, let state) = outcome else { return nil }
+                var (status, body) = render(orgID, events, state)
+                if keepSecretsOutOfReplay, case .object(var members) = body {
+                    members["secret"] = .null  // a secret is shown once and never stored, not even for a replay
+                    members["secret_redacted"] = true
+                    body = .object(members)
+                }
+                return StoredResponse(status: Int(status.code), body: (try? CanonicalJSON.encode(body)) ?? [], at: commandRequest.now)
+            }
+        }
+        let outcome: CommandOutcome
+        do {
+            outcome = try await store.pipeline.execute(commandRequest, idempotency: idempotency)
+        } catch let error as LMDBError where error.isDiskFull || error.code == LMDBError.mapFull.rawValue {
+            throw APIError(HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage"), reason: "disk_full", detail: "the disk is full; nothing was written. Reads keep working; retry once there is room.")
+        }
+        metrics.command(outcome)
+        switch outcome {
+        case .applied(let orgID, let events, let state):
+            let (status, body) = render(orgID, events, state)
+            return Reply.json(status: status, body, etag: state.map(\.version))
+        case .refused(let refusal):
+            throw APIError(refusal)
+        case .versionMismatch(let current):
+            throw APIError(.preconditionFailed, reason: "version_mismatch", detail: "If-Match names another version; the org is at version \(current)", headers: [.eTag: "\"\(current)\""])
+        case .replayed(let stored):
+            return Reply.raw(HTTPResponse.Status(code: stored.status), stored.body, headers: [.idempotentReplayed: "true"])
+        }
+    }
+
+    // MARK: Ids and secrets
+
+    /// `prefix_` + 26 characters of Crockford base32: 128 random bits from swift-crypto.
+    static func newID(_ prefix: String) -> String {
+        prefix + "_" + base32(SymmetricKey(size: .bits128).withUnsafeBytes { Array($0) })
+    }
+
+    /// An API key secret: `olk_` + 52 base32 characters (256 random bits).
+    static func newSecret() -> String {
+        "olk_" + base32(SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) })
+    }
+
+    static func sha256Hex(_ text: String) -> String {
+        SHA256.hash(data: Array(text.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    private static let alphabet = Array("0123456789abcdefghjkmnpqrstvwxyz".utf8)
+
+    static func base32(_ bytes: [UInt8]) -> String {
+        var out: [UInt8] = []
+        var buffer = 0, bits = 0
+        for byte in bytes {
+            buffer = (buffer << 8) | Int(byte)
+            bits += 8
+            while bits >= 5 {
+                out.append(alphabet[(buffer >> (bits - 5)) & 31])
+                bits -= 5
+            }
+        }
+        if bits > 0 { out.append(alphabet[(buffer << (5 - bits)) & 31]) }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// The system clock, read once per request. (`faketime` moves it in the end-to-end tests.)
+public enum SystemClock {
+    @Sendable public static func now() -> Timestamp {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        return Timestamp(millisecondsSinceEpoch: Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec) / 1_000_000)
+    }
+}
+
+/// Wraps a route handler: an `APIError` becomes its problem document.
+func answer(_ body: () async throws -> Response) async throws -> Response {
+    do {
+        return try await body()
+    } catch let error as APIError {
+        return error.response
+    }
+}

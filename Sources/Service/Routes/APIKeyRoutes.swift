@@ -1,0 +1,93 @@
+import Foundation
+import HTTPTypes
+import NIOCore
+import Hummingbird
+import LedgerCore
+import OrgDomain
+import Projections
+
+extension LedgerAPI {
+    func registerAPIKeyRoutes(on router: Router<BasicRequestContext>) {
+        // Create a key; its secret is in this response only.
+        router.post("/v1/orgs/:org/api-keys") { request, context in
+            try await answer {
+                let actor = try request.actor()
+                let orgID = try resolveOrg(context.parameters.get("org")!, request: request)
+                var body = Body(try await request.jsonObject(), allowed: ["name", "role"])
+                let name = body.string("name"), role = body.string("role")
+                try body.check()
+                let keyID = Self.newID("key"), secret = Self.newSecret()
+                let command = Command.createAPIKey(keyID: keyID, name: name!, role: role!, secretSHA256: Self.sha256Hex(secret))
+                return try await execute(request, target: .id(orgID), command: command, actor: actor, keepSecretsOutOfReplay: true) { orgID, _, state in
+                    guard let key = state?.apiKeys[keyID], case .object(var row) = Reply.value(Render.apiKeyRow(key, orgID: orgID)) else { return (.created, .null) }
+                    row["secret"] = .string(secret)
+                    return (.created, .object(row))
+                }
+            }
+        }
+
+        router.get("/v1/orgs/:org/api-keys") { request, context in
+            try await answer {
+                let actor = try request.actor()
+                let orgID = try resolveOrg(context.parameters.get("org")!, request: request)
+                try requireRead(.createAPIKey, orgID: orgID, actor: actor)
+                let rows: [JSONValue] = try read { txn in
+                    let prefix = Keys.joined(orgID, "")
+                    var ids: [[UInt8]] = []
+                    try txn.withCursor(on: tables[.orgAPIKeys]) { cursor in
+                        try cursor.forEach(from: prefix) { entry in
+                            guard entry.key.starts(with: prefix) else { return false }
+                            ids.append(Array(entry.key[prefix.count...]))
+                            return true
+                        }
+                    }
+                    return try ids.compactMap { try txn.value(in: tables[.apiKeys], forKey: $0) }.map(Reply.value)
+                }
+                return Reply.json(status: .ok, ["api_keys": .array(rows)])
+            }
+        }
+
+        router.delete("/v1/orgs/:org/api-keys/:id") { request, context in
+            try await answer {
+                let actor = try request.actor()
+                let orgID = try resolveOrg(context.parameters.get("org")!, request: request)
+                let keyID = context.parameters.get("id")!
+                return try await execute(request, target: .id(orgID), command: .revokeAPIKey(keyID: keyID), actor: actor) { orgID, _, state in
+                    (.ok, state?.apiKeys[keyID].map { Reply.value(Render.apiKeyRow($0, orgID: orgID)) } ?? .null)
+                }
+            }
+        }
+
+        // Verify a secret: 200 {org, handle, key_id, role} or 401. No actor needed.
+        router.post("/v1/auth/verify") { request, _ in
+            try await answer {
+                var body = Body(try await request.jsonObject(), allowed: ["secret"])
+                let secret = body.string("secret")
+                try body.check()
+                let hash = Self.sha256Hex(secret!)
+                let verified: JSONValue? = try read { txn in
+                    let prefix = Keys.joined(hash, "")
+                    var candidates: [(keyID: String, orgID: String)] = []
+                    try txn.withCursor(on: tables[.apiKeysByHash]) { cursor in
+                        try cursor.forEach(from: prefix) { entry in
+                            guard entry.key.starts(with: prefix) else { return false }
+                            candidates.append((String(decoding: entry.key[prefix.count...], as: UTF8.self), String(decoding: entry.value, as: UTF8.self)))
+                            return true
+                        }
+                    }
+                    for (keyID, orgID) in candidates {
+                        guard let org = try store.pipeline.cache.state(of: orgID, log: tables.log, in: txn), let key = org.apiKeys[keyID],
+                            key.secretSHA256 == hash, let role = verifiedRole(of: key, in: org)
+                        else { continue }
+                        return ["org": .string(org.id), "handle": .string(org.handle.value), "key_id": .string(keyID), "role": .string(role.rawValue)]
+                    }
+                    return nil
+                }
+                guard let verified else {
+                    throw APIError(.unauthorized, reason: "invalid_key", detail: "the secret does not verify: unknown, revoked, reset, its creator gone, or the org not active")
+                }
+                return Reply.json(status: .ok, verified)
+            }
+        }
+    }
+}

@@ -1,0 +1,104 @@
+import Foundation
+import HTTPTypes
+import NIOCore
+import Hummingbird
+import LedgerCore
+import OrgDomain
+import Projections
+
+extension LedgerAPI {
+    func registerAuditAndLogRoutes(on router: Router<BasicRequestContext>) {
+        // The audit log, newest first: ?since=&until=&actor=&action=&target=&limit=&cursor=&format=json|ndjson|csv
+        router.get("/v1/orgs/:org/audit") { request, context in
+            try await answer {
+                let actor = try request.actor()
+                let orgID = try resolveOrg(context.parameters.get("org")!, request: request)
+                try requireRead(.readAuditLog, orgID: orgID, actor: actor)
+                var errors: [FieldError] = []
+                func time(_ name: String) -> Timestamp? {
+                    guard let raw = request.query(name) else { return nil }
+                    guard let t = Timestamp(rfc3339: raw) else { errors.append(FieldError(field: name, message: "must be an RFC 3339 time")); return nil }
+                    return t
+                }
+                let filter = AuditFilter(actor: request.query("actor")?.lowercased(), action: request.query("action"), target: request.query("target"), since: time("since"), until: time("until"))
+                var before: UInt64 = 0
+                if let cursor = request.query("cursor") {
+                    if let seq = UInt64(cursor), seq > 0 { before = seq } else { errors.append(FieldError(field: "cursor", message: "is not a cursor from this API")) }
+                }
+                let format = request.query("format") ?? "json"
+                if !["json", "ndjson", "csv"].contains(format) { errors.append(FieldError(field: "format", message: "must be json, ndjson or csv")) }
+                let limit = try pageLimit(request)
+                if !errors.isEmpty { throw APIError.invalid(errors) }
+                let page = try read { txn in try Queries.audit(orgID, before: before, limit: limit + 1, filter: filter, tables: tables, in: txn) }
+                let rows = page.prefix(limit)
+                let next = page.count > limit ? rows.last.map { String($0.entry.seq) } : nil
+                var headers: HTTPFields = [:]
+                if let next { headers[HTTPField.Name("Link")!] = "<\(request.uri.path)?cursor=\(next)>; rel=\"next\"" }
+                switch format {
+                case "ndjson":
+                    var out: [UInt8] = []
+                    for row in rows { out += row.row; out.append(UInt8(ascii: "\n")) }
+                    headers[.contentType] = "application/x-ndjson"
+                    return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: out)))
+                case "csv":
+                    var out = "seq,at,actor,action,target,data\n"
+                    for row in rows {
+                        let v = Reply.value(row.row)
+                        let fields = [String(row.entry.seq), v["at"]?.stringValue ?? "", row.entry.actor, row.entry.action, row.entry.target ?? "", v["data"]?.description ?? ""]
+                        out += fields.map(csvField).joined(separator: ",") + "\n"
+                    }
+                    headers[.contentType] = "text/csv; charset=utf-8"
+                    return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: out)))
+                default:
+                    return Reply.json(["events": .array(rows.map { Reply.value($0.row) }), "next_cursor": next.map(JSONValue.string) ?? .null], headers: headers)
+                }
+            }
+        }
+
+        // The raw log as NDJSON envelopes (with hash): ?after=&limit= (default 1000, at most 10000).
+        router.get("/v1/events") { request, _ in
+            try await answer {
+                var after: UInt64 = 0
+                if let raw = request.query("after") {
+                    guard let value = UInt64(raw) else { throw APIError.invalid("after", "must be a seq") }
+                    after = value
+                }
+                let limit = try pageLimit(request, default: 1000, maximum: 10_000)
+                var out: [UInt8] = []
+                try read { txn in
+                    var count = 0
+                    try tables.log.forEachEvent(after: after, in: txn) { _, hash, bytes in
+                        out += try EventEnvelope.decode(bytes).envelope.exportBytes(hash: hash)
+                        out.append(UInt8(ascii: "\n"))
+                        count += 1
+                        return count < limit
+                    }
+                }
+                return Response(status: .ok, headers: [.contentType: "application/x-ndjson"], body: .init(byteBuffer: ByteBuffer(bytes: out)))
+            }
+        }
+
+        router.get("/v1/health") { _, _ in
+            try await answer {
+                let head = try read { txn in try tables.log.head(in: txn) }
+                return Reply.json(["status": "ok", "head_seq": .int(Int64(head.seq)), "head_hash": .string(head.hash.hex)])
+            }
+        }
+
+        router.get("/metrics") { _, _ in
+            var buffer: [UInt8] = []
+            metrics.registry.emit(into: &buffer)
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
+        }
+    }
+}
+
+/// RFC 4180 quoting; a leading =, +, - or @ is prefixed with ' so spreadsheets do not run it as a formula.
+func csvField(_ value: String) -> String {
+    var v = value
+    if let first = v.first, "=+-@".contains(first) { v = "'" + v }
+    guard v.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return v }
+    return "\"" + v.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+}
+
+import Foundation

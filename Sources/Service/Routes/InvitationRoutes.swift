@@ -1,0 +1,104 @@
+import Foundation
+import HTTPTypes
+import NIOCore
+import Hummingbird
+import LedgerCore
+import OrgDomain
+import Projections
+
+extension LedgerAPI {
+    func registerInvitationRoutes(on router: Router<BasicRequestContext>) {
+        // Invite up to 100 emails with one role, all or nothing.
+        router.post("/v1/orgs/:org/invitations") { request, context in
+            try await answer {
+                let actor = try request.actor()
+                let orgID = try resolveOrg(context.parameters.get("org")!, request: request)
+                var body = Body(try await request.jsonObject(), allowed: ["emails", "role", "ttl_days"])
+                let emails = body.strings("emails"), role = body.string("role"), ttl = body.int("ttl_days")
+                try body.check()
+                let ids = (emails ?? []).map { _ in Self.newID("inv") }
+                return try await execute(request, target: .id(orgID), command: .invite(emails: emails!, role: role!, ttlDays: ttl, invitationIDs: ids), actor: actor) { orgID, events, state in
+                    let sent = events.compactMap { event -> JSONValue? in
+                        guard event.envelope.type == "invitation.sent", let id = event.envelope.data["invitation_id"]?.stringValue,
+                            let invitation = state?.invitations[id]
+                        else { return nil }
+                        return Reply.value(Render.invitationRow(invitation, orgID: orgID))
+                    }
+                    return (.created, ["invitations": .array(sent)])
+                }
+            }
+        }
+
+        // An org's invitations: ?status=
+        router.get("/v1/orgs/:org/invitations") { request, context in
+            try await answer {
+                let actor = try request.actor()
+                let orgID = try resolveOrg(context.parameters.get("org")!, request: request)
+                try requireRead(.readInvitations, orgID: orgID, actor: actor)
+                let status = request.query("status")
+                if let status, InvitationStatus(rawValue: status) == nil { throw APIError.invalid("status", "is not an invitation status") }
+                let rows: [JSONValue] = try read { txn in
+                    let prefix = Keys.joined(orgID, "")
+                    var ids: [[UInt8]] = []
+                    try txn.withCursor(on: tables[.orgInvitations]) { cursor in
+                        try cursor.forEach(from: prefix) { entry in
+                            guard entry.key.starts(with: prefix) else { return false }
+                            ids.append(Array(entry.key[prefix.count...]))
+                            return true
+                        }
+                    }
+                    return try ids.compactMap { try txn.value(in: tables[.invitations], forKey: $0) }.map(Reply.value)
+                }
+                let filtered = rows.filter { status == nil || $0["status"]?.stringValue == status }
+                    .sorted { ($0["sent_at"]?.stringValue ?? "", $0["id"]?.stringValue ?? "") > ($1["sent_at"]?.stringValue ?? "", $1["id"]?.stringValue ?? "") }
+                return Reply.json(["invitations": .array(filtered)])
+            }
+        }
+
+        router.delete("/v1/orgs/:org/invitations/:id") { request, context in
+            try await answer {
+                let actor = try request.actor()
+                let orgID = try resolveOrg(context.parameters.get("org")!, request: request)
+                let id = context.parameters.get("id")!
+                return try await execute(request, target: .id(orgID), command: .revokeInvitation(id: id), actor: actor) { orgID, _, state in
+                    (.ok, state?.invitations[id].map { Reply.value(Render.invitationRow($0, orgID: orgID)) } ?? .null)
+                }
+            }
+        }
+
+        // Pending invitations addressed to the actor.
+        router.get("/v1/invitations") { request, _ in
+            try await answer {
+                guard let email = try request.actor().email else { return Reply.json(["invitations": []]) }
+                let rows: [JSONValue] = try read { txn in
+                    let prefix = Keys.pendingPrefix(email.value)
+                    var ids: [[UInt8]] = []
+                    try txn.withCursor(on: tables[.invitationsPending]) { cursor in
+                        try cursor.forEach(from: prefix) { entry in
+                            guard entry.key.starts(with: prefix) else { return false }
+                            ids.append(Array(entry.key[prefix.count...]))
+                            return true
+                        }
+                    }
+                    return try ids.compactMap { try txn.value(in: tables[.invitations], forKey: $0) }.map(Reply.value)
+                }
+                return Reply.json(["invitations": .array(rows)])
+            }
+        }
+
+        for (path, make) in [("accept", Command.acceptInvitation), ("decline", Command.declineInvitation)] as [(String, @Sendable (String) -> Command)] {
+            router.post("/v1/invitations/:id/\(path)") { request, context in
+                try await answer {
+                    let actor = try request.actor()
+                    let id = context.parameters.get("id")!
+                    return try await execute(request, target: .invitation(id), command: make(id), actor: actor) { orgID, _, state in
+                        var body: [String: JSONValue] = ["invitation": state?.invitations[id].map { Reply.value(Render.invitationRow($0, orgID: orgID)) } ?? .null]
+                        if let email = actor.email, let member = state?.members[email] { body["member"] = Reply.value(Render.memberRow(member)) }
+                        if let state { body["org"] = orgJSON(state) }
+                        return (.ok, .object(body))
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,161 @@
+import Foundation
+import Hummingbird
+import LMDB
+import LedgerCore
+import Logging
+import Metrics
+import NIOCore
+import Prometheus
+import Projections
+import ServiceLifecycle
+
+/// `orgledger serve`: one data folder, one socket, one service group.
+public struct ServerOptions: Sendable {
+    public var dataPath: String
+    public var socketPath: String
+    /// Also listen on a loopback TCP port (for tools that cannot speak to a socket).
+    public var tcp: (host: String, port: Int)?
+    /// File mode of the socket: its permissions are the gate to the whole service.
+    public var socketMode: mode_t = 0o600
+    public var dueInterval: Duration = .seconds(60)
+
+    public init(dataPath: String, socketPath: String, tcp: (host: String, port: Int)? = nil, socketMode: mode_t = 0o600) {
+        self.dataPath = dataPath
+        self.socketPath = socketPath
+        self.tcp = tcp
+        self.socketMode = socketMode
+    }
+}
+
+public enum ServeError: Error, CustomStringConvertible {
+    case socketInUse(String)
+    case socketLocked(String)
+    case io(String)
+
+    public var description: String {
+        switch self {
+        case .socketInUse(let path): "a live OrgLedger service already answers on \(path); not taking it over"
+        case .socketLocked(let path): "another OrgLedger service holds \(path) (its lock file \(path).lock is taken); not taking it over"
+        case .io(let message): message
+        }
+    }
+}
+
+public enum OrgLedgerServer {
+    /// Runs until SIGTERM or SIGINT: then no new connections, every accepted request answered, the writer
+    /// drained, the socket removed.
+    public static func run(_ options: ServerOptions, logger: Logger) async throws {
+        // One service per data folder: the lock is held for the life of the process.
+        let folderLock = try DataFolderLock(folder: try createFolder(options.dataPath))
+        // One service per socket: a lock beside the socket, then a refusal if a live service answers there.
+        let socketLock = try SocketGuard(path: options.socketPath)
+
+        let metrics = APIMetrics()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics.registry))
+        let store = try LedgerStore(path: options.dataPath, afterCommit: { size in metrics.committed(batchSize: size, headSeq: 0) })
+        if let reason = store.rebuildReason { logger.notice("rebuilt the views before serving", metadata: ["reason": "\(reason)"]) }
+        let api = LedgerAPI(store: store, metrics: metrics)
+        let router = Router()
+        router.add(middleware: MetricsMiddleware())
+        router.add(middleware: LogRequestsMiddleware(.debug))
+        api.register(on: router)
+        let responder = router.buildResponder()
+
+        // The socket is created by bind(2) with the process umask: set it so the file starts at the
+        // requested mode, with no window in which it is wider.
+        let previousMask = umask(~options.socketMode & 0o777)
+        var services: [any Service] = [
+            StoreService(store: store),
+            DueEventsService(runner: DueEventsRunner(pipeline: store.pipeline, clock: SystemClock.now, interval: options.dueInterval) { result in
+                switch result {
+                case .success(let count) where count > 0: logger.info("appended due events", metadata: ["count": "\(count)"])
+                case .failure(let error): logger.error("due events failed; retrying next tick", metadata: ["error": "\(error)"])
+                default: break
+                }
+            }),
+        ]
+        var configuration = ApplicationConfiguration(address: .unixDomainSocket(path: options.socketPath), serverName: nil)
+        configuration.serverName = nil
+        services.append(Application(responder: responder, configuration: configuration, onServerRunning: { _ in
+            umask(previousMask)
+            chmod(options.socketPath, options.socketMode)
+            logger.notice("serving", metadata: ["socket": "\(options.socketPath)", "data": "\(options.dataPath)"])
+        }, logger: logger))
+        if let tcp = options.tcp {
+            services.append(Application(responder: responder, configuration: .init(address: .hostname(tcp.host, port: tcp.port)), logger: logger))
+        }
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        defer {
+            unlink(options.socketPath)
+            withExtendedLifetime((folderLock, socketLock)) {}
+        }
+        try await group.run()
+    }
+
+    static func createFolder(_ path: String) throws -> String {
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+}
+
+/// Holds `<socket>.lock` for the life of the process and refuses a socket that a live service answers
+/// on. A socket file nobody answers on (left by a crash) is stale: Hummingbird replaces it when binding.
+final class SocketGuard: Sendable {
+    private let fd: Int32
+
+    init(path: String) throws {
+        let lockPath = path + ".lock"
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw ServeError.io("cannot open \(lockPath): \(String(cString: strerror(errno)))") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            throw ServeError.socketLocked(path)
+        }
+        self.fd = fd
+        if Self.answers(path) {
+            close(fd)
+            throw ServeError.socketInUse(path)
+        }
+    }
+
+    deinit {
+        flock(fd, LOCK_UN)
+        close(fd)
+    }
+
+    /// Whether something accepts connections on the Unix socket at `path`.
+    static func answers(_ path: String) -> Bool {
+        let s = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard s >= 0 else { return false }
+        defer { close(s) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(s, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        return result == 0
+    }
+}
+
+/// Closes the store (finishing the writer's queue) once the service group shuts down — after the
+/// HTTP servers, which are later in the group and stop first.
+struct StoreService: Service {
+    let store: LedgerStore
+    func run() async throws {
+        try? await gracefulShutdown()
+        store.close()
+    }
+}
+
+struct DueEventsService: Service {
+    let runner: DueEventsRunner
+    func run() async throws {
+        try await cancelWhenGracefulShutdown { await runner.run() }
+    }
+}
