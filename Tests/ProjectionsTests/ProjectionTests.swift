@@ -285,7 +285,10 @@ struct DueEventsRunnerTests {
             if case .success(let n) = result { passes.withLock { $0.append(n) } }
         }
         let task = Task { await runner.run() }
-        try await Task.sleep(for: .milliseconds(200))
+        // Wait for a few ticks (bounded): a loaded machine may take longer than the interval per pass.
+        for _ in 0..<500 where passes.withLock({ $0.count }) < 3 {
+            try await Task.sleep(for: .milliseconds(10))
+        }
         task.cancel()
         await task.value
         let counts = passes.withLock { $0 }
