@@ -31,3 +31,7 @@ ensure_python_tools() {
     echo "==> installing pytest and jsonschema (pip)" >&2
     python3 -m pip install --quiet pytest jsonschema >&2
 }
+
+ensure_e2e_tools() {
+    apt_install faketime curl
+}

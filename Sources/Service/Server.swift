@@ -52,7 +52,8 @@ public enum OrgLedgerServer {
 
         let metrics = APIMetrics()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics.registry))
-        let store = try LedgerStore(path: options.dataPath, afterCommit: { size in metrics.committed(batchSize: size, headSeq: 0) })
+        let store = try LedgerStore(path: options.dataPath, afterCommit: { size in metrics.committed(batchSize: size) })
+        metrics.headSeq.set(Double(try store.log.head().seq))
         if let reason = store.rebuildReason { logger.notice("rebuilt the views before serving", metadata: ["reason": "\(reason)"]) }
         let api = LedgerAPI(store: store, metrics: metrics)
         let router = Router()

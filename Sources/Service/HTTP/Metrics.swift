@@ -28,16 +28,17 @@ public final class APIMetrics: Sendable {
 
     func command(_ outcome: CommandOutcome) {
         switch outcome {
-        case .applied: applied.increment()
+        case .applied(_, let events, _):
+            applied.increment()
+            if let last = events.last { headSeq.set(Double(last.seq)) }
         case .refused, .versionMismatch: refused.increment()
         case .replayed: replayed.increment()
         }
     }
 
     /// Called by the writer after each commit.
-    public func committed(batchSize size: Int, headSeq seq: UInt64) {
+    public func committed(batchSize size: Int) {
         appends.increment()
         batchSize.record(Double(size))
-        headSeq.set(Double(seq))
     }
 }

@@ -1,0 +1,94 @@
+"""Helpers for end-to-end tests: start the built `orgledger serve` in a temporary folder and talk
+HTTP/1.1 to it over its Unix socket with nothing but Python's standard library."""
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(os.environ.get("ORGLEDGER_BIN_DIR", ROOT / ".build" / "debug"))
+
+
+class UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path, timeout=10):
+        super().__init__("localhost", timeout=timeout)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.path)
+
+
+class Reply:
+    def __init__(self, status, headers, body):
+        self.status, self.headers, self.body = status, headers, body
+
+    @property
+    def json(self):
+        return json.loads(self.body)
+
+    def header(self, name):
+        return self.headers.get(name.lower())
+
+    def __repr__(self):
+        return f"<{self.status} {self.body[:300]!r}>"
+
+
+class Service:
+    """One running `orgledger serve` on DATA and SOCKET (optionally under faketime)."""
+
+    def __init__(self, folder, data=None, sock=None, faketime=None, extra=()):
+        self.folder = Path(folder)
+        self.data = Path(data or self.folder / "data")
+        self.sock = str(sock or self.folder / "orgledger.sock")
+        command = [str(BIN / "orgledger"), "serve", "--data", str(self.data), "--socket", self.sock, *extra]
+        env = dict(os.environ)
+        if faketime:
+            command = ["faketime", "-f", faketime, *command]
+        self.log = open(self.folder / f"serve-{time.time_ns()}.log", "w+")
+        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+
+    def wait_ready(self, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"serve exited with {self.process.returncode}: {self.output()}")
+            try:
+                if self.request("GET", "/v1/health").status == 200:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("serve did not answer in time: " + self.output())
+
+    def output(self):
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()
+
+    def request(self, method, path, body=None, actor=None, headers=None, raw=None, content_type="application/json"):
+        connection = UnixConnection(self.sock)
+        all_headers = dict(headers or {})
+        if actor:
+            all_headers["X-Actor"] = actor
+        payload = raw
+        if body is not None:
+            payload = json.dumps(body).encode()
+        if payload is not None and content_type:
+            all_headers.setdefault("Content-Type", content_type)
+        connection.request(method, path, body=payload, headers=all_headers)
+        response = connection.getresponse()
+        reply = Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
+        connection.close()
+        return reply
+
+    def stop(self, sig=signal.SIGTERM, timeout=20):
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            self.process.wait(timeout=timeout)
+        return self.process.returncode
