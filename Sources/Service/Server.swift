@@ -160,3 +160,20 @@ struct DueEventsService: Service {
         try await cancelWhenGracefulShutdown { await runner.run() }
     }
 }
+
+extension OrgLedgerServer {
+    /// Every route the server registers, as "METHOD /path/{param}" (OpenAPI's spelling), sorted.
+    public static func routes() throws -> [String] {
+        let folder = NSTemporaryDirectory() + "orgledger-routes-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let store = try LedgerStore(path: folder)
+        defer { store.close() }
+        let router = Router()
+        LedgerAPI(store: store).register(on: router)
+        return router.routes.map { route in
+            let path = route.path.description.split(separator: "/", omittingEmptySubsequences: false)
+                .map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0) }.joined(separator: "/")
+            return "\(route.method.rawValue) \(path)"
+        }.sorted()
+    }
+}
