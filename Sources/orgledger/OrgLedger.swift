@@ -9,7 +9,10 @@ struct OrgLedger: AsyncParsableCommand {
             Offline commands open the data folder directly and work while the service runs.
             Exit status: 0 success, 1 a check failed (verify), 2 usage or I/O error.
             """,
-        subcommands: [Serve.self, Verify.self, Rebuild.self, Export.self, Import.self, Audit.self, Routes.self]
+        subcommands: [
+            Serve.self, Health.self, Orgs.self, Org.self, MemberCommand.self, Invite.self, InvitationCommand.self, KeyCommand.self, Events.self, Demo.self,
+            Verify.self, Rebuild.self, Export.self, Import.self, Audit.self, Routes.self,
+        ]
     )
 }
 
