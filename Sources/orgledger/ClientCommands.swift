@@ -13,6 +13,12 @@ struct Health: ParsableCommand {
     func run() throws { try client.call("GET", "/v1/health") }
 }
 
+struct MetricsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "metrics", abstract: "GET /metrics: the service's Prometheus metrics.")
+    @OptionGroup var client: ClientOptions
+    func run() throws { try client.call("GET", "/metrics") }
+}
+
 struct Orgs: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "GET /v1/orgs: the orgs you belong to, with your role.")
     @OptionGroup var client: ClientOptions

@@ -10,7 +10,7 @@ struct OrgLedger: AsyncParsableCommand {
             Exit status: 0 success, 1 a check failed (verify), 2 usage or I/O error.
             """,
         subcommands: [
-            Serve.self, Health.self, Orgs.self, Org.self, MemberCommand.self, Invite.self, InvitationCommand.self, KeyCommand.self, Events.self, Demo.self,
+            Serve.self, Health.self, Orgs.self, Org.self, MemberCommand.self, Invite.self, InvitationCommand.self, KeyCommand.self, Events.self, MetricsCommand.self, Demo.self,
             Verify.self, Rebuild.self, Export.self, Import.self, Audit.self, Routes.self,
         ]
     )

@@ -3,6 +3,7 @@ import json
 import os
 import signal
 import stat
+import subprocess
 import time
 
 import pytest
@@ -227,5 +228,79 @@ def test_metrics_count_requests_by_route_and_never_show_a_secret(svc):
     assert "http_server_request_duration_bucket" in text
     assert "orgledger_log_head_seq 3.0" in text
     assert 'orgledger_commands_total{outcome="applied"} 2' in text
+    assert "orgledger_events_appended_total 3" in text
+    assert "orgledger_commit_batch_size_bucket" in text
     assert secret not in text
     assert secret not in svc.output()
+
+
+def test_an_expired_invitation_answers_410(tmp_path):
+    first = Service(tmp_path).wait_ready()
+    create(first)
+    inv = first.request("POST", "/v1/orgs/acme/invitations", {"emails": ["late@example.com"], "role": "member", "ttl_days": 1}, actor=OWNER).json["invitations"][0]
+    first.stop()
+    later = Service(tmp_path, faketime="+2d").wait_ready()
+    try:
+        problem(later.request("POST", f"/v1/invitations/{inv['id']}/accept", actor="late@example.com"), 410, "invitation_expired")
+        statuses = [i["status"] for i in later.request("GET", "/v1/orgs/acme/invitations", actor=OWNER).json["invitations"]]
+        assert statuses == ["expired"]  # appended by the due events run at start-up
+    finally:
+        later.stop()
+
+
+def test_listen_adds_a_loopback_tcp_listener(tmp_path):
+    import http.client
+    import socket as sockets
+    probe = sockets.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    svc = Service(tmp_path, extra=("--listen", f"127.0.0.1:{port}")).wait_ready()
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        connection.request("GET", "/v1/health")
+        assert connection.getresponse().status == 200
+    finally:
+        svc.stop()
+    refused = subprocess.run([str(BIN / "orgledger"), "serve", "--data", str(tmp_path / "d2"), "--socket", str(tmp_path / "s2"), "--listen", "0.0.0.0:9"], capture_output=True, text=True)
+    assert refused.returncode != 0 and "loopback" in refused.stderr
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    mount = tmp_path / "small"
+    mount.mkdir()
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], capture_output=True, text=True)
+    if result.returncode != 0:
+        pytest.fail(f"this test needs to mount a small tmpfs (root): {result.stderr}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)])
+
+
+def test_a_full_disk_answers_507_reads_keep_working_and_writes_resume(tmp_path, small_disk):
+    svc = Service(tmp_path, data=small_disk / "data").wait_ready()
+    try:
+        create(svc)
+        # Leave about 200 KB free, then write until the disk is full.
+        filler = small_disk / "filler"
+        free = os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_frsize
+        filler.write_bytes(b"\0" * max(0, free - 200_000))
+        acknowledged, full = 0, None
+        for n in range(2000):
+            reply = svc.request("POST", "/v1/orgs/acme/invitations", {"emails": [f"user{n}@example.com"], "role": "member"}, actor=OWNER)
+            if reply.status == 201:
+                acknowledged += 1
+            else:
+                full = reply
+                break
+        assert full is not None, "the disk never filled"
+        problem(full, 507, "disk_full")
+        assert svc.request("GET", "/v1/orgs/acme", actor=OWNER).status == 200  # reads keep working
+        assert svc.request("GET", "/v1/health").json["head_seq"] == 2 + acknowledged  # nothing acknowledged is lost, nothing half-written
+        filler.unlink()
+        resumed = svc.request("POST", "/v1/orgs/acme/invitations", {"emails": ["after@example.com"], "role": "member"}, actor=OWNER)
+        assert resumed.status == 201, resumed
+    finally:
+        svc.stop()
+    verify = subprocess.run([str(BIN / "orgledger"), "verify", "--data", str(small_disk / "data")], capture_output=True, text=True)
+    assert verify.returncode == 0, verify.stderr

@@ -15,6 +15,7 @@ public final class APIMetrics: Sendable {
     let headSeq: Prometheus.Gauge
     let batchSize: ValueHistogram
     let appends: Prometheus.Counter
+    let eventsAppended: Prometheus.Counter
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
@@ -23,6 +24,7 @@ public final class APIMetrics: Sendable {
         replayed = registry.makeCounter(descriptor: .init(metricName: "orgledger_commands_total"), labels: [("outcome", "replayed")])
         headSeq = registry.makeGauge(descriptor: .init(metricName: "orgledger_log_head_seq"))
         appends = registry.makeCounter(descriptor: .init(metricName: "orgledger_commits_total"))
+        eventsAppended = registry.makeCounter(descriptor: .init(metricName: "orgledger_events_appended_total"))
         batchSize = registry.makeValueHistogram(name: "orgledger_commit_batch_size", buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024])
     }
 
@@ -30,6 +32,7 @@ public final class APIMetrics: Sendable {
         switch outcome {
         case .applied(_, let events, _):
             applied.increment()
+            eventsAppended.increment(by: Int64(events.count))
             if let last = events.last { headSeq.set(Double(last.seq)) }
         case .refused, .versionMismatch: refused.increment()
         case .replayed: replayed.increment()
