@@ -94,9 +94,9 @@ func generateOrgLog(_ environment: Environment, count: Int) throws -> Int {
             try log.forEachEvent(after: 0, in: txn) { seq, _, bytes in
                 let view = try EnvelopeView.read(bytes)
                 if stage >= 2 {
-                    let data = try view.data(in: bytes)
+                    let data = try view.dataMembers(in: bytes)
                     if stage >= 3 {
-                        let event = try OrgEvent(type: view.type, data: data)
+                        let event = try OrgEvent(type: view.type, members: data)
                         if stage >= 4 {
                             let actor: Actor = view.actor == "system" ? .system : .user(Email(trusted: view.actor))
                             apply(&states[view.stream], event, EventContext(at: view.at, actor: actor, version: view.version))

@@ -236,6 +236,50 @@ public struct EnvelopeView: Sendable {
     public var metaRange = 0..<0
 
     public static func read(_ bytes: UnsafeRawBufferPointer) throws -> EnvelopeView {
+        if let view = readCanonical(bytes) { return view }
+        return try readAnyOrder(bytes)
+    }
+
+    /// Stored envelopes are canonical, so their members come in one known order: read them in that
+    /// order without comparing names. Nil when the bytes are laid out any other way.
+    static func readCanonical(_ bytes: UnsafeRawBufferPointer) -> EnvelopeView? {
+        var view = EnvelopeView()
+        var p = JSONParser(bytes)
+        func literal(_ text: StaticString) -> Bool { p.consume(text) }
+        do {
+            guard literal(#"{"actor":"#) else { return nil }
+            var start = p.position
+            view.actor = try p.parseString(); view.actorRange = start..<p.position
+            guard literal(#","at":"#) else { return nil }
+            start = p.position
+            guard let at = Timestamp(rfc3339: try p.parseString()) else { return nil }
+            view.at = at; view.atRange = start..<p.position
+            guard literal(#","data":"#) else { return nil }
+            start = p.position
+            try p.skipValue(); view.dataRange = start..<p.position
+            guard literal(#","meta":"#) else { return nil }
+            start = p.position
+            try p.skipValue(); view.metaRange = start..<p.position
+            guard literal(#","prev_hash":"#) else { return nil }
+            try p.skipValue()
+            guard literal(#","schema_version":"#) else { return nil }
+            _ = try p.parseInteger()
+            guard literal(#","seq":"#) else { return nil }
+            view.seq = UInt64(try p.parseInteger())
+            guard literal(#","stream":"#) else { return nil }
+            view.stream = try p.parseString()
+            guard literal(#","type":"#) else { return nil }
+            view.type = try p.parseString()
+            guard literal(#","version":"#) else { return nil }
+            view.version = UInt64(try p.parseInteger())
+            guard literal("}"), p.position == bytes.count else { return nil }
+            return view
+        } catch {
+            return nil
+        }
+    }
+
+    static func readAnyOrder(_ bytes: UnsafeRawBufferPointer) throws -> EnvelopeView {
         var view = EnvelopeView()
         var seen = 0
         var parser = JSONParser(bytes)
@@ -264,5 +308,11 @@ public struct EnvelopeView: Sendable {
     public func data(in bytes: UnsafeRawBufferPointer) throws -> JSONValue {
         var parser = JSONParser(UnsafeRawBufferPointer(rebasing: bytes[dataRange]))
         return try parser.parseDocument()
+    }
+
+    /// The `data` member's members in order, without a dictionary (see `JSONParser.parseObjectMembers`).
+    public func dataMembers(in bytes: UnsafeRawBufferPointer) throws -> [(String, JSONValue)] {
+        var parser = JSONParser(UnsafeRawBufferPointer(rebasing: bytes[dataRange]))
+        return try parser.parseObjectMembers()
     }
 }

@@ -56,6 +56,38 @@ public struct JSONParser: ~Copyable {
         }
     }
 
+    /// Parses an object (at the current position) into its members in document order, without building a
+    /// dictionary: the fast path for small objects read by name a few times (event data).
+    /// Duplicate names are refused as in `parseObject`.
+    public mutating func parseObjectMembers() throws(SyntaxError) -> [(String, JSONValue)] {
+        skipWhitespace()
+        guard peek() == UInt8(ascii: "{") else { throw error("expected an object") }
+        try enter()
+        defer { depth -= 1 }
+        position += 1
+        var members: [(String, JSONValue)] = []
+        members.reserveCapacity(8)
+        skipWhitespace()
+        if peek() == UInt8(ascii: "}") { position += 1; return members }
+        while true {
+            skipWhitespace()
+            guard peek() == UInt8(ascii: "\"") else { throw error("expected a member name") }
+            let keyOffset = position
+            let key = try parseString()
+            skipWhitespace()
+            try expect(UInt8(ascii: ":"))
+            let value = try parseValue()
+            for existing in members where existing.0 == key {
+                throw SyntaxError(offset: keyOffset, message: "duplicate member name \"\(key)\"")
+            }
+            members.append((key, value))
+            skipWhitespace()
+            if peek() == UInt8(ascii: ",") { position += 1; continue }
+            try expect(UInt8(ascii: "}"))
+            return members
+        }
+    }
+
     mutating func parseObject() throws(SyntaxError) -> [String: JSONValue] {
         try enter()
         defer { depth -= 1 }
@@ -293,6 +325,14 @@ public struct JSONParser: ~Copyable {
             try expect(UInt8(ascii: "}"))
             return
         }
+    }
+
+    /// Consumes `text` if the input continues with exactly it.
+    public mutating func consume(_ text: StaticString) -> Bool {
+        let count = text.utf8CodeUnitCount
+        guard position + count <= bytes.count, memcmp(bytes.baseAddress! + position, text.utf8Start, count) == 0 else { return false }
+        position += count
+        return true
     }
 
     // MARK: Helpers

@@ -21,7 +21,7 @@ struct Folder {
     /// event's audit index entry comes back.
     mutating func feed(seq: UInt64, bytes: UnsafeRawBufferPointer) throws -> Row {
         let view = try EnvelopeView.read(bytes)
-        let event = try OrgEvent(type: view.type, data: try view.data(in: bytes))
+        let event = try OrgEvent(type: view.type, members: try view.dataMembers(in: bytes))
         let actor: Actor = view.actor == "system" ? .system : .user(Email(trusted: view.actor))
         apply(&states[view.stream], event, EventContext(at: view.at, actor: actor, version: view.version))
         lastSeq = max(lastSeq, seq)

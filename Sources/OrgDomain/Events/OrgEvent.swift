@@ -131,7 +131,13 @@ public enum OrgEvent: Sendable, Hashable {
 
     /// Reads an event back from its type and data (as stored). Throws on anything it does not know.
     public init(type: String, data: JSONValue) throws(EventDecodingError) {
-        let r = DataReader(type: type, data: data)
+        try self.init(type: type, members: data.objectValue.map { Array($0) } ?? [])
+    }
+
+    /// Reads an event back from its type and its data's members (as `EnvelopeView.dataMembers` gives
+    /// them: no dictionary). The replay fast path.
+    public init(type: String, members: [(String, JSONValue)]) throws(EventDecodingError) {
+        let r = DataReader(type: type, members: members)
         switch type {
         case "org.created":
             self = .orgCreated(orgID: try r.string("org_id"), handle: Handle(trusted: try r.string("handle")), displayName: try r.string("display_name"), avatarURL: try r.optionalString("avatar_url"))
@@ -206,12 +212,27 @@ public struct EventDecodingError: Error, Sendable, Hashable, CustomStringConvert
 /// Typed access to an event's `data` with errors that name the field.
 struct DataReader {
     let type: String
-    let members: [String: JSONValue]
+    /// Event data has a handful of members: a linear search beats hashing.
+    let pairs: [(String, JSONValue)]
 
     init(type: String, data: JSONValue) {
-        self.type = type
-        self.members = data.objectValue ?? [:]
+        self.init(type: type, members: data.objectValue.map { Array($0) } ?? [])
     }
+
+    init(type: String, members: [(String, JSONValue)]) {
+        self.type = type
+        self.pairs = members
+    }
+
+    struct Lookup {
+        let pairs: [(String, JSONValue)]
+        subscript(key: String) -> JSONValue? {
+            for pair in pairs where pair.0 == key { return pair.1 }
+            return nil
+        }
+    }
+
+    var members: Lookup { Lookup(pairs: pairs) }
 
     func error(_ message: String) -> EventDecodingError { EventDecodingError(type: type, message: message) }
 
