@@ -73,3 +73,32 @@ extension String {
         return parts.reduce(first) { $0 + replacement + $1 }
     }
 }
+
+@Suite("Envelope view (the replay fast path)")
+struct EnvelopeViewTests {
+    @Test("reads a canonical envelope in its fixed order, and any other layout by name, to the same fields")
+    func canonicalAndFallback() throws {
+        let canonical = try EnvelopeTests.envelope.canonicalBytes()
+        let reordered = Array(#"{ "version":1, "type":"org.created", "stream":"org_01", "seq":1, "schema_version":1, "prev_hash":"0000000000000000000000000000000000000000000000000000000000000000", "meta":{"request_id":"req-1"}, "data":{"n":-42}, "at":"2026-11-27T20:19:00.123Z", "actor":"ada@example.com" }"#.utf8)
+        for bytes in [canonical, reordered] {
+            try bytes.withUnsafeBytes { raw in
+                let view = try EnvelopeView.read(raw)
+                #expect(view.seq == 1 && view.version == 1 && view.stream == "org_01" && view.type == "org.created")
+                #expect(view.actor == "ada@example.com" && view.at == Timestamp(millisecondsSinceEpoch: 1_795_810_740_123))
+                #expect(String(decoding: raw[view.metaRange], as: UTF8.self) == #"{"request_id":"req-1"}"#)
+                #expect(try view.dataMembers(in: raw).first { $0.0 == "n" }?.1 == .int(-42))
+            }
+        }
+        #expect(canonical.withUnsafeBytes { EnvelopeView.readCanonical($0) } != nil)
+        #expect(reordered.withUnsafeBytes { EnvelopeView.readCanonical($0) } == nil)
+    }
+
+    @Test("object members in order refuse duplicates like the dictionary parser")
+    func membersRefuseDuplicates() {
+        let bytes = Array(#"{"a":1,"b":2,"a":3}"#.utf8)
+        bytes.withUnsafeBytes { raw in
+            var parser = JSONParser(raw)
+            #expect(throws: JSONParser.SyntaxError.self) { try parser.parseObjectMembers() }
+        }
+    }
+}
