@@ -59,6 +59,7 @@ public enum OrgLedgerServer {
         let router = Router()
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: LogRequestsMiddleware(.debug))
+        router.add(middleware: ProblemMiddleware())
         api.register(on: router)
         let responder = router.buildResponder()
 
