@@ -111,9 +111,13 @@ def test_api_keys_verify_and_auth_reset(svc):
     reset = svc.request("POST", "/v1/orgs/acme/auth/reset", actor=OWNER)
     assert reset.status == 200 and reset.json == {"auth_epoch": 1, "voided_keys": [key["id"]]}
     problem(svc.request("POST", "/v1/auth/verify", {"secret": key["secret"]}), 401)
-    # The secret is nowhere in the data folder.
+    # The secret is nowhere in the data folder, an export, the service's output or /metrics.
     for name in os.listdir(svc.data):
         assert key["secret"].encode() not in (svc.data / name).read_bytes()
+    exported = subprocess.run([str(BIN / "orgledger"), "export", "--data", str(svc.data)], capture_output=True, text=True, check=True).stdout
+    assert key["secret"] not in exported and key["id"] in exported
+    assert key["secret"] not in svc.output()
+    assert key["secret"] not in svc.request("GET", "/metrics").body.decode()
 
 
 def test_rename_answers_308_from_the_old_handle(svc):
