@@ -33,6 +33,29 @@ public enum Queries {
         try rows(withPrefix: Keys.memberPrefix(orgID), in: tables[.members], txn: txn)
     }
 
+    /// For index tables keyed `prefix ‖ suffix`: every (suffix, value) under `prefix`, in key order.
+    public static func entries(
+        under prefix: [UInt8], in db: Database, txn: borrowing some TransactionReading & ~Copyable
+    ) throws -> [(suffix: [UInt8], value: [UInt8])] {
+        var out: [(suffix: [UInt8], value: [UInt8])] = []
+        try txn.withCursor(on: db) { cursor in
+            try cursor.forEach(from: prefix) { entry in
+                guard entry.key.starts(with: prefix) else { return false }
+                out.append((Array(entry.key[prefix.count...]), Array(entry.value)))
+                return true
+            }
+        }
+        return out
+    }
+
+    /// The rows of `table` whose keys are the suffixes found under `prefix` in the index `index`
+    /// (e.g. an org's invitations through `org_invitations`).
+    public static func rows(
+        indexedUnder prefix: [UInt8], index: Database, table: Database, txn: borrowing some TransactionReading & ~Copyable
+    ) throws -> [[UInt8]] {
+        try entries(under: prefix, in: index, txn: txn).compactMap { try txn.value(in: table, forKey: $0.suffix) }
+    }
+
     static func rows(withPrefix prefix: [UInt8], in db: Database, txn: borrowing some TransactionReading & ~Copyable) throws -> [[UInt8]] {
         var out: [[UInt8]] = []
         try txn.withCursor(on: db) { cursor in

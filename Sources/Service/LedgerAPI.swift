@@ -116,7 +116,9 @@ public struct LedgerAPI: Sendable {
         let outcome: CommandOutcome
         do {
             outcome = try await store.pipeline.execute(commandRequest, idempotency: idempotency)
-        } catch let error as LMDBError where error.isDiskFull || error.code == LMDBError.mapFull.rawValue {
+        } catch let error as LMDBError where error.isDiskFull || error.code == LMDBError.mapFull.rawValue || (error.code == EIO && diskIsFull()) {
+            // LMDB reports a short write during commit as EIO (mdb_page_flush): on a full disk that is the
+            // same condition as ENOSPC, so the free space decides.
             throw APIError(HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage"), reason: "disk_full", detail: "the disk is full; nothing was written. Reads keep working; retry once there is room.")
         }
         metrics.command(outcome)
@@ -131,6 +133,13 @@ public struct LedgerAPI: Sendable {
         case .replayed(let stored):
             return Reply.raw(HTTPResponse.Status(code: stored.status), stored.body, headers: [.idempotentReplayed: "true"])
         }
+    }
+
+    /// Whether the data folder's filesystem has (almost) no room left for a commit.
+    func diskIsFull() -> Bool {
+        var stats = statvfs()
+        guard statvfs(store.environment.path, &stats) == 0 else { return false }
+        return UInt64(stats.f_bavail) * UInt64(stats.f_frsize) < 4 << 20
     }
 
     // MARK: Ids and secrets

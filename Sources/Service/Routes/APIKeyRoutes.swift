@@ -31,18 +31,9 @@ extension LedgerAPI {
                 let actor = try request.actor()
                 let orgID = try resolveOrg(context.parameters.get("org")!, request: request)
                 try requireRead(.createAPIKey, orgID: orgID, actor: actor)
-                let rows: [JSONValue] = try read { txn in
-                    let prefix = Keys.joined(orgID, "")
-                    var ids: [[UInt8]] = []
-                    try txn.withCursor(on: tables[.orgAPIKeys]) { cursor in
-                        try cursor.forEach(from: prefix) { entry in
-                            guard entry.key.starts(with: prefix) else { return false }
-                            ids.append(Array(entry.key[prefix.count...]))
-                            return true
-                        }
-                    }
-                    return try ids.compactMap { try txn.value(in: tables[.apiKeys], forKey: $0) }.map(Reply.value)
-                }
+                let rows = try read { txn in
+                    try Queries.rows(indexedUnder: Keys.joined(orgID, ""), index: tables[.orgAPIKeys], table: tables[.apiKeys], txn: txn)
+                }.map(Reply.value)
                 return Reply.json(status: .ok, ["api_keys": .array(rows)])
             }
         }
@@ -66,14 +57,8 @@ extension LedgerAPI {
                 try body.check()
                 let hash = Self.sha256Hex(secret!)
                 let verified: JSONValue? = try read { txn in
-                    let prefix = Keys.joined(hash, "")
-                    var candidates: [(keyID: String, orgID: String)] = []
-                    try txn.withCursor(on: tables[.apiKeysByHash]) { cursor in
-                        try cursor.forEach(from: prefix) { entry in
-                            guard entry.key.starts(with: prefix) else { return false }
-                            candidates.append((String(decoding: entry.key[prefix.count...], as: UTF8.self), String(decoding: entry.value, as: UTF8.self)))
-                            return true
-                        }
+                    let candidates = try Queries.entries(under: Keys.joined(hash, ""), in: tables[.apiKeysByHash], txn: txn).map {
+                        (keyID: String(decoding: $0.suffix, as: UTF8.self), orgID: String(decoding: $0.value, as: UTF8.self))
                     }
                     for (keyID, orgID) in candidates {
                         guard let org = try store.pipeline.cache.state(of: orgID, log: tables.log, in: txn), let key = org.apiKeys[keyID],

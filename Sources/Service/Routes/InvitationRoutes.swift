@@ -37,18 +37,9 @@ extension LedgerAPI {
                 try requireRead(.readInvitations, orgID: orgID, actor: actor)
                 let status = request.query("status")
                 if let status, InvitationStatus(rawValue: status) == nil { throw APIError.invalid("status", "is not an invitation status") }
-                let rows: [JSONValue] = try read { txn in
-                    let prefix = Keys.joined(orgID, "")
-                    var ids: [[UInt8]] = []
-                    try txn.withCursor(on: tables[.orgInvitations]) { cursor in
-                        try cursor.forEach(from: prefix) { entry in
-                            guard entry.key.starts(with: prefix) else { return false }
-                            ids.append(Array(entry.key[prefix.count...]))
-                            return true
-                        }
-                    }
-                    return try ids.compactMap { try txn.value(in: tables[.invitations], forKey: $0) }.map(Reply.value)
-                }
+                let rows = try read { txn in
+                    try Queries.rows(indexedUnder: Keys.joined(orgID, ""), index: tables[.orgInvitations], table: tables[.invitations], txn: txn)
+                }.map(Reply.value)
                 let filtered = rows.filter { status == nil || $0["status"]?.stringValue == status }
                     .sorted { ($0["sent_at"]?.stringValue ?? "", $0["id"]?.stringValue ?? "") > ($1["sent_at"]?.stringValue ?? "", $1["id"]?.stringValue ?? "") }
                 return Reply.json(["invitations": .array(filtered)])
@@ -70,18 +61,9 @@ extension LedgerAPI {
         router.get("/v1/invitations") { request, _ in
             try await answer {
                 guard let email = try request.actor().email else { return Reply.json(["invitations": []]) }
-                let rows: [JSONValue] = try read { txn in
-                    let prefix = Keys.pendingPrefix(email.value)
-                    var ids: [[UInt8]] = []
-                    try txn.withCursor(on: tables[.invitationsPending]) { cursor in
-                        try cursor.forEach(from: prefix) { entry in
-                            guard entry.key.starts(with: prefix) else { return false }
-                            ids.append(Array(entry.key[prefix.count...]))
-                            return true
-                        }
-                    }
-                    return try ids.compactMap { try txn.value(in: tables[.invitations], forKey: $0) }.map(Reply.value)
-                }
+                let rows = try read { txn in
+                    try Queries.rows(indexedUnder: Keys.pendingPrefix(email.value), index: tables[.invitationsPending], table: tables[.invitations], txn: txn)
+                }.map(Reply.value)
                 return Reply.json(["invitations": .array(rows)])
             }
         }

@@ -33,14 +33,8 @@ extension LedgerAPI {
                 guard let email = try request.actor().email else { return Reply.json(["orgs": []]) }
                 let orgs: [JSONValue] = try read { txn in
                     var out: [JSONValue] = []
-                    let prefix = Keys.joined(email.value, "")
-                    var memberships: [(String, String)] = []
-                    try txn.withCursor(on: tables[.memberships]) { cursor in
-                        try cursor.forEach(from: prefix) { entry in
-                            guard entry.key.starts(with: prefix) else { return false }
-                            memberships.append((String(decoding: entry.key[prefix.count...], as: UTF8.self), String(decoding: entry.value, as: UTF8.self)))
-                            return true
-                        }
+                    let memberships = try Queries.entries(under: Keys.joined(email.value, ""), in: tables[.memberships], txn: txn).map {
+                        (String(decoding: $0.suffix, as: UTF8.self), String(decoding: $0.value, as: UTF8.self))
                     }
                     for (orgID, role) in memberships {
                         guard let row = try Queries.orgRow(orgID, tables: tables, in: txn), case .object(var org) = Reply.value(row) else { continue }
