@@ -23,7 +23,7 @@ var totalEvents = 1_000_000
 var singleSubmitterEvents = 30_000
 var rebuildEvents = 1_000_000
 var baseDir = FileManager.default.currentDirectoryPath + "/.build/bench-data"
-var suites: Set<String> = ["storage", "rebuild"]
+var suites: Set<String> = ["storage", "rebuild", "commands", "socket", "queries"]
 do {
     var args = CommandLine.arguments.dropFirst()
     while let arg = args.popFirst() {
@@ -34,7 +34,7 @@ do {
         case "--dir": baseDir = args.popFirst() ?? baseDir
         case "--only": suites = [args.popFirst() ?? ""]
         default:
-            FileHandle.standardError.write(Data("usage: orgledger-bench [--only storage|rebuild] [--events N] [--single-events N] [--rebuild-events N] [--dir DIR]\n".utf8))
+            FileHandle.standardError.write(Data("usage: orgledger-bench [--only storage|rebuild|stages|commands|socket|queries] [--events N] [--single-events N] [--rebuild-events N] [--dir DIR]\n".utf8))
             exit(2)
         }
     }
@@ -300,5 +300,8 @@ func rawScan(path: String) -> (count: Int, nanos: UInt64) {
 if suites.contains("storage") { try await storageBenchmark() }
 if suites.contains("rebuild") { try rebuildBenchmark() }
 if suites.contains("stages") { try replayStages() }
+if suites.contains("commands") { try await commandsInProcess() }
+if suites.contains("socket") { try overTheSocket() }
+if suites.contains("queries") { try queries() }
 print("")
 print("peak RSS of the whole run: \(fmt(peakRSSMiB())) MiB")

@@ -119,42 +119,52 @@ public final class CommandPipeline: Sendable {
             if case .invitation(let id) = request.target { return .refused(Refusal(.invitationNotFound, "no invitation \(id)")) }
             return .refused(Refusal(.orgNotFound, "no such org"))
         }
-        let state = try cache.state(of: orgID, log: tables.log, in: txn)
+        // The writer owns this org's state for the command: taken out of the cache, changed in place.
+        var state = try cache.take(orgID, log: tables.log, in: txn)
+        let head = try tables.log.streamHead(orgID, in: txn)?.hash
+        func putBack() { if let head { cache.remember(orgID, head: head, state: state) } }
         if let expected = request.ifMatch, expected != (state?.version ?? 0) {
+            putBack()
             return .versionMismatch(current: state?.version ?? 0)
         }
         let claim = try handleClaim(for: request.command, in: txn)
         let context = DecisionContext(now: request.now, handleHolder: { handle in claim?.0 == handle ? claim?.1 : nil })
         let events: [OrgEvent]
         switch decide(request.command, by: request.actor, state: state, context: context) {
-        case .failure(let refusal): return .refused(refusal)
+        case .failure(let refusal):
+            putBack()
+            return .refused(refusal)
         case .success(let decided): events = decided
         }
-        guard !events.isEmpty else { return .applied(orgID: orgID, events: [], state: state) }
+        guard !events.isEmpty else {
+            putBack()
+            return .applied(orgID: orgID, events: [], state: state)
+        }
         let actor = request.actor ?? .system
-        let (recorded, after) = try append(events, to: orgID, from: state, actor: actor, at: request.now, meta: request.meta, in: txn)
-        return .applied(orgID: orgID, events: recorded, state: after)
+        let recorded = try append(events, to: orgID, state: &state, actor: actor, at: request.now, meta: request.meta, in: txn)
+        return .applied(orgID: orgID, events: recorded, state: state)
     }
 
-    /// Appends events to an org's stream and projects them; returns what was recorded and the new state.
+    /// Appends events to an org's stream, applies them to `state` in place and projects them; returns
+    /// what was recorded. The new state goes back into the cache.
     func append(
-        _ events: [OrgEvent], to orgID: String, from state: OrgState?, actor: Actor, at now: Timestamp, meta: EventMeta,
+        _ events: [OrgEvent], to orgID: String, state: inout OrgState?, actor: Actor, at now: Timestamp, meta: EventMeta,
         in txn: borrowing WriteTransaction
-    ) throws -> ([RecordedEvent], OrgState?) {
+    ) throws -> [RecordedEvent] {
         let request = AppendRequest(stream: orgID, expectedVersion: .exactly(state?.version ?? 0), events: events.map { $0.newEvent(at: now, actor: actor, meta: meta) })
         let receipt: AppendReceipt
         switch try tables.log.append(request, in: txn) {
         case .success(let r): receipt = r
         case .failure(let error): throw error  // the writer owns the stream: a conflict here is a bug
         }
-        var current = state
         for (event, recorded) in zip(events, receipt.events) {
-            let next = apply(current, event, EventContext(at: now, actor: actor, version: recorded.version))
-            try projector.project(recorded, event, before: current, after: next, in: txn)
-            current = next
+            let parts = Projector.parts(for: event, before: state)
+            let old = Projector.rows(parts, of: state)
+            apply(&state, event, EventContext(at: now, actor: actor, version: recorded.version))
+            try projector.project(recorded, event, parts: parts, old: old, after: state, in: txn)
         }
-        cache.remember(orgID, head: receipt.events.last!.hash, state: current)
-        return (receipt.events, current)
+        cache.remember(orgID, head: receipt.events.last!.hash, state: state)
+        return receipt.events
     }
 
     private func resolve(_ ref: OrgRef, in txn: borrowing WriteTransaction) throws -> String? {
@@ -204,16 +214,19 @@ public final class CommandPipeline: Sendable {
             try cursor.forEach(from: [UInt8]?.none) { entry in
                 let (time, orgID) = Keys.dueTime(entry.key)
                 guard time <= now, orgs.count < limit else { return false }
-                orgs.append(orgID)
+                if orgs.last != orgID, !orgs.contains(orgID) { orgs.append(orgID) }
                 return true
             }
         }
         var appended = 0
         for orgID in orgs {
-            guard let state = try cache.state(of: orgID, log: tables.log, in: txn) else { continue }
-            let events = dueEvents(state, now: now)
-            guard !events.isEmpty else { continue }
-            appended += try append(events, to: orgID, from: state, actor: .system, at: now, meta: EventMeta(), in: txn).0.count
+            var state = try cache.take(orgID, log: tables.log, in: txn)
+            let events = state.map { dueEvents($0, now: now) } ?? []
+            guard !events.isEmpty else {
+                if let head = try tables.log.streamHead(orgID, in: txn)?.hash { cache.remember(orgID, head: head, state: state) }
+                continue
+            }
+            appended += try append(events, to: orgID, state: &state, actor: .system, at: now, meta: EventMeta(), in: txn).count
         }
         return (appended, orgs.count == limit)
     }

@@ -18,13 +18,13 @@ import LedgerCore
 /// | `api_keys` | key id | the key row (with `org_id`; never the secret) |
 /// | `api_keys_by_hash` | SHA-256 hex of a secret ‖ 0 ‖ key id | org id (raw) — a secret hash is expected to be unique, but the index does not depend on it |
 /// | `audit` | org id ‖ 0 ‖ seq (8 bytes BE) | at ‖ actor ‖ 0 ‖ action ‖ 0 ‖ target (the full row is rendered from the event); kept after a purge |
-/// | `due` | time (8 bytes BE, ms) ‖ org id | empty — when the org next has due events |
+/// | `due` | time (8 bytes BE, ms) ‖ org id ‖ 0 ‖ item | empty — one entry per pending invitation, held handle and pending deletion |
 /// | `projection_meta` | `format_version`, `last_seq` | 8 bytes BE |
 /// | `idempotency` | actor ‖ 0 ‖ key | a stored response |
 public struct ProjectionTables: Sendable {
     /// Bump when a row's shape or a table's keys change: the service rebuilds the projections at start-up
     /// when the stored version differs.
-    public static let formatVersion: UInt64 = 3
+    public static let formatVersion: UInt64 = 4
 
     public enum Table: String, CaseIterable, Sendable, Comparable {
         case orgs, handles, members, invitations
@@ -120,13 +120,15 @@ public enum Keys {
     public static func audit(_ orgID: String, _ seq: UInt64) -> [UInt8] { joined(orgID, "") + be64(seq) }
     public static func auditPrefix(_ orgID: String) -> [UInt8] { joined(orgID, "") }
 
-    /// Due times are milliseconds since 1970 offset so that times before 1970 still sort.
-    public static func due(_ time: Timestamp, _ orgID: String) -> [UInt8] {
-        be64(UInt64(bitPattern: time.millisecondsSinceEpoch) ^ (1 << 63)) + Array(orgID.utf8)
+    /// A due entry: time (ms since 1970, sign-flipped so earlier sorts first) ‖ org id ‖ 0 ‖ what is due.
+    public static func due(_ time: Timestamp, _ orgID: String, _ item: String) -> [UInt8] {
+        be64(UInt64(bitPattern: time.millisecondsSinceEpoch) ^ (1 << 63)) + joined(orgID, item)
     }
 
     public static func dueTime(_ key: UnsafeRawBufferPointer) -> (Timestamp, String) {
         let ms = Int64(bitPattern: readBE64(key) ^ (1 << 63))
-        return (Timestamp(millisecondsSinceEpoch: ms), String(decoding: key[8...], as: UTF8.self))
+        let rest = key[8...]
+        let org = rest.firstIndex(of: 0).map { rest[..<$0] } ?? rest
+        return (Timestamp(millisecondsSinceEpoch: ms), String(decoding: org, as: UTF8.self))
     }
 }

@@ -11,25 +11,29 @@ public struct Projector: Sendable {
 
     public init(tables: ProjectionTables) { self.tables = tables }
 
+    /// The parts of the state an event touches (everything, for a purge).
+    public static func parts(for event: OrgEvent, before: OrgState?) -> [RowSet.Part] {
+        if case .purged = event, let before { return RowSet.allParts(before) }
+        return RowSet.parts(touchedBy: event)
+    }
+
+    /// The rows those parts render to in `state`.
+    public static func rows(_ parts: [RowSet.Part], of state: OrgState?) -> [Row] {
+        parts.flatMap { RowSet.rows($0, of: state) }
+    }
+
+    /// Writes what an event changed: `old` are the rows of `parts` rendered before the event was
+    /// applied, `after` the state after it. Also writes the event's audit entry and `last_seq`.
     public func project(
-        _ recorded: RecordedEvent, _ event: OrgEvent, before: OrgState?, after: OrgState?, in txn: borrowing WriteTransaction
+        _ recorded: RecordedEvent, _ event: OrgEvent, parts: [RowSet.Part], old: [Row], after: OrgState?, in txn: borrowing WriteTransaction
     ) throws {
         let envelope = recorded.envelope
-        let parts: [RowSet.Part]
-        if case .purged = event, let before {
-            parts = RowSet.allParts(before)
-        } else {
-            parts = RowSet.parts(touchedBy: event)
+        let new = Self.rows(parts, of: after)
+        for row in old where !new.contains(where: { $0.table == row.table && $0.key == row.key }) {
+            try delete(row, orgID: envelope.stream, in: txn)
         }
-        for part in parts {
-            let old = RowSet.rows(part, of: before)
-            let new = RowSet.rows(part, of: after)
-            for row in old where !new.contains(where: { $0.table == row.table && $0.key == row.key }) {
-                try delete(row, orgID: envelope.stream, in: txn)
-            }
-            for row in new where !old.contains(row) {
-                try put(row, in: txn)
-            }
+        for row in new where !old.contains(row) {
+            try put(row, in: txn)
         }
         let audit = Render.auditEntry(at: envelope.at, actor: envelope.actor, action: envelope.type, target: Render.target(of: event, orgID: envelope.stream))
         try txn.put(in: tables[.audit], key: Keys.audit(envelope.stream, envelope.seq), value: audit)
@@ -80,6 +84,14 @@ public final class StateCache: Sendable {
         let state = try Self.fold(orgID, log: log, upTo: { _ in true }, in: txn)
         remember(orgID, head: head.hash, state: state)
         return state
+    }
+
+    /// The state of an org for the writer to change in place: it leaves the cache (so applying events to
+    /// it copies nothing) until `remember` puts the new state back.
+    public func take(_ orgID: String, log: LogTables, in txn: borrowing some TransactionReading & ~Copyable) throws -> OrgState? {
+        guard let head = try log.streamHead(orgID, in: txn) else { return nil }
+        if let cached = entries.withLock({ $0.removeValue(forKey: orgID) }), cached.head == head.hash { return cached.state }
+        return try Self.fold(orgID, log: log, upTo: { _ in true }, in: txn)
     }
 
     public func remember(_ orgID: String, head: ChainHash, state: OrgState?) {

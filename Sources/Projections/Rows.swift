@@ -216,24 +216,24 @@ public enum Render {
 }
 
 /// The rows an org contributes to the views (all but `audit`), by the part of the state they render.
-enum RowSet {
-    enum Part: Hashable {
+public enum RowSet {
+    public enum Part: Hashable, Sendable {
         case profile  // orgs row and handles
         case member(Email)
         case invitation(String)
         case apiKey(String)
-        case due
     }
 
     /// Every part of an org (for a full render).
     static func allParts(_ org: OrgState) -> [Part] {
-        [.profile, .due] + org.members.keys.map(Part.member) + org.invitations.keys.map(Part.invitation) + org.apiKeys.keys.map(Part.apiKey)
+        [.profile] + org.members.keys.map(Part.member) + org.invitations.keys.map(Part.invitation) + org.apiKeys.keys.map(Part.apiKey)
     }
 
-    /// The parts an event can change. Every event changes the org row (its version) and may move the
-    /// next due time.
+    /// The parts an event can change. Every event changes the org row (its version). Due entries live
+    /// with what they are about (a pending invitation, a held handle, a pending deletion), so an event
+    /// touches only its own — never a scan of the org.
     static func parts(touchedBy event: OrgEvent) -> [Part] {
-        var parts: [Part] = [.profile, .due]
+        var parts: [Part] = [.profile]
         switch event {
         case .memberJoined(let email, _, _, _), .memberRoleChanged(let email, _, _), .memberSuspended(let email, _),
             .memberReinstated(let email, _), .memberRemoved(let email, _), .memberLeft(let email, _):
@@ -261,6 +261,10 @@ enum RowSet {
             rows.append(Row(table: .handles, key: Array(org.handle.value.utf8), value: Render.handleRow(orgID: org.id, heldUntil: nil)))
             for (handle, until) in org.heldHandles {
                 rows.append(Row(table: .handles, key: Array(handle.value.utf8), value: Render.handleRow(orgID: org.id, heldUntil: until)))
+                rows.append(Row(table: .due, key: Keys.due(until, org.id, "handle " + handle.value), value: []))
+            }
+            if org.status == .pendingDeletion, let purgeAt = org.purgeAt {
+                rows.append(Row(table: .due, key: Keys.due(purgeAt, org.id, "purge"), value: []))
             }
             return rows
         case .member(let email):
@@ -277,6 +281,7 @@ enum RowSet {
             ]
             if i.status == .pending {
                 rows.append(Row(table: .invitationsPending, key: Keys.pending(i.email.value, id), value: Array(org.id.utf8)))
+                rows.append(Row(table: .due, key: Keys.due(i.expiresAt, org.id, "invitation " + id), value: []))
             }
             return rows
         case .apiKey(let id):
@@ -286,9 +291,6 @@ enum RowSet {
                 Row(table: .apiKeysByHash, key: Keys.joined(k.secretSHA256, id), value: Array(org.id.utf8)),
                 Row(table: .orgAPIKeys, key: Keys.joined(org.id, id), value: []),
             ]
-        case .due:
-            guard let next = nextDueTime(org) else { return [] }
-            return [Row(table: .due, key: Keys.due(next, org.id), value: [])]
         }
     }
 
