@@ -122,9 +122,8 @@ public final class CommandPipeline: Sendable {
         // The writer owns this org's state for the command: taken out of the cache, changed in place.
         var state = try cache.take(orgID, log: tables.log, in: txn)
         let head = try tables.log.streamHead(orgID, in: txn)?.hash
-        func putBack() { if let head { cache.remember(orgID, head: head, state: state) } }
         if let expected = request.ifMatch, expected != (state?.version ?? 0) {
-            putBack()
+            if let head { cache.remember(orgID, head: head, state: state) }
             return .versionMismatch(current: state?.version ?? 0)
         }
         let claim = try handleClaim(for: request.command, in: txn)
@@ -132,12 +131,12 @@ public final class CommandPipeline: Sendable {
         let events: [OrgEvent]
         switch decide(request.command, by: request.actor, state: state, context: context) {
         case .failure(let refusal):
-            putBack()
+            if let head { cache.remember(orgID, head: head, state: state) }
             return .refused(refusal)
         case .success(let decided): events = decided
         }
         guard !events.isEmpty else {
-            putBack()
+            if let head { cache.remember(orgID, head: head, state: state) }
             return .applied(orgID: orgID, events: [], state: state)
         }
         let actor = request.actor ?? .system

@@ -22,13 +22,14 @@ func user(_ s: String) -> Actor { .user(Email(trusted: s)) }
 /// A store in a temporary folder with a settable clock.
 final class Fixture: @unchecked Sendable {
     let folder: TemporaryFolder
-    var store: LedgerStore
+    private var current: LedgerStore?
+    var store: LedgerStore { current! }
     var now = t0
     private var counter = 0
 
     init() throws {
         folder = try TemporaryFolder()
-        store = try LedgerStore(path: folder.path)
+        current = try LedgerStore(path: folder.path)
     }
 
     func close() {
@@ -36,9 +37,12 @@ final class Fixture: @unchecked Sendable {
         folder.remove()
     }
 
+    /// Closes the store and opens the folder again. The old environment is released first: LMDB
+    /// forbids opening one environment twice in a process at the same time.
     func reopen() throws {
-        store.close()
-        store = try LedgerStore(path: folder.path)
+        current?.close()
+        current = nil
+        current = try LedgerStore(path: folder.path)
     }
 
     func id(_ prefix: String) -> String {
