@@ -81,7 +81,7 @@ public final class StateCache: Sendable {
     public func state(of orgID: String, log: LogTables, in txn: borrowing some TransactionReading & ~Copyable) throws -> OrgState? {
         guard let head = try log.streamHead(orgID, in: txn) else { return nil }
         if let cached = entries.withLock({ $0[orgID] }), cached.head == head.hash { return cached.state }
-        let state = try Self.fold(orgID, log: log, upTo: { _ in true }, in: txn)
+        let state = try Self.fold(orgID, log: log, upTo: { _, _ in true }, in: txn)
         remember(orgID, head: head.hash, state: state)
         return state
     }
@@ -91,7 +91,7 @@ public final class StateCache: Sendable {
     public func take(_ orgID: String, log: LogTables, in txn: borrowing some TransactionReading & ~Copyable) throws -> OrgState? {
         guard let head = try log.streamHead(orgID, in: txn) else { return nil }
         if let cached = entries.withLock({ $0.removeValue(forKey: orgID) }), cached.head == head.hash { return cached.state }
-        return try Self.fold(orgID, log: log, upTo: { _ in true }, in: txn)
+        return try Self.fold(orgID, log: log, upTo: { _, _ in true }, in: txn)
     }
 
     public func remember(_ orgID: String, head: ChainHash, state: OrgState?) {
@@ -101,22 +101,33 @@ public final class StateCache: Sendable {
         }
     }
 
-    /// Folds an org's own stream (not the whole log) up to the last event `include` accepts.
+    /// Folds an org's own stream (not the whole log) up to the last event `include` accepts: through the
+    /// stream index, reading each stored envelope on the replay fast path (no full decode).
     public static func fold(
-        _ orgID: String, log: LogTables, upTo include: (EventEnvelope) -> Bool, in txn: borrowing some TransactionReading & ~Copyable
+        _ orgID: String, log: LogTables, upTo include: (_ seq: UInt64, _ at: Timestamp) -> Bool,
+        in txn: borrowing some TransactionReading & ~Copyable
     ) throws -> OrgState? {
         var state: OrgState?
-        var from: UInt64 = 1
-        while true {
-            let page = try log.events(inStream: orgID, fromVersion: from, limit: 1024, in: txn)
-            for recorded in page {
-                guard include(recorded.envelope) else { return state }
-                let (event, context) = try recorded.envelope.orgEvent()
-                state = apply(state, event, context)
+        var prefix = Array(orgID.utf8)
+        prefix.append(0)
+        try txn.withCursor(on: log.streams) { index in
+            var entry = try index.seek(atLeast: prefix)
+            while let current = entry, current.key.count == prefix.count + 8, current.key.starts(with: prefix) {
+                let seq = Keys.readBE64(current.value)
+                let keepGoing = try txn.withValue(in: log.events, forKey: Keys.be64(seq)) { value -> Bool in
+                    let bytes = UnsafeRawBufferPointer(rebasing: value[32...])
+                    let view = try EnvelopeView.read(bytes)
+                    guard include(seq, view.at) else { return false }
+                    let event = try OrgEvent(type: view.type, members: try view.dataMembers(in: bytes))
+                    let actor: Actor = view.actor == "system" ? .system : .user(Email(trusted: view.actor))
+                    apply(&state, event, EventContext(at: view.at, actor: actor, version: view.version))
+                    return true
+                }
+                guard keepGoing == true else { return }
+                entry = try index.next()
             }
-            guard let last = page.last, page.count == 1024 else { return state }
-            from = last.version + 1
         }
+        return state
     }
 }
 

@@ -91,10 +91,10 @@ public enum TimeTravel {
     }
 
     public static func state(of orgID: String, at point: Point, log: LogTables, in txn: borrowing some TransactionReading & ~Copyable) throws -> OrgState? {
-        try StateCache.fold(orgID, log: log, upTo: { envelope in
+        try StateCache.fold(orgID, log: log, upTo: { seq, at in
             switch point {
-            case .seq(let seq): envelope.seq <= seq
-            case .time(let time): envelope.at <= time
+            case .seq(let limit): seq <= limit
+            case .time(let time): at <= time
             }
         }, in: txn)
     }
