@@ -75,15 +75,16 @@ let package = Package(
         // The benchmarks (scripts/bench, release build).
         .executableTarget(
             name: "orgledger-bench",
-            dependencies: ["EventLog", "LMDB", "LedgerCore", "OrgDomain", "Projections", "CLMDB", .product(name: "Histogram", package: "hdrhistogram-swift")],
+            dependencies: ["EventLog", "LMDB", "LedgerCore", "OrgDomain", "Projections", "Service", "CLMDB", .product(name: "Histogram", package: "hdrhistogram-swift")],
             path: "Benchmarks/orgledger-bench"
         ),
 
         .testTarget(name: "LMDBTests", dependencies: ["LMDB"]),
         .testTarget(name: "LedgerCoreTests", dependencies: ["LedgerCore"]),
         .testTarget(name: "EventLogTests", dependencies: ["EventLog", "LMDB", "LedgerCore"]),
-        .testTarget(name: "OrgDomainTests", dependencies: ["OrgDomain", "LedgerCore"]),
-        .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "OrgDomain", "EventLog", "LMDB", "LedgerCore"]),
+        .target(name: "LedgerTestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "OrgDomainTests", dependencies: ["OrgDomain", "LedgerCore", "LedgerTestSupport"]),
+        .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "OrgDomain", "EventLog", "LMDB", "LedgerCore", "LedgerTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

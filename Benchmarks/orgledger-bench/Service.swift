@@ -3,6 +3,7 @@ import Histogram
 import LedgerCore
 import OrgDomain
 import Projections
+import Service
 
 // MARK: Durable commands in-process
 
@@ -62,16 +63,7 @@ final class KeepAliveConnection {
     private var buffer: [UInt8] = []
 
     init(path: String) throws {
-        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        let rc = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
-        guard rc == 0 else { throw NSError(domain: "connect", code: Int(errno)) }
+        fd = try UnixSocket.connect(path)
     }
 
     deinit { close(fd) }
@@ -234,13 +226,8 @@ func peakRSSOfChild(_ process: Process) -> Double {
 
 enum SocketJSON {
     static func get(_ socket: String, _ path: String, actor: String?) throws -> JSONValue {
-        let fd = Foundation.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = try UnixSocket.connect(socket)
         defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(socket.utf8)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in raw.copyBytes(from: bytes); raw[bytes.count] = 0 }
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
         var request = "GET \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
         if let actor { request += "X-Actor: \(actor)\r\n" }
         request += "\r\n"

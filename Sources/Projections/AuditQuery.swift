@@ -83,3 +83,34 @@ extension Queries {
         }
     }
 }
+
+/// The audit log's three output formats, shared by `GET /v1/orgs/{org}/audit` and `orgledger audit`.
+public enum AuditFormat: String, Sendable, CaseIterable {
+    case json, ndjson, csv
+
+    /// NDJSON: one canonical row per line.
+    public static func ndjson(_ rows: [(entry: AuditEntry, row: [UInt8])]) -> [UInt8] {
+        var out: [UInt8] = []
+        for row in rows { out += row.row; out.append(UInt8(ascii: "\n")) }
+        return out
+    }
+
+    /// CSV (RFC 4180) with a header: seq, at, actor, action, target, data (the data as canonical JSON).
+    public static func csv(_ rows: [(entry: AuditEntry, row: [UInt8])]) -> String {
+        var out = "seq,at,actor,action,target,data\n"
+        for row in rows {
+            let data = (try? JSONParser.parse(row.row))?["data"]?.description ?? ""
+            let fields = [String(row.entry.seq), row.entry.at.rfc3339, row.entry.actor, row.entry.action, row.entry.target ?? "", data]
+            out += fields.map(csvField).joined(separator: ",") + "\n"
+        }
+        return out
+    }
+
+    /// RFC 4180 quoting; a leading =, +, - or @ is prefixed with ' so spreadsheets do not run it as a formula.
+    public static func csvField(_ value: String) -> String {
+        var v = value
+        if let first = v.first, "=+-@".contains(first) { v = "'" + v }
+        guard v.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return v }
+        return "\"" + v.split(separator: "\"", omittingEmptySubsequences: false).joined(separator: "\"\"") + "\""
+    }
+}

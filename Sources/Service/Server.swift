@@ -125,24 +125,7 @@ final class SocketGuard: Sendable {
         close(fd)
     }
 
-    /// Whether something accepts connections on the Unix socket at `path`.
-    static func answers(_ path: String) -> Bool {
-        let s = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard s >= 0 else { return false }
-        defer { close(s) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(s, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        return result == 0
-    }
+    static func answers(_ path: String) -> Bool { UnixSocket.answers(path) }
 }
 
 /// Closes the store (finishing the writer's queue) once the service group shuts down — after the

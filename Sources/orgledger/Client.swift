@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LedgerCore
+import Service
 
 /// A small HTTP/1.1 client over the service's Unix socket (one request per connection). Hand-written
 /// rather than AsyncHTTPClient: the CLI needs only this, and it keeps the client build light.
@@ -28,21 +29,9 @@ struct SocketClient {
     }
 
     func send(_ method: String, _ path: String, headers: [(String, String)] = [], body: [UInt8]? = nil) throws -> Reply {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw ClientError.io(String(cString: strerror(errno))) }
+        let fd: Int32
+        do { fd = try UnixSocket.connect(socketPath) } catch { throw ClientError.connect(socketPath, String(cString: strerror(error.code))) }
         defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let pathBytes = Array(socketPath.utf8)
-        guard pathBytes.count < MemoryLayout.size(ofValue: address.sun_path) else { throw ClientError.connect(socketPath, "the path is too long") }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: pathBytes)
-            raw[pathBytes.count] = 0
-        }
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard connected == 0 else { throw ClientError.connect(socketPath, String(cString: strerror(errno))) }
 
         var request = "\(method) \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nUser-Agent: orgledger-cli/1\r\n"
         for (name, value) in headers { request += "\(name): \(value)\r\n" }

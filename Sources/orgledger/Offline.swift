@@ -103,36 +103,19 @@ struct Audit: ParsableCommand {
         let store = try OfflineStore(options.data)
         let sinceTime = since.flatMap(Timestamp.init(rfc3339:)), untilTime = until.flatMap(Timestamp.init(rfc3339:))
         let filter = AuditFilter(actor: actor, action: action, target: target, since: sinceTime, until: untilTime)
-        let rows = try store.environment.read { txn -> [JSONValue] in
+        let rows = try store.environment.read { txn in
             var orgID = org
             if case .success(let handle) = Handle.parse(org), let holder = try Queries.currentHolder(of: handle, tables: store.tables, in: txn) {
                 orgID = holder
             }
             return try Queries.audit(orgID, before: 0, limit: limit > 0 ? limit : Int.max, filter: filter, tables: store.tables, in: txn)
-                .map { try JSONParser.parse($0.row) }
         }
-        var out = ""
-        switch format {
-        case "json":
-            out = String(decoding: try CanonicalJSON.encode(.array(rows)), as: UTF8.self) + "\n"
-        case "csv":
-            out = "seq,at,actor,action,target,data\n"
-            for row in rows {
-                let fields = [row["seq"]?.intValue.map(String.init) ?? "", row["at"]?.stringValue ?? "", row["actor"]?.stringValue ?? "",
-                              row["action"]?.stringValue ?? "", row["target"]?.stringValue ?? "", row["data"]?.description ?? ""]
-                out += fields.map(csvField).joined(separator: ",") + "\n"
-            }
-        default:
-            for row in rows { out += row.description + "\n" }
+        let out: [UInt8]
+        switch AuditFormat(rawValue: format)! {
+        case .json: out = try CanonicalJSON.encode(.array(rows.map { try JSONParser.parse($0.row) })) + [UInt8(ascii: "\n")]
+        case .csv: out = Array(AuditFormat.csv(rows).utf8)
+        case .ndjson: out = AuditFormat.ndjson(rows)
         }
-        FileHandle.standardOutput.write(Data(out.utf8))
+        FileHandle.standardOutput.write(Data(out))
     }
-}
-
-/// RFC 4180 quoting; a leading =, +, - or @ is prefixed with ' so spreadsheets do not run it as a formula.
-func csvField(_ value: String) -> String {
-    var v = value
-    if let first = v.first, "=+-@".contains(first) { v = "'" + v }
-    guard v.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return v }
-    return "\"" + v.replacingOccurrences(of: "\"", with: "\"\"") + "\""
 }

@@ -1,19 +1,7 @@
 import LedgerCore
+import LedgerTestSupport
 import Testing
 @testable import OrgDomain
-
-/// A small, seedable generator (SplitMix64), so a failing sequence can be replayed from its seed.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Random commands by random people against a few orgs, with the clock moving and due events run.
 func randomRun(seed: UInt64, steps: Int, check: (Ledger, String) -> Void = { _, _ in }) -> Ledger {

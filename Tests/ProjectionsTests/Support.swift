@@ -3,6 +3,7 @@ import Foundation
 import LMDB
 import LedgerCore
 import OrgDomain
+import LedgerTestSupport
 import Testing
 @testable import Projections
 
@@ -122,17 +123,6 @@ func randomCommands(_ f: Fixture, seed: UInt64, steps: Int, afterEach: (UInt64) 
     }
 }
 
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Every entry of every view table, for byte-for-byte comparisons.
 func dump(_ f: Fixture) throws -> [String: [[UInt8]: [UInt8]]] {

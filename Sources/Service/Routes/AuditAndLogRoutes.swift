@@ -36,19 +36,11 @@ extension LedgerAPI {
                 if let next { headers[HTTPField.Name("Link")!] = "<\(request.uri.path)?cursor=\(next)>; rel=\"next\"" }
                 switch format {
                 case "ndjson":
-                    var out: [UInt8] = []
-                    for row in rows { out += row.row; out.append(UInt8(ascii: "\n")) }
                     headers[.contentType] = "application/x-ndjson"
-                    return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: out)))
+                    return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: AuditFormat.ndjson(Array(rows)))))
                 case "csv":
-                    var out = "seq,at,actor,action,target,data\n"
-                    for row in rows {
-                        let v = Reply.value(row.row)
-                        let fields = [String(row.entry.seq), v["at"]?.stringValue ?? "", row.entry.actor, row.entry.action, row.entry.target ?? "", v["data"]?.description ?? ""]
-                        out += fields.map(csvField).joined(separator: ",") + "\n"
-                    }
                     headers[.contentType] = "text/csv; charset=utf-8"
-                    return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: out)))
+                    return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: AuditFormat.csv(Array(rows)))))
                 default:
                     return Reply.json(["events": .array(rows.map { Reply.value($0.row) }), "next_cursor": next.map(JSONValue.string) ?? .null], headers: headers)
                 }
@@ -91,14 +83,6 @@ extension LedgerAPI {
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
         }
     }
-}
-
-/// RFC 4180 quoting; a leading =, +, - or @ is prefixed with ' so spreadsheets do not run it as a formula.
-func csvField(_ value: String) -> String {
-    var v = value
-    if let first = v.first, "=+-@".contains(first) { v = "'" + v }
-    guard v.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return v }
-    return "\"" + v.replacingOccurrences(of: "\"", with: "\"\"") + "\""
 }
 
 import Foundation
