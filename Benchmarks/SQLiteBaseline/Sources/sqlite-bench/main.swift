@@ -119,7 +119,7 @@ do {
         }
     }
     var start = now()
-    let scanned = try await pool.read { db in
+    let scanned = try pool.read { db in
         var n = 0
         let cursor = try Row.fetchCursor(db, sql: "SELECT body FROM events ORDER BY seq")
         while let row = try cursor.next() { let body: String = row[0]; n += body.isEmpty ? 0 : 1 }
@@ -127,7 +127,7 @@ do {
     }
     let scan = now() - start
     start = now()
-    try await pool.write { db in
+    try pool.write { db in
         try db.execute(sql: """
             DELETE FROM invitations;
             INSERT INTO invitations(id, org, email, role, status)
