@@ -115,6 +115,21 @@ public enum Render {
         return w.finish()
     }
 
+    /// The `version` of an org row without parsing it: the row is canonical, so `version` is its last
+    /// member (`…,"version":N}`).
+    public static func version(ofOrgRow row: [UInt8]) -> UInt64? {
+        guard row.last == UInt8(ascii: "}") else { return nil }
+        var value: UInt64 = 0, scale: UInt64 = 1, i = row.count - 2
+        while i >= 0, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(row[i]) {
+            value += UInt64(row[i] - UInt8(ascii: "0")) * scale
+            scale *= 10
+            i -= 1
+        }
+        let key = Array(#""version":"#.utf8)
+        guard scale > 1, i + 1 >= key.count, Array(row[(i + 1 - key.count)...i]) == key else { return nil }
+        return value
+    }
+
     public static func memberRow(_ m: Member) -> [UInt8] {
         var w = RowWriter()
         w.string("email", m.email.value)

@@ -21,6 +21,9 @@ struct ProjectionTests {
         #expect(try dump(f) == live)
         // Every JSON row is canonical (RFC 8785): the hand-ordered writers and the audit splice agree with
         // the generic encoder byte for byte.
+        for row in live["orgs"]!.values {
+            #expect(Render.version(ofOrgRow: row) == (try JSONParser.parse(row)["version"]?.intValue).map(UInt64.init))
+        }
         for (table, rows) in live where ["orgs", "handles", "members", "invitations", "api_keys"].contains(table) {
             for value in rows.values {
                 #expect(try CanonicalJSON.encode(JSONParser.parse(value)) == value, "\(table): \(String(decoding: value, as: UTF8.self))")

@@ -165,4 +165,22 @@ enum Reply {
 
     /// Stored canonical rows as a JSON value (they are parsed back only to nest them).
     static func value(_ row: [UInt8]) -> JSONValue { (try? JSONParser.parse(row)) ?? .null }
+
+    /// `{"<key>":[row,row,…],"next_cursor":<cursor>}` spliced from stored canonical rows: no parsing and
+    /// re-encoding of every row (the member list and audit page hot path). Members are in sorted order.
+    static func page(_ key: StaticString, rows: some Sequence<[UInt8]>, nextCursor: String?, headers: HTTPFields = [:]) -> Response {
+        var out: [UInt8] = Array("{\"".utf8)
+        out.append(contentsOf: UnsafeBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount))
+        out.append(contentsOf: "\":[".utf8)
+        var first = true
+        for row in rows {
+            if !first { out.append(UInt8(ascii: ",")) }
+            out.append(contentsOf: row)
+            first = false
+        }
+        out.append(contentsOf: "],\"next_cursor\":".utf8)
+        if let nextCursor { CanonicalJSON.writeString(nextCursor, into: &out) } else { out.append(contentsOf: "null".utf8) }
+        out.append(UInt8(ascii: "}"))
+        return raw(.ok, out, headers: headers)
+    }
 }

@@ -42,7 +42,7 @@ extension LedgerAPI {
                     headers[.contentType] = "text/csv; charset=utf-8"
                     return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: AuditFormat.csv(Array(rows)))))
                 default:
-                    return Reply.json(["events": .array(rows.map { Reply.value($0.row) }), "next_cursor": next.map(JSONValue.string) ?? .null], headers: headers)
+                    return Reply.page("events", rows: rows.map(\.row), nextCursor: next, headers: headers)
                 }
             }
         }

@@ -18,20 +18,23 @@ extension LedgerAPI {
                 let role = request.query("role"), status = request.query("status"), cursor = request.query("cursor")
                 if let role, Role(rawValue: role) == nil { throw APIError.invalid("role", "is not a role") }
                 if let status, MemberStatus(rawValue: status) == nil { throw APIError.invalid("status", "must be active or suspended") }
-                var rows: [JSONValue]
+                var rows: [[UInt8]]
                 if let asOf = request.query("as_of") {
                     let state = try stateAsOf(orgID, asOf)
-                    rows = (state?.members.values.sorted { $0.email < $1.email } ?? []).map { Reply.value(Render.memberRow($0)) }
+                    rows = (state?.members.values.sorted { $0.email < $1.email } ?? []).map(Render.memberRow)
                 } else {
-                    rows = try read { txn in try Queries.memberRows(orgID, tables: tables, in: txn) }.map(Reply.value)
+                    rows = try read { txn in try Queries.memberRows(orgID, tables: tables, in: txn) }
                 }
-                rows = rows.filter { row in
-                    (role == nil || row["role"]?.stringValue == role) && (status == nil || row["status"]?.stringValue == status)
-                        && (cursor == nil || (row["email"]?.stringValue ?? "") > cursor!)
+                if role != nil || status != nil || cursor != nil {
+                    rows = rows.filter { bytes in
+                        let row = Reply.value(bytes)
+                        return (role == nil || row["role"]?.stringValue == role) && (status == nil || row["status"]?.stringValue == status)
+                            && (cursor == nil || (row["email"]?.stringValue ?? "") > cursor!)
+                    }
                 }
-                let page = Array(rows.prefix(limit))
-                let next: JSONValue = rows.count > limit ? page.last?["email"] ?? .null : .null
-                return Reply.json(["members": .array(page), "next_cursor": next])
+                let page = rows.prefix(limit)
+                let next = rows.count > limit ? page.last.flatMap { Reply.value($0)["email"]?.stringValue } : nil
+                return Reply.page("members", rows: page, nextCursor: next)
             }
         }
 

@@ -59,7 +59,7 @@ extension LedgerAPI {
                     return Reply.json(orgJSON(state), etag: state.version)
                 }
                 let row = try orgRow(orgID)
-                return Reply.raw(.ok, row, etag: Reply.value(row)["version"]?.intValue.map(UInt64.init))
+                return Reply.raw(.ok, row, etag: Render.version(ofOrgRow: row))
             }
         }
 
