@@ -173,13 +173,6 @@ public final class Environment: @unchecked Sendable {
             maxReaders: Int(info.me_maxreaders), readers: Int(info.me_numreaders), pageSize: Int(stat.ms_psize))
     }
 
-    /// Writes a consistent copy of the environment into the empty folder `path` (`mdb_env_copy2`),
-    /// optionally compacted. Safe while writers run.
-    public func copy(to path: String, compact: Bool = false) throws {
-        try resizeLock.withReadLock { () throws(LMDBError) in
-            try check(mdb_env_copy2(handle, path, compact ? UInt32(MDB_CP_COMPACT) : 0), "mdb_env_copy2(\(path))")
-        }
-    }
 }
 
 public struct EnvironmentInfo: Sendable {

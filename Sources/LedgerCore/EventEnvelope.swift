@@ -103,6 +103,12 @@ public struct EventEnvelope: Sendable, Hashable {
         try encode(hash: hash)
     }
 
+    /// The export line of a stored event: its canonical bytes decoded and encoded again with `hash` in
+    /// its sorted place (exports, `GET /v1/events`).
+    public static func exportLine(stored bytes: UnsafeRawBufferPointer, hash: ChainHash) throws -> [UInt8] {
+        try decode(bytes).envelope.exportBytes(hash: hash)
+    }
+
     /// Members written in RFC 8785 order (all names are ASCII, so byte order is UTF-16 order):
     /// actor, at, data, [hash], meta, prev_hash, schema_version, seq, stream, type, version.
     private func encode(hash: ChainHash?) throws(CanonicalJSON.EncodingError) -> [UInt8] {
@@ -302,12 +308,6 @@ public struct EnvelopeView: Sendable {
         }
         guard seen == 255 else { throw EnvelopeError("envelope lacks one of seq, stream, version, type, actor, at, data, meta") }
         return view
-    }
-
-    /// The `data` member, parsed.
-    public func data(in bytes: UnsafeRawBufferPointer) throws -> JSONValue {
-        var parser = JSONParser(UnsafeRawBufferPointer(rebasing: bytes[dataRange]))
-        return try parser.parseDocument()
     }
 
     /// The `data` member's members in order, without a dictionary (see `JSONParser.parseObjectMembers`).

@@ -62,39 +62,30 @@ public struct JSONParser: ~Copyable {
     public mutating func parseObjectMembers() throws(SyntaxError) -> [(String, JSONValue)] {
         skipWhitespace()
         guard peek() == UInt8(ascii: "{") else { throw error("expected an object") }
-        try enter()
-        defer { depth -= 1 }
-        position += 1
         var members: [(String, JSONValue)] = []
         members.reserveCapacity(8)
-        skipWhitespace()
-        if peek() == UInt8(ascii: "}") { position += 1; return members }
-        while true {
-            skipWhitespace()
-            guard peek() == UInt8(ascii: "\"") else { throw error("expected a member name") }
-            let keyOffset = position
-            let key = try parseString()
-            skipWhitespace()
-            try expect(UInt8(ascii: ":"))
-            let value = try parseValue()
-            for existing in members where existing.0 == key {
-                throw SyntaxError(offset: keyOffset, message: "duplicate member name \"\(key)\"")
-            }
+        try parseMembers { key, value in
+            guard !members.contains(where: { $0.0 == key }) else { return false }
             members.append((key, value))
-            skipWhitespace()
-            if peek() == UInt8(ascii: ",") { position += 1; continue }
-            try expect(UInt8(ascii: "}"))
-            return members
+            return true
         }
+        return members
     }
 
     mutating func parseObject() throws(SyntaxError) -> [String: JSONValue] {
+        var members: [String: JSONValue] = [:]
+        try parseMembers { key, value in members.updateValue(value, forKey: key) == nil }
+        return members
+    }
+
+    /// The members of the object at the current position (its `{`), in order; `add` returns false for a
+    /// duplicate name, which is refused.
+    private mutating func parseMembers(_ add: (String, JSONValue) -> Bool) throws(SyntaxError) {
         try enter()
         defer { depth -= 1 }
         position += 1  // {
-        var members: [String: JSONValue] = [:]
         skipWhitespace()
-        if peek() == UInt8(ascii: "}") { position += 1; return members }
+        if peek() == UInt8(ascii: "}") { position += 1; return }
         while true {
             skipWhitespace()
             guard peek() == UInt8(ascii: "\"") else { throw error("expected a member name") }
@@ -103,13 +94,11 @@ public struct JSONParser: ~Copyable {
             skipWhitespace()
             try expect(UInt8(ascii: ":"))
             let value = try parseValue()
-            if members.updateValue(value, forKey: key) != nil {
-                throw SyntaxError(offset: keyOffset, message: "duplicate member name \"\(key)\"")
-            }
+            guard add(key, value) else { throw SyntaxError(offset: keyOffset, message: "duplicate member name \"\(key)\"") }
             skipWhitespace()
             if peek() == UInt8(ascii: ",") { position += 1; continue }
             try expect(UInt8(ascii: "}"))
-            return members
+            return
         }
     }
 

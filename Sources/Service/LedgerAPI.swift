@@ -63,6 +63,12 @@ public struct LedgerAPI: Sendable {
         return orgID
     }
 
+    /// The actor (required) and the org named by the path's `{org}`.
+    func actorAndOrg(_ request: Request, _ context: BasicRequestContext) throws -> (Actor, String) {
+        let actor = try request.actor()
+        return (actor, try resolveOrg(context.parameters.get("org")!, request: request))
+    }
+
     /// The org's row, or 404 (also for purged orgs).
     func orgRow(_ orgID: String) throws -> [UInt8] {
         guard let row = try read({ txn in try Queries.orgRow(orgID, tables: tables, in: txn) }) else { throw APIError.notFound("no such org") }

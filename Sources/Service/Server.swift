@@ -76,8 +76,7 @@ public enum OrgLedgerServer {
                 }
             }),
         ]
-        var configuration = ApplicationConfiguration(address: .unixDomainSocket(path: options.socketPath), serverName: nil)
-        configuration.serverName = nil
+        let configuration = ApplicationConfiguration(address: .unixDomainSocket(path: options.socketPath), serverName: nil)
         services.append(Application(responder: responder, configuration: configuration, onServerRunning: { _ in
             umask(previousMask)
             chmod(options.socketPath, options.socketMode)
@@ -114,7 +113,7 @@ final class SocketGuard: Sendable {
             throw ServeError.socketLocked(path)
         }
         self.fd = fd
-        if Self.answers(path) {
+        if UnixSocket.answers(path) {
             close(fd)
             throw ServeError.socketInUse(path)
         }
@@ -125,7 +124,6 @@ final class SocketGuard: Sendable {
         close(fd)
     }
 
-    static func answers(_ path: String) -> Bool { UnixSocket.answers(path) }
 }
 
 /// Closes the store (finishing the writer's queue) once the service group shuts down — after the

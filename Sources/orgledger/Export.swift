@@ -23,8 +23,7 @@ struct Export: ParsableCommand {
         buffer.reserveCapacity(1 << 20)
         try store.environment.read { txn in
             try store.log.forEachEvent(after: after, in: txn) { seq, hash, bytes in
-                let envelope = try EventEnvelope.decode(bytes).envelope
-                buffer.append(contentsOf: try envelope.exportBytes(hash: hash))
+                buffer.append(contentsOf: try EventEnvelope.exportLine(stored: bytes, hash: hash))
                 buffer.append(UInt8(ascii: "\n"))
                 if buffer.count >= 1 << 20 {
                     out.write(Data(buffer))

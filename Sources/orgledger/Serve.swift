@@ -38,10 +38,8 @@ struct Serve: AsyncParsableCommand {
         }
         var logger = Logger(label: "orgledger")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .notice
-        var serverOptions = ServerOptions(dataPath: options.data, socketPath: socket, tcp: tcp, socketMode: mode)
-        serverOptions.socketMode = mode
         do {
-            try await OrgLedgerServer.run(serverOptions, logger: logger)
+            try await OrgLedgerServer.run(ServerOptions(dataPath: options.data, socketPath: socket, tcp: tcp, socketMode: mode), logger: logger)
         } catch let error as ServeError {
             printError("serve: \(error)")
             throw ExitCode(1)

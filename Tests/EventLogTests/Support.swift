@@ -47,13 +47,6 @@ func event(_ type: String = "test.happened", _ data: JSONValue = [:]) -> NewEven
     NewEvent(type: type, at: testTime, actor: "ada@example.com", data: data, meta: EventMeta(requestId: "r"))
 }
 
-/// The directory holding the test bundle, which also holds the package's executables.
-func productsDirectory() -> URL {
-    URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        .appendingPathComponent("..").standardizedFileURL
-        .resolvingSymlinksInPath()
-}
-
 func executable(named name: String) throws -> URL {
     var dir = URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0]).resolvingSymlinksInPath()
     for _ in 0..<4 {

@@ -11,8 +11,7 @@ extension LedgerAPI {
         // Create a key; its secret is in this response only.
         router.post("/v1/orgs/:org/api-keys") { request, context in
             try await answer {
-                let actor = try request.actor()
-                let orgID = try resolveOrg(context.parameters.get("org")!, request: request)
+                let (actor, orgID) = try actorAndOrg(request, context)
                 var body = Body(try await request.jsonObject(), allowed: ["name", "role"])
                 let name = body.string("name"), role = body.string("role")
                 try body.check()
@@ -28,8 +27,7 @@ extension LedgerAPI {
 
         router.get("/v1/orgs/:org/api-keys") { request, context in
             try await answer {
-                let actor = try request.actor()
-                let orgID = try resolveOrg(context.parameters.get("org")!, request: request)
+                let (actor, orgID) = try actorAndOrg(request, context)
                 try requireRead(.createAPIKey, orgID: orgID, actor: actor)
                 let rows = try read { txn in
                     try Queries.rows(indexedUnder: Keys.joined(orgID, ""), index: tables[.orgAPIKeys], table: tables[.apiKeys], txn: txn)
@@ -40,8 +38,7 @@ extension LedgerAPI {
 
         router.delete("/v1/orgs/:org/api-keys/:id") { request, context in
             try await answer {
-                let actor = try request.actor()
-                let orgID = try resolveOrg(context.parameters.get("org")!, request: request)
+                let (actor, orgID) = try actorAndOrg(request, context)
                 let keyID = context.parameters.get("id")!
                 return try await execute(request, target: .id(orgID), command: .revokeAPIKey(keyID: keyID), actor: actor) { orgID, _, state in
                     (.ok, state?.apiKeys[keyID].map { Reply.value(Render.apiKeyRow($0, orgID: orgID)) } ?? .null)

@@ -11,8 +11,7 @@ extension LedgerAPI {
         // The audit log, newest first: ?since=&until=&actor=&action=&target=&limit=&cursor=&format=json|ndjson|csv
         router.get("/v1/orgs/:org/audit") { request, context in
             try await answer {
-                let actor = try request.actor()
-                let orgID = try resolveOrg(context.parameters.get("org")!, request: request)
+                let (actor, orgID) = try actorAndOrg(request, context)
                 try requireRead(.readAuditLog, orgID: orgID, actor: actor)
                 var errors: [FieldError] = []
                 func time(_ name: String) -> Timestamp? {
@@ -60,7 +59,7 @@ extension LedgerAPI {
                 try read { txn in
                     var count = 0
                     try tables.log.forEachEvent(after: after, in: txn) { _, hash, bytes in
-                        out += try EventEnvelope.decode(bytes).envelope.exportBytes(hash: hash)
+                        out += try EventEnvelope.exportLine(stored: bytes, hash: hash)
                         out.append(UInt8(ascii: "\n"))
                         count += 1
                         return count < limit

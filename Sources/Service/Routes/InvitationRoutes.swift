@@ -11,8 +11,7 @@ extension LedgerAPI {
         // Invite up to 100 emails with one role, all or nothing.
         router.post("/v1/orgs/:org/invitations") { request, context in
             try await answer {
-                let actor = try request.actor()
-                let orgID = try resolveOrg(context.parameters.get("org")!, request: request)
+                let (actor, orgID) = try actorAndOrg(request, context)
                 var body = Body(try await request.jsonObject(), allowed: ["emails", "role", "ttl_days"])
                 let emails = body.strings("emails"), role = body.string("role"), ttl = body.int("ttl_days")
                 try body.check()
@@ -32,8 +31,7 @@ extension LedgerAPI {
         // An org's invitations: ?status=
         router.get("/v1/orgs/:org/invitations") { request, context in
             try await answer {
-                let actor = try request.actor()
-                let orgID = try resolveOrg(context.parameters.get("org")!, request: request)
+                let (actor, orgID) = try actorAndOrg(request, context)
                 try requireRead(.readInvitations, orgID: orgID, actor: actor)
                 let status = request.query("status")
                 if let status, InvitationStatus(rawValue: status) == nil { throw APIError.invalid("status", "is not an invitation status") }
@@ -48,8 +46,7 @@ extension LedgerAPI {
 
         router.delete("/v1/orgs/:org/invitations/:id") { request, context in
             try await answer {
-                let actor = try request.actor()
-                let orgID = try resolveOrg(context.parameters.get("org")!, request: request)
+                let (actor, orgID) = try actorAndOrg(request, context)
                 let id = context.parameters.get("id")!
                 return try await execute(request, target: .id(orgID), command: .revokeInvitation(id: id), actor: actor) { orgID, _, state in
                     (.ok, state?.invitations[id].map { Reply.value(Render.invitationRow($0, orgID: orgID)) } ?? .null)

@@ -11,8 +11,7 @@ extension LedgerAPI {
         // The member list: ?as_of=&role=&status=&limit=&cursor= (cursor = the last email of the previous page).
         router.get("/v1/orgs/:org/members") { request, context in
             try await answer {
-                let actor = try request.actor()
-                let orgID = try resolveOrg(context.parameters.get("org")!, request: request)
+                let (actor, orgID) = try actorAndOrg(request, context)
                 try requireRead(.readMembers, orgID: orgID, actor: actor)
                 let limit = try pageLimit(request)
                 let role = request.query("role"), status = request.query("status"), cursor = request.query("cursor")
@@ -40,8 +39,7 @@ extension LedgerAPI {
 
         router.get("/v1/orgs/:org/members/:email") { request, context in
             try await answer {
-                let actor = try request.actor()
-                let orgID = try resolveOrg(context.parameters.get("org")!, request: request)
+                let (actor, orgID) = try actorAndOrg(request, context)
                 try requireRead(.readMembers, orgID: orgID, actor: actor)
                 guard case .success(let email) = Email.parse(context.parameters.get("email")!) else { throw APIError.notFound("no such member") }
                 if let asOf = request.query("as_of") {
@@ -57,8 +55,7 @@ extension LedgerAPI {
 
         router.put("/v1/orgs/:org/members/:email/role") { request, context in
             try await answer {
-                let actor = try request.actor()
-                let orgID = try resolveOrg(context.parameters.get("org")!, request: request)
+                let (actor, orgID) = try actorAndOrg(request, context)
                 var body = Body(try await request.jsonObject(), allowed: ["role"])
                 let role = body.string("role")
                 try body.check()
@@ -72,8 +69,7 @@ extension LedgerAPI {
         for (path, make) in [("suspend", Command.suspend), ("reinstate", Command.reinstate)] as [(String, @Sendable (String) -> Command)] {
             router.post("/v1/orgs/:org/members/:email/\(path)") { request, context in
                 try await answer {
-                    let actor = try request.actor()
-                    let orgID = try resolveOrg(context.parameters.get("org")!, request: request)
+                    let (actor, orgID) = try actorAndOrg(request, context)
                     let email = context.parameters.get("email")!
                     return try await execute(request, target: .id(orgID), command: make(email), actor: actor) { _, _, state in
                         (.ok, memberJSON(state, email))
@@ -85,8 +81,7 @@ extension LedgerAPI {
         // Remove a member; removing oneself is leaving.
         router.delete("/v1/orgs/:org/members/:email") { request, context in
             try await answer {
-                let actor = try request.actor()
-                let orgID = try resolveOrg(context.parameters.get("org")!, request: request)
+                let (actor, orgID) = try actorAndOrg(request, context)
                 let email = context.parameters.get("email")!
                 return try await execute(request, target: .id(orgID), command: .remove(email: email), actor: actor) { _, events, _ in
                     (.ok, ["removed": .string(email.lowercased()), "event": .string(events.first?.envelope.type ?? "")])

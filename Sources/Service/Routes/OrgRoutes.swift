@@ -50,8 +50,7 @@ extension LedgerAPI {
         // One org's profile, now or as of a seq or time.
         router.get("/v1/orgs/:org") { request, context in
             try await answer {
-                let actor = try request.actor()
-                let orgID = try resolveOrg(context.parameters.get("org")!, request: request)
+                let (actor, orgID) = try actorAndOrg(request, context)
                 try requireRead(.readProfile, orgID: orgID, actor: actor)
                 if let asOf = request.query("as_of") {
                     let state = try stateAsOf(orgID, asOf)
@@ -65,8 +64,7 @@ extension LedgerAPI {
 
         router.patch("/v1/orgs/:org") { request, context in
             try await answer {
-                let actor = try request.actor()
-                let orgID = try resolveOrg(context.parameters.get("org")!, request: request)
+                let (actor, orgID) = try actorAndOrg(request, context)
                 var body = Body(try await request.jsonObject(), allowed: ["display_name", "avatar_url"])
                 let name = body.string("display_name", required: false), avatar = body.nullableString("avatar_url")
                 try body.check()
@@ -78,8 +76,7 @@ extension LedgerAPI {
 
         router.post("/v1/orgs/:org/handle") { request, context in
             try await answer {
-                let actor = try request.actor()
-                let orgID = try resolveOrg(context.parameters.get("org")!, request: request)
+                let (actor, orgID) = try actorAndOrg(request, context)
                 var body = Body(try await request.jsonObject(), allowed: ["handle"])
                 let handle = body.string("handle")
                 try body.check()
@@ -91,8 +88,7 @@ extension LedgerAPI {
 
         router.post("/v1/orgs/:org/auth/reset") { request, context in
             try await answer {
-                let actor = try request.actor()
-                let orgID = try resolveOrg(context.parameters.get("org")!, request: request)
+                let (actor, orgID) = try actorAndOrg(request, context)
                 return try await execute(request, target: .id(orgID), command: .resetAuth, actor: actor) { _, events, state in
                     var voided: [JSONValue] = []
                     if case .authReset(_, let keys)? = events.first.flatMap({ try? OrgEvent(type: $0.envelope.type, data: $0.envelope.data) }) {
@@ -105,8 +101,7 @@ extension LedgerAPI {
 
         router.post("/v1/orgs/:org/deletion") { request, context in
             try await answer {
-                let actor = try request.actor()
-                let orgID = try resolveOrg(context.parameters.get("org")!, request: request)
+                let (actor, orgID) = try actorAndOrg(request, context)
                 var body = Body(try await request.jsonObject(), allowed: ["confirm"])
                 let confirm = body.string("confirm")
                 try body.check()
@@ -118,8 +113,7 @@ extension LedgerAPI {
 
         router.delete("/v1/orgs/:org/deletion") { request, context in
             try await answer {
-                let actor = try request.actor()
-                let orgID = try resolveOrg(context.parameters.get("org")!, request: request)
+                let (actor, orgID) = try actorAndOrg(request, context)
                 return try await execute(request, target: .id(orgID), command: .cancelDeletion, actor: actor) { _, _, state in
                     (.ok, orgJSON(state))
                 }
