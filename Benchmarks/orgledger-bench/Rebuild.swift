@@ -63,7 +63,7 @@ func generateOrgLog(_ environment: Environment, count: Int) throws -> Int {
 
     let tables = try ProjectionTables(environment: environment, log: try LogTables(environment: environment))
     start = now()
-    try Replay.rebuild(environment: environment, tables: tables)
+    let phases = try Replay.rebuild(environment: environment, tables: tables)
     let rebuild = now() - start
     start = now()
     let problem = try environment.read { txn in try Replay.verify(tables: tables, in: txn) }
@@ -76,8 +76,9 @@ func generateOrgLog(_ environment: Environment, count: Int) throws -> Int {
     print("| plain LMDB cursor over `events` (baseline) | \(String(format: "%.2f", Double(raw.nanos) / 1e9)) | \(fmt(rawRate)) | 1.00 |")
     print("| `orgledger rebuild`: fold + every view + audit rows | \(String(format: "%.2f", Double(rebuild) / 1e9)) | \(fmt(rate(events, rebuild))) | \(fmt(rate(events, rebuild) / rawRate)) |")
     print("| views verify (replay + compare every row) | \(String(format: "%.2f", Double(verify) / 1e9)) | \(fmt(rate(events, verify))) | \(fmt(rate(events, verify) / rawRate)) |")
+    print("(rebuild phases: \(phases))")
     print("(generating the log through the domain took \(String(format: "%.1f", Double(generated) / 1e9)) s)")
-    try? FileManager.default.removeItem(atPath: path)
+    if keepData { print("(kept the data folder: \(path))") } else { try? FileManager.default.removeItem(atPath: path) }
 }
 
 /// Where a replay's time goes: each stage of the fold added in turn (diagnostic, `--only stages`).

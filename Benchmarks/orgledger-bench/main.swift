@@ -23,6 +23,7 @@ var totalEvents = 1_000_000
 var singleSubmitterEvents = 30_000
 var rebuildEvents = 1_000_000
 var baseDir = FileManager.default.currentDirectoryPath + "/.build/bench-data"
+var keepData = false
 var suites: Set<String> = ["storage", "rebuild", "commands", "socket", "queries"]
 do {
     var args = CommandLine.arguments.dropFirst()
@@ -33,8 +34,9 @@ do {
         case "--rebuild-events": rebuildEvents = Int(args.popFirst() ?? "") ?? rebuildEvents
         case "--dir": baseDir = args.popFirst() ?? baseDir
         case "--only": suites = [args.popFirst() ?? ""]
+        case "--keep": keepData = true
         default:
-            FileHandle.standardError.write(Data("usage: orgledger-bench [--only storage|rebuild|stages|commands|socket|queries] [--events N] [--single-events N] [--rebuild-events N] [--dir DIR]\n".utf8))
+            FileHandle.standardError.write(Data("usage: orgledger-bench [--only storage|rebuild|stages|commands|socket|queries] [--events N] [--single-events N] [--rebuild-events N] [--dir DIR] [--keep]\n".utf8))
             exit(2)
         }
     }

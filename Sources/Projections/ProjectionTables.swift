@@ -100,6 +100,17 @@ public struct ProjectionTables: Sendable {
 public enum Keys {
     public static func be64(_ n: UInt64) -> [UInt8] { withUnsafeBytes(of: n.bigEndian) { Array($0) } }
 
+    static func appendBE64(_ n: UInt64, to out: inout [UInt8]) {
+        withUnsafeBytes(of: n.bigEndian) { out.append(contentsOf: $0) }
+    }
+
+    /// `a ‖ 0 ‖ b`, appended.
+    static func append(_ a: String, _ b: String, to out: inout [UInt8]) {
+        out.append(contentsOf: a.utf8)
+        out.append(0)
+        out.append(contentsOf: b.utf8)
+    }
+
     public static func readBE64(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
         UInt64(bigEndian: bytes.loadUnaligned(as: UInt64.self))
     }
@@ -117,12 +128,33 @@ public enum Keys {
     public static func memberPrefix(_ orgID: String) -> [UInt8] { joined(orgID, "") }
     public static func pending(_ email: String, _ invitationID: String) -> [UInt8] { joined(email, invitationID) }
     public static func pendingPrefix(_ email: String) -> [UInt8] { joined(email, "") }
-    public static func audit(_ orgID: String, _ seq: UInt64) -> [UInt8] { joined(orgID, "") + be64(seq) }
+    public static func audit(_ orgID: String, _ seq: UInt64) -> [UInt8] {
+        var out: [UInt8] = []
+        appendAudit(orgID, seq, to: &out)
+        return out
+    }
+
+    static func appendAudit(_ orgID: String, _ seq: UInt64, to out: inout [UInt8]) {
+        out.append(contentsOf: orgID.utf8)
+        out.append(0)
+        appendBE64(seq, to: &out)
+    }
     public static func auditPrefix(_ orgID: String) -> [UInt8] { joined(orgID, "") }
 
     /// A due entry: time (ms since 1970, sign-flipped so earlier sorts first) ‖ org id ‖ 0 ‖ what is due.
     public static func due(_ time: Timestamp, _ orgID: String, _ item: String) -> [UInt8] {
-        be64(UInt64(bitPattern: time.millisecondsSinceEpoch) ^ (1 << 63)) + joined(orgID, item)
+        var out: [UInt8] = []
+        appendDue(time, orgID, "", item, to: &out)
+        return out
+    }
+
+    /// A due entry whose item is `kind` followed by `item` (`"invitation " + id`), appended.
+    static func appendDue(_ time: Timestamp, _ orgID: String, _ kind: StaticString, _ item: String, to out: inout [UInt8]) {
+        appendBE64(UInt64(bitPattern: time.millisecondsSinceEpoch) ^ (1 << 63), to: &out)
+        out.append(contentsOf: orgID.utf8)
+        out.append(0)
+        out.append(contentsOf: UnsafeBufferPointer(start: kind.utf8Start, count: kind.utf8CodeUnitCount))
+        out.append(contentsOf: item.utf8)
     }
 
     public static func dueTime(_ key: UnsafeRawBufferPointer) -> (Timestamp, String) {

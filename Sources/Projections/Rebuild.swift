@@ -1,4 +1,5 @@
 import Dispatch
+import class Foundation.Thread
 import Synchronization
 import EventLog
 import LMDB
@@ -12,92 +13,219 @@ public struct ProjectionProblem: Sendable, Hashable, CustomStringConvertible {
     public var description: String { "\(row): \(reason)" }
 }
 
-/// Folds events, in log order, into every org's state, yielding each event's audit row.
+/// Folds events, in log order, into every org's state, writing each event's audit entry to a sink.
 struct Folder {
     private(set) var states: [String: OrgState] = [:]
     private(set) var lastSeq: UInt64 = 0
 
-    /// The fast path: read the envelope's members in one pass, parse only `data`, fold in place; the
-    /// event's audit index entry comes back.
-    mutating func feed(seq: UInt64, bytes: UnsafeRawBufferPointer) throws -> Row {
+    mutating func feed(seq: UInt64, bytes: UnsafeRawBufferPointer, audit sink: inout some RowSink) throws {
         let view = try EnvelopeView.read(bytes)
-        let event = try OrgEvent(type: view.type, members: try view.dataMembers(in: bytes))
-        let actor: Actor = view.actor == "system" ? .system : .user(Email(trusted: view.actor))
-        apply(&states[view.stream], event, EventContext(at: view.at, actor: actor, version: view.version))
+        try Self.fold(view, seq: seq, bytes: bytes, into: &states[view.stream], audit: &sink)
         lastSeq = max(lastSeq, seq)
-        return Row(
-            table: .audit, key: Keys.audit(view.stream, seq),
-            value: Render.auditEntry(at: view.at, actor: view.actor, action: view.type, target: Render.target(of: event, orgID: view.stream)))
     }
 
-    mutating func merge(_ other: Folder) {
-        states.merge(other.states) { a, _ in a }
-        lastSeq = max(lastSeq, other.lastSeq)
+    /// The replay fast path for one stored event, read into `view`: parse only `data`, fold into
+    /// `state` in place, write the audit entry.
+    static func fold(
+        _ view: EnvelopeView, seq: UInt64, bytes: UnsafeRawBufferPointer, into state: inout OrgState?, audit sink: inout some RowSink
+    ) throws {
+        let event = try OrgEvent(type: view.type, members: try view.dataMembers(in: bytes))
+        let actor: Actor = view.actor == "system" ? .system : .user(Email(trusted: view.actor))
+        apply(&state, event, EventContext(at: view.at, actor: actor, version: view.version))
+        let target = Render.target(of: event, orgID: view.stream)
+        sink.add(
+            .audit, key: { Keys.appendAudit(view.stream, seq, to: &$0) },
+            value: { Render.auditEntry(at: view.at, actor: view.actor, action: view.type, target: target, into: &$0) })
+    }
+
+    /// Renders every org's view rows into `arena` and sorts it; the states are dropped.
+    mutating func finish(into arena: RowArena) {
+        var sink = arena
+        for state in states.values { RowSet.allRows(of: state, into: &sink) }
+        states = [:]
+        arena.sort()
+    }
+}
+
+/// Writes each audit entry into the slot the stream index gave its event.
+private struct SlottedAudit: RowSink {
+    let arena: RowArena
+    var slot = 0
+
+    func add(_ table: ProjectionTables.Table, key: (inout [UInt8]) -> Void, value: (inout [UInt8]) -> Void) {
+        arena.add(table, at: slot, key: key, value: value)
     }
 }
 
 /// Fresh replays of the log: to rebuild the views, and to check them.
 public enum Replay {
-    /// Every row of every table but `audit` for these states, unsorted, with handle clashes resolved as
-    /// the projector resolves them (a current handle wins over another org's ended hold).
-    static func viewRows(_ states: [String: OrgState]) -> [Row] {
-        var rows: [Row] = []
-        var handles: [[UInt8]: Row] = [:]
-        for org in states.values {
-            for row in RowSet.allRows(of: org) {
-                if row.table == .handles {
-                    if let existing = handles[row.key], (try? JSONParser.parse(existing.value)["held_until"]?.isNull) == true { continue }
-                    handles[row.key] = row
-                } else {
-                    rows.append(row)
-                }
-            }
-        }
-        rows.append(contentsOf: handles.values)
-        return rows
-    }
-
-    /// Drops and re-derives every view from the log.
+    /// Drops and re-derives every view from the log; returns how long each phase took.
     ///
-    /// Orgs are independent, so the fold runs on two threads, each over half of the orgs (contiguous
-    /// ranges of the stream index, balanced by event count), reading each org's events in stream
-    /// order. Their audit entries come out in key order (org, then seq), so every table is written by
-    /// appending to an emptied table. The format version is written last: a rebuild cut short leaves
-    /// none, and the next start rebuilds again. Needs the data folder to itself (no writer running).
-    public static func rebuild(environment: Environment, tables: ProjectionTables, progress: ((UInt64) -> Void)? = nil) throws {
-        let (folder, audit) = try partitionedFold(environment: environment, log: tables.log, progress: progress)
-        let views = viewRows(folder.states).sorted()
+    /// Orgs are independent, so the log is folded on two threads, each owning half of the orgs (see
+    /// `Fold`). As soon as both have folded, this thread empties the tables and writes the audit index
+    /// — whose entries the fold already laid out in key order — while the fold threads render their
+    /// orgs' view rows into their arenas and sort them; then the views are written, each table by
+    /// appending the arenas merged in key order. The format version is written last: a rebuild cut
+    /// short leaves none, and the next start rebuilds again. Needs the data folder to itself (no
+    /// writer running).
+    @discardableResult
+    public static func rebuild(
+        environment: Environment, tables: ProjectionTables, threads: Int = 2, progress: ((UInt64) -> Void)? = nil
+    ) throws -> RebuildPhases {
+        var phases = RebuildPhases()
+        var clock = Stopwatch()
+        let fold = try Fold(environment: environment, log: tables.log, threads: threads, progress: progress)
+        phases.streamIndex = clock.lap()
+        fold.start()
+        let lastSeq = try fold.waitUntilFolded()
+        phases.fold = clock.lap()
+        // Each write transaction puts only precomputed rows, so a map growth that re-runs one is harmless.
         try environment.write { txn in
             for table in ProjectionTables.Table.allCases { try txn.empty(tables[table]) }
             try txn.empty(tables.meta)
         }
-        // Write transactions put only precomputed rows, so a map growth that re-runs one is harmless.
-        var start = 0
-        while start < audit.count {
-            let end = min(audit.count, start + 250_000)
-            try environment.write { txn in
-                for row in audit[start..<end] { try txn.put(in: tables[.audit], key: row.key, value: row.value, flags: .append) }
-            }
-            start = end
-        }
+        try write([.audit], from: fold.audit, tables: tables, environment: environment)
+        phases.auditWrite = clock.lap()
+        try fold.waitUntilSorted()
+        phases.renderAndSortWait = clock.lap()
+        phases.renderAndSort = fold.renderAndSortSeconds
+        try write(ProjectionTables.Table.allCases.filter { $0 != .audit }, from: fold.views, tables: tables, environment: environment)
         try environment.write { txn in
-            for row in views { try txn.put(in: tables[row.table], key: row.key, value: row.value, flags: .append) }
-            try tables.setMeta(lastSeq: folder.lastSeq, in: txn)
+            try tables.setMeta(lastSeq: lastSeq, in: txn)
             try tables.setFormatVersion(in: txn)
+        }
+        phases.viewWrite = clock.lap()
+        return phases
+    }
+
+    /// Appends the merged arenas' rows of `only` to their (emptied) tables, in one transaction.
+    private static func write(
+        _ only: [ProjectionTables.Table], from arenas: [RowArena], tables: ProjectionTables, environment: Environment
+    ) throws {
+        try environment.write { txn in
+            for table in only.sorted() {
+                let db = tables[table]
+                try RowArena.forEachMerged(arenas, in: table) { key, value in
+                    try txn.put(in: db, key: key, value: value, flags: .append)
+                    return true
+                }
+            }
         }
     }
 
-    /// Folds every org's stream on `threads` threads; returns the states and the audit entries in key order.
-    static func partitionedFold(
-        environment: Environment, log: LogTables, threads: Int = 2, progress: ((UInt64) -> Void)?
-    ) throws -> (Folder, [Row]) {
-        // The streams and their sizes, in key order, from the stream index.
+    /// Compares every view, the audit index included, with a fresh replay of the log in `txn`'s
+    /// snapshot; returns the first differing row, or nil.
+    public static func verify(tables: ProjectionTables, in txn: borrowing some TransactionReading & ~Copyable, progress: ((UInt64) -> Void)? = nil) throws -> ProjectionProblem? {
+        var folder = Folder()
+        var arena = RowArena(capacity: 64 << 20)
+        try tables.log.forEachEvent(after: 0, in: txn) { seq, _, bytes in
+            try folder.feed(seq: seq, bytes: bytes, audit: &arena)
+            if seq & 0x3FFF == 0 { progress?(seq) }
+            return true
+        }
+        let lastSeq = folder.lastSeq
+        folder.finish(into: arena)
+        let stored = try tables.lastAppliedSeq(in: txn)
+        if stored != lastSeq {
+            return ProjectionProblem(row: "projection_meta[last_seq]", reason: "is \(stored), the log ends at \(lastSeq)")
+        }
+        // Every table side by side with the replay, in key order.
+        for table in ProjectionTables.Table.allCases.sorted() {
+            let expected = arena.entries[table.order]
+            var index = 0
+            var problem: ProjectionProblem?
+            func name(_ key: UnsafeRawBufferPointer) -> String { Row(table: table, key: Array(key), value: []).name }
+            try txn.withCursor(on: tables[table]) { cursor in
+                try cursor.forEach { entry in
+                    let c = index < expected.count ? RowArena.compare(arena.key(expected[index]), entry.key) : 1
+                    if c < 0 {
+                        problem = ProjectionProblem(row: name(arena.key(expected[index])), reason: "missing")
+                    } else if c > 0 {
+                        problem = ProjectionProblem(row: name(entry.key), reason: "not in a fresh replay")
+                    } else if RowArena.compare(arena.value(expected[index]), entry.value) != 0 {
+                        problem = ProjectionProblem(row: name(entry.key), reason: "differs from a fresh replay")
+                    }
+                    index += 1
+                    return problem == nil
+                }
+            }
+            if let problem { return problem }
+            if index < expected.count {
+                return ProjectionProblem(row: name(arena.key(expected[index])), reason: "missing")
+            }
+        }
+        return nil
+    }
+}
+
+/// Seconds spent in each phase of a rebuild (`scripts/bench` prints them).
+public struct RebuildPhases: Sendable, CustomStringConvertible {
+    public var streamIndex = 0.0, fold = 0.0, auditWrite = 0.0, renderAndSort = 0.0, renderAndSortWait = 0.0, viewWrite = 0.0
+
+    public var description: String {
+        func f(_ s: Double) -> String { String(Int((s * 1000).rounded())) + " ms" }
+        return "stream index \(f(streamIndex)), fold \(f(fold)), audit write \(f(auditWrite)) (meanwhile render + sort \(f(renderAndSort)), "
+            + "then waited \(f(renderAndSortWait))), views write \(f(viewWrite))"
+    }
+}
+
+struct Stopwatch {
+    private var last = DispatchTime.now().uptimeNanoseconds
+
+    mutating func lap() -> Double {
+        let now = DispatchTime.now().uptimeNanoseconds
+        defer { last = now }
+        return Double(now - last) / 1e9
+    }
+}
+
+/// The log folded on several threads, each owning a contiguous range of the streams (in key order,
+/// balanced by event count).
+///
+/// The stream index says which stream each seq belongs to. Every thread scans the whole log in seq
+/// order (a cursor walk costs ~0.1 µs an event, a lookup per event several times that) and folds only
+/// its own streams' events, each org's state found by its ordinal. The audit entry of an event is
+/// written straight into its place in key order (org, then seq): an org's entries start after those
+/// of the orgs before it, and come in seq order. When every thread has folded (`waitUntilFolded`), the
+/// audit entries are final and may be read while the threads go on to render their orgs' view rows and
+/// sort them (`waitUntilSorted`).
+final class Fold: @unchecked Sendable {
+    /// Each thread's audit entries, then its view rows (separate arenas: the first is read while the
+    /// second grows). An arena is written by its thread only, and read only after the thread has left
+    /// the dispatch group the reader waits on.
+    let audit: [RowArena], views: [RowArena]
+    private let environment: Environment
+    private let log: LogTables
+    private let streams: [(id: String, events: Int)]
+    private let ranges: [Range<Int>]
+    private let ordinalOfSeq: [UInt32]
+    private let progress: ((UInt64) -> Void)?
+    private let folded = DispatchGroup(), sorted = DispatchGroup()
+    private let outcomes: Mutex<[Outcome]>
+
+    private struct Outcome {
+        var lastSeq: UInt64 = 0
+        var error: (any Error)?
+        var renderAndSort = 0.0
+    }
+
+    init(environment: Environment, log: LogTables, threads: Int, progress: ((UInt64) -> Void)?) throws {
+        // The streams in key order with their sizes, and the stream ordinal of every seq.
         var streams: [(id: String, events: Int)] = []
+        var ordinalOfSeq: [UInt32] = []
         try environment.read { txn in
+            ordinalOfSeq = Array(repeating: .max, count: Int(try log.head(in: txn).seq) + 1)
             try txn.withCursor(on: log.streams) { cursor in
                 try cursor.forEach(from: [UInt8]?.none) { entry in
-                    let id = String(decoding: entry.key[..<(entry.key.count - 9)], as: UTF8.self)
-                    if streams.last?.id == id { streams[streams.count - 1].events += 1 } else { streams.append((id, 1)) }
+                    let id = UnsafeRawBufferPointer(rebasing: entry.key[..<(entry.key.count - 9)])
+                    if let last = streams.last, last.id.utf8.elementsEqual(id) {
+                        streams[streams.count - 1].events += 1
+                    } else {
+                        streams.append((String(decoding: id, as: UTF8.self), 1))
+                    }
+                    let seq = Int(Keys.readBE64(entry.value))
+                    guard seq < ordinalOfSeq.count else { throw EnvelopeError("the stream index names seq \(seq), past the log's head") }
+                    ordinalOfSeq[seq] = UInt32(streams.count - 1)
                     return true
                 }
             }
@@ -113,106 +241,99 @@ public enum Replay {
             }
         }
         ranges.append(lower..<streams.count)
-
-        let results = Mutex<[Int: Result<(Folder, [Row]), any Error>]>([:])
-        let (streamList, partRanges) = (streams, ranges)
-        // Called from one worker only (part 0), never concurrently.
-        nonisolated(unsafe) let progress = progress
-        let done = Atomic<Int>(0)
-        DispatchQueue.concurrentPerform(iterations: ranges.count) { part in
-            let outcome = Result { () throws -> (Folder, [Row]) in
-                var folder = Folder()
-                var audit: [Row] = []
-                try environment.read { txn in
-                    try txn.withCursor(on: log.streams) { index in
-                        for stream in streamList[partRanges[part]] {
-                            var prefix = Array(stream.id.utf8)
-                            prefix.append(0)
-                            var entry = try index.seek(atLeast: prefix)
-                            while let current = entry, current.key.count == prefix.count + 8, current.key.starts(with: prefix) {
-                                let seq = Keys.readBE64(current.value)
-                                let row = try txn.withValue(in: log.events, forKey: Keys.be64(seq)) { value in
-                                    try folder.feed(seq: seq, bytes: UnsafeRawBufferPointer(rebasing: value[32...]))
-                                }
-                                guard let row else { throw EnvelopeError("the stream index names seq \(seq), which is not in the log") }
-                                audit.append(row)
-                                entry = try index.next()
-                            }
-                            let finished = done.add(stream.events, ordering: .relaxed).newValue
-                            if part == 0 { progress?(UInt64(finished)) }
-                        }
-                    }
-                }
-                return (folder, audit)
-            }
-            results.withLock { $0[part] = outcome }
-        }
-        var folder = Folder()
-        var audit: [Row] = []
-        audit.reserveCapacity(total)
-        for part in 0..<ranges.count {
-            let (partial, rows) = try results.withLock { $0[part]! }.get()
-            folder.merge(partial)
-            audit.append(contentsOf: rows)
-        }
-        return (folder, audit)
+        self.environment = environment
+        self.log = log
+        self.streams = streams
+        self.ranges = ranges
+        self.ordinalOfSeq = ordinalOfSeq
+        self.progress = progress
+        audit = ranges.map { range in RowArena(capacity: range.reduce(0) { $0 + streams[$1].events } * 80) }
+        views = ranges.map { range in RowArena(capacity: range.reduce(0) { $0 + streams[$1].events } * 150) }
+        outcomes = Mutex(Array(repeating: Outcome(), count: ranges.count))
     }
 
-    /// Compares every view with a fresh replay; returns the first differing row, or nil.
-    public static func verify(tables: ProjectionTables, in txn: borrowing some TransactionReading & ~Copyable, progress: ((UInt64) -> Void)? = nil) throws -> ProjectionProblem? {
-        var problem: ProjectionProblem?
-        var auditCount = 0
-        var folder = Folder()
-        try tables.log.forEachEvent(after: 0, in: txn) { seq, _, bytes in
-            let expected = try folder.feed(seq: seq, bytes: bytes)
-            auditCount += 1
-            if seq & 0x3FFF == 0 { progress?(seq) }
-            let stored = try txn.value(in: tables[.audit], forKey: expected.key)
-            if stored == nil {
-                problem = ProjectionProblem(row: expected.name, reason: "missing")
-            } else if stored != expected.value {
-                problem = ProjectionProblem(row: expected.name, reason: "differs from a fresh replay")
+    func start() {
+        for part in ranges.indices {
+            folded.enter()
+            sorted.enter()
+            // Threads of their own: the caller blocks on the groups, and the dispatch pool may not widen
+            // for it in time.
+            let thread = Thread { self.run(part) }
+            thread.name = "orgledger-rebuild-\(part)"
+            thread.start()
+        }
+    }
+
+    /// The last seq folded, once every thread has folded; the first error of any.
+    func waitUntilFolded() throws -> UInt64 {
+        folded.wait()
+        if let error = outcomes.withLock({ $0.lazy.compactMap(\.error).first }) {
+            sorted.wait()
+            throw error
+        }
+        return outcomes.withLock { $0.map(\.lastSeq).max() ?? 0 }
+    }
+
+    func waitUntilSorted() throws {
+        sorted.wait()
+        if let error = outcomes.withLock({ $0.lazy.compactMap(\.error).first }) { throw error }
+    }
+
+    /// The longest time a thread spent rendering and sorting.
+    var renderAndSortSeconds: Double { outcomes.withLock { $0.map(\.renderAndSort).max() ?? 0 } }
+
+    private func run(_ part: Int) {
+        let range = ranges[part], arena = audit[part]
+        var states = [OrgState?](repeating: nil, count: range.count)
+        var outcome = Outcome()
+        do {
+            // Where each org's audit entries start among this part's.
+            var nextSlot: [Int] = []
+            var events = 0
+            for ordinal in range {
+                nextSlot.append(events)
+                events += streams[ordinal].events
             }
-            return problem == nil
-        }
-        if let problem { return problem }
-        let storedAudit = try txn.statistics(of: tables[.audit]).entries
-        if storedAudit != auditCount {
-            return ProjectionProblem(row: "audit", reason: "holds \(storedAudit) rows for \(auditCount) events")
-        }
-        let stored = try tables.lastAppliedSeq(in: txn)
-        if stored != folder.lastSeq {
-            return ProjectionProblem(row: "projection_meta[last_seq]", reason: "is \(stored), the log ends at \(folder.lastSeq)")
-        }
-        // The other tables, side by side in key order.
-        let expected = viewRows(folder.states).sorted()
-        var index = 0
-        for table in ProjectionTables.Table.allCases.sorted() where table != .audit {
-            var found: ProjectionProblem?
-            try txn.withCursor(on: tables[table]) { cursor in
-                try cursor.forEach(from: [UInt8]?.none) { entry in
-                    let actual = Row(table: table, key: Array(entry.key), value: Array(entry.value))
-                    if index < expected.count, expected[index].table == table, expected[index] < actual, expected[index].key != actual.key {
-                        found = ProjectionProblem(row: expected[index].name, reason: "missing")
-                        return false
+            arena.reserveSlots(.audit, count: events)
+            var audit = SlottedAudit(arena: arena)
+            var folded = 0
+            let (ordinals, parts, progress) = (ordinalOfSeq, ranges.count, part == 0 ? self.progress : nil)
+            try environment.read { txn in
+                try log.forEachEvent(after: 0, in: txn) { seq, _, bytes in
+                    guard seq < ordinals.count else { throw EnvelopeError("seq \(seq) is past the log's head") }
+                    let ordinal = Int(ordinals[Int(seq)])
+                    guard range.contains(ordinal) else {
+                        if ordinal == Int(UInt32.max) { throw EnvelopeError("seq \(seq) is in no stream of the stream index") }
+                        return true
                     }
-                    guard index < expected.count, expected[index].table == table, expected[index].key == actual.key else {
-                        found = ProjectionProblem(row: actual.name, reason: "not in a fresh replay")
-                        return false
-                    }
-                    if expected[index].value != actual.value {
-                        found = ProjectionProblem(row: actual.name, reason: "differs from a fresh replay")
-                        return false
-                    }
-                    index += 1
+                    let view = try EnvelopeView.read(bytes)
+                    let local = ordinal - range.lowerBound
+                    audit.slot = nextSlot[local]
+                    nextSlot[local] += 1
+                    try Folder.fold(view, seq: seq, bytes: bytes, into: &states[local], audit: &audit)
+                    outcome.lastSeq = seq
+                    folded += 1
+                    if folded & 0x3FFF == 0 { progress?(UInt64(folded * parts)) }
                     return true
                 }
             }
-            if let found { return found }
-            if index < expected.count, expected[index].table == table {
-                return ProjectionProblem(row: expected[index].name, reason: "missing")
-            }
+        } catch {
+            outcome.error = error
         }
-        return nil
+        outcomes.withLock { $0[part] = outcome }
+        folded.leave()
+        guard outcome.error == nil else {
+            sorted.leave()
+            return
+        }
+        // The audit entries are final (and being written); now the views' rows, sorted.
+        var clock = Stopwatch()
+        var sink = views[part]
+        for state in states { RowSet.allRows(of: state, into: &sink) }
+        states = []
+        sink.sort()
+        let seconds = clock.lap()
+        outcomes.withLock { $0[part].renderAndSort = seconds }
+        sorted.leave()
     }
 }

@@ -5,14 +5,20 @@ import EventLog
 import LedgerCore
 import OrgDomain
 
-/// Writes one JSON object whose members the caller gives in sorted order.
+/// Writes one JSON object, whose members the caller gives in sorted order, at the end of a buffer.
 struct RowWriter {
-    private var out: [UInt8] = [UInt8(ascii: "{")]
+    private var out: [UInt8] = []
+    private var first = true
 
-    init() { out.reserveCapacity(256) }
+    /// Takes `buffer` over until `finish(into:)` hands it back with the object appended.
+    init(appendingTo buffer: inout [UInt8]) {
+        swap(&out, &buffer)
+        out.append(UInt8(ascii: "{"))
+    }
 
     private mutating func key(_ name: StaticString) {
-        if out.count > 1 { out.append(UInt8(ascii: ",")) }
+        if !first { out.append(UInt8(ascii: ",")) }
+        first = false
         out.append(UInt8(ascii: "\""))
         out.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
         out.append(contentsOf: "\":".utf8)
@@ -48,9 +54,9 @@ struct RowWriter {
         }
     }
 
-    mutating func finish() -> [UInt8] {
+    mutating func finish(into buffer: inout [UInt8]) {
         out.append(UInt8(ascii: "}"))
-        return out
+        swap(&out, &buffer)
     }
 }
 
@@ -96,11 +102,21 @@ public enum Render {
 
     static func time(_ t: Timestamp?) -> JSONValue { t.map { .string($0.rfc3339) } ?? .null }
 
+    /// A row rendered into a fresh buffer.
+    static func rendered(_ write: (inout [UInt8]) -> Void) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(256)
+        write(&out)
+        return out
+    }
+
     // Rows are written straight into canonical JSON: members in sorted order by hand (checked against
     // the generic encoder in ProjectionsTests), no intermediate JSONValue. This is the rebuild's hot path.
 
-    public static func orgRow(_ org: OrgState) -> [UInt8] {
-        var w = RowWriter()
+    public static func orgRow(_ org: OrgState) -> [UInt8] { rendered { orgRow(org, into: &$0) } }
+
+    static func orgRow(_ org: OrgState, into out: inout [UInt8]) {
+        var w = RowWriter(appendingTo: &out)
         w.int("auth_epoch", Int64(org.authEpoch))
         w.optionalString("avatar_url", org.avatarURL)
         w.time("created_at", org.createdAt)
@@ -112,7 +128,7 @@ public enum Render {
         w.time("purge_at", org.purgeAt)
         w.string("status", org.status.rawValue)
         w.int("version", Int64(org.version))
-        return w.finish()
+        w.finish(into: &out)
     }
 
     /// The `version` of an org row without parsing it: the row is canonical, so `version` is its last
@@ -130,18 +146,22 @@ public enum Render {
         return value
     }
 
-    public static func memberRow(_ m: Member) -> [UInt8] {
-        var w = RowWriter()
+    public static func memberRow(_ m: Member) -> [UInt8] { rendered { memberRow(m, into: &$0) } }
+
+    static func memberRow(_ m: Member, into out: inout [UInt8]) {
+        var w = RowWriter(appendingTo: &out)
         w.string("email", m.email.value)
         w.optionalString("invited_by", m.invitedBy?.value)
         w.time("joined_at", m.joinedAt)
         w.string("role", m.role.rawValue)
         w.string("status", m.status.rawValue)
-        return w.finish()
+        w.finish(into: &out)
     }
 
-    public static func invitationRow(_ i: Invitation, orgID: String) -> [UInt8] {
-        var w = RowWriter()
+    public static func invitationRow(_ i: Invitation, orgID: String) -> [UInt8] { rendered { invitationRow(i, orgID: orgID, into: &$0) } }
+
+    static func invitationRow(_ i: Invitation, orgID: String, into out: inout [UInt8]) {
+        var w = RowWriter(appendingTo: &out)
         w.string("email", i.email.value)
         w.time("expires_at", i.expiresAt)
         w.string("id", i.id)
@@ -150,11 +170,13 @@ public enum Render {
         w.string("role", i.role.rawValue)
         w.time("sent_at", i.sentAt)
         w.string("status", i.status.rawValue)
-        return w.finish()
+        w.finish(into: &out)
     }
 
-    public static func apiKeyRow(_ k: APIKey, orgID: String) -> [UInt8] {
-        var w = RowWriter()
+    public static func apiKeyRow(_ k: APIKey, orgID: String) -> [UInt8] { rendered { apiKeyRow(k, orgID: orgID, into: &$0) } }
+
+    static func apiKeyRow(_ k: APIKey, orgID: String, into out: inout [UInt8]) {
+        var w = RowWriter(appendingTo: &out)
         w.int("auth_epoch", Int64(k.authEpoch))
         w.time("created_at", k.createdAt)
         w.string("created_by", k.createdBy.value)
@@ -163,14 +185,16 @@ public enum Render {
         w.string("org_id", orgID)
         w.bool("revoked", k.revoked)
         w.string("role", k.role.rawValue)
-        return w.finish()
+        w.finish(into: &out)
     }
 
-    public static func handleRow(orgID: String, heldUntil: Timestamp?) -> [UInt8] {
-        var w = RowWriter()
+    public static func handleRow(orgID: String, heldUntil: Timestamp?) -> [UInt8] { rendered { handleRow(orgID: orgID, heldUntil: heldUntil, into: &$0) } }
+
+    static func handleRow(orgID: String, heldUntil: Timestamp?, into out: inout [UInt8]) {
+        var w = RowWriter(appendingTo: &out)
         w.time("held_until", heldUntil)
         w.string("org_id", orgID)
-        return w.finish()
+        w.finish(into: &out)
     }
 
     /// The audit view of one event: who did what to whom, when, with the event's data and meta —
@@ -201,13 +225,16 @@ public enum Render {
     /// action ‖ 0 ‖ target. Enough to filter by actor, action, target and time without reading the
     /// event; the full row is rendered from the event itself when asked for (`auditRow`).
     public static func auditEntry(at: Timestamp, actor: String, action: String, target: String?) -> [UInt8] {
-        var out = Keys.be64(UInt64(bitPattern: at.millisecondsSinceEpoch) ^ (1 << 63))
+        rendered { auditEntry(at: at, actor: actor, action: action, target: target, into: &$0) }
+    }
+
+    static func auditEntry(at: Timestamp, actor: String, action: String, target: String?, into out: inout [UInt8]) {
+        Keys.appendBE64(UInt64(bitPattern: at.millisecondsSinceEpoch) ^ (1 << 63), to: &out)
         out.append(contentsOf: actor.utf8)
         out.append(0)
         out.append(contentsOf: action.utf8)
         out.append(0)
-        out.append(contentsOf: (target ?? "").utf8)
-        return out
+        if let target { out.append(contentsOf: target.utf8) }
     }
 
     /// What an event acts on, for the audit filter `target=`.
@@ -227,6 +254,31 @@ public enum Render {
         case .orgCreated, .profileUpdated, .authReset, .deletionScheduled, .deletionCanceled, .purged:
             return orgID
         }
+    }
+}
+
+/// Where rendered rows go: a list of `Row`s (the projector) or a byte arena (rebuild and verify). Each
+/// row's key and value are written by the caller's closures straight into the sink's buffer.
+protocol RowSink {
+    mutating func add(_ table: ProjectionTables.Table, key: (inout [UInt8]) -> Void, value: (inout [UInt8]) -> Void)
+}
+
+extension RowSink {
+    /// A row whose value is raw bytes (an org id, a role) or empty.
+    mutating func add(_ table: ProjectionTables.Table, key: (inout [UInt8]) -> Void, raw: String = "") {
+        add(table, key: key, value: { $0.append(contentsOf: raw.utf8) })
+    }
+}
+
+/// Rows as separate `Row` values.
+struct RowList: RowSink {
+    var rows: [Row] = []
+
+    mutating func add(_ table: ProjectionTables.Table, key: (inout [UInt8]) -> Void, value: (inout [UInt8]) -> Void) {
+        var k: [UInt8] = [], v: [UInt8] = []
+        key(&k)
+        value(&v)
+        rows.append(Row(table: table, key: k, value: v))
     }
 }
 
@@ -269,49 +321,60 @@ public enum RowSet {
 
     /// The rows of one part of a (live) org. A purged org has none.
     static func rows(_ part: Part, of org: OrgState?) -> [Row] {
-        guard let org, org.status != .purged else { return [] }
+        var list = RowList()
+        if let org { render(part, of: org, into: &list) }
+        return list.rows
+    }
+
+    /// Every row of an org (nothing for a purged one).
+    static func allRows(of org: OrgState?, into sink: inout some RowSink) {
+        guard let org, org.status != .purged else { return }
+        profileRows(org, into: &sink)
+        for member in org.members.values { memberRows(member, of: org, into: &sink) }
+        for invitation in org.invitations.values { invitationRows(invitation, of: org, into: &sink) }
+        for key in org.apiKeys.values { apiKeyRows(key, of: org, into: &sink) }
+    }
+
+    static func render(_ part: Part, of org: OrgState, into sink: inout some RowSink) {
+        guard org.status != .purged else { return }
         switch part {
-        case .profile:
-            var rows = [Row(table: .orgs, key: Array(org.id.utf8), value: Render.orgRow(org))]
-            rows.append(Row(table: .handles, key: Array(org.handle.value.utf8), value: Render.handleRow(orgID: org.id, heldUntil: nil)))
-            for (handle, until) in org.heldHandles {
-                rows.append(Row(table: .handles, key: Array(handle.value.utf8), value: Render.handleRow(orgID: org.id, heldUntil: until)))
-                rows.append(Row(table: .due, key: Keys.due(until, org.id, "handle " + handle.value), value: []))
-            }
-            if org.status == .pendingDeletion, let purgeAt = org.purgeAt {
-                rows.append(Row(table: .due, key: Keys.due(purgeAt, org.id, "purge"), value: []))
-            }
-            return rows
-        case .member(let email):
-            guard let m = org.members[email] else { return [] }
-            return [
-                Row(table: .members, key: Keys.member(org.id, email.value), value: Render.memberRow(m)),
-                Row(table: .memberships, key: Keys.joined(email.value, org.id), value: Array(m.role.rawValue.utf8)),
-            ]
-        case .invitation(let id):
-            guard let i = org.invitations[id] else { return [] }
-            var rows = [
-                Row(table: .invitations, key: Array(id.utf8), value: Render.invitationRow(i, orgID: org.id)),
-                Row(table: .orgInvitations, key: Keys.joined(org.id, id), value: []),
-            ]
-            if i.status == .pending {
-                rows.append(Row(table: .invitationsPending, key: Keys.pending(i.email.value, id), value: Array(org.id.utf8)))
-                rows.append(Row(table: .due, key: Keys.due(i.expiresAt, org.id, "invitation " + id), value: []))
-            }
-            return rows
-        case .apiKey(let id):
-            guard let k = org.apiKeys[id] else { return [] }
-            return [
-                Row(table: .apiKeys, key: Array(id.utf8), value: Render.apiKeyRow(k, orgID: org.id)),
-                Row(table: .apiKeysByHash, key: Keys.joined(k.secretSHA256, id), value: Array(org.id.utf8)),
-                Row(table: .orgAPIKeys, key: Keys.joined(org.id, id), value: []),
-            ]
+        case .profile: profileRows(org, into: &sink)
+        case .member(let email): if let m = org.members[email] { memberRows(m, of: org, into: &sink) }
+        case .invitation(let id): if let i = org.invitations[id] { invitationRows(i, of: org, into: &sink) }
+        case .apiKey(let id): if let k = org.apiKeys[id] { apiKeyRows(k, of: org, into: &sink) }
         }
     }
 
-    static func allRows(of org: OrgState?) -> [Row] {
-        guard let org else { return [] }
-        return allParts(org).flatMap { rows($0, of: org) }
+    private static func profileRows(_ org: OrgState, into sink: inout some RowSink) {
+        sink.add(.orgs, key: { $0.append(contentsOf: org.id.utf8) }, value: { Render.orgRow(org, into: &$0) })
+        sink.add(.handles, key: { $0.append(contentsOf: org.handle.value.utf8) }, value: { Render.handleRow(orgID: org.id, heldUntil: nil, into: &$0) })
+        for (handle, until) in org.heldHandles {
+            sink.add(.handles, key: { $0.append(contentsOf: handle.value.utf8) }, value: { Render.handleRow(orgID: org.id, heldUntil: until, into: &$0) })
+            sink.add(.due, key: { Keys.appendDue(until, org.id, "handle ", handle.value, to: &$0) })
+        }
+        if org.status == .pendingDeletion, let purgeAt = org.purgeAt {
+            sink.add(.due, key: { Keys.appendDue(purgeAt, org.id, "purge", "", to: &$0) })
+        }
+    }
+
+    private static func memberRows(_ m: Member, of org: OrgState, into sink: inout some RowSink) {
+        sink.add(.members, key: { Keys.append(org.id, m.email.value, to: &$0) }, value: { Render.memberRow(m, into: &$0) })
+        sink.add(.memberships, key: { Keys.append(m.email.value, org.id, to: &$0) }, raw: m.role.rawValue)
+    }
+
+    private static func invitationRows(_ i: Invitation, of org: OrgState, into sink: inout some RowSink) {
+        sink.add(.invitations, key: { $0.append(contentsOf: i.id.utf8) }, value: { Render.invitationRow(i, orgID: org.id, into: &$0) })
+        sink.add(.orgInvitations, key: { Keys.append(org.id, i.id, to: &$0) })
+        if i.status == .pending {
+            sink.add(.invitationsPending, key: { Keys.append(i.email.value, i.id, to: &$0) }, raw: org.id)
+            sink.add(.due, key: { Keys.appendDue(i.expiresAt, org.id, "invitation ", i.id, to: &$0) })
+        }
+    }
+
+    private static func apiKeyRows(_ k: APIKey, of org: OrgState, into sink: inout some RowSink) {
+        sink.add(.apiKeys, key: { $0.append(contentsOf: k.id.utf8) }, value: { Render.apiKeyRow(k, orgID: org.id, into: &$0) })
+        sink.add(.apiKeysByHash, key: { Keys.append(k.secretSHA256, k.id, to: &$0) }, raw: org.id)
+        sink.add(.orgAPIKeys, key: { Keys.append(org.id, k.id, to: &$0) })
     }
 }
 

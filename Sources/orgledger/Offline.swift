@@ -18,10 +18,10 @@ struct Rebuild: ParsableCommand {
         let head = try store.environment.read { txn in try store.log.head(in: txn) }
         let progress = ProgressReporter(label: "rebuild", total: head.seq)
         let start = Date()
-        try Replay.rebuild(environment: store.environment, tables: store.tables, progress: { progress.update($0) })
+        let phases = try Replay.rebuild(environment: store.environment, tables: store.tables, progress: { progress.update($0) })
         progress.finish()
         withExtendedLifetime(lock) {}
-        print("rebuild: ok — \(head.seq) events replayed into every view in \(String(format: "%.1f", Date().timeIntervalSince(start))) s")
+        print("rebuild: ok — \(head.seq) events replayed into every view in \(String(format: "%.1f", Date().timeIntervalSince(start))) s (\(phases))")
     }
 }
 

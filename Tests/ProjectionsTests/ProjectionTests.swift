@@ -54,6 +54,12 @@ struct ProjectionTests {
         try Replay.rebuild(environment: f.store.environment, tables: f.store.tables)
         try f.store.environment.write { txn in try txn.put(in: f.store.tables[.orgs], key: "org_ghost", value: Array("{}".utf8)) }
         #expect(try f.projectionProblem()?.row == "orgs[org_ghost]")
+        // And a row that is gone (here the invitation's audit entry).
+        try Replay.rebuild(environment: f.store.environment, tables: f.store.tables)
+        try f.store.environment.write { txn in try txn.delete(in: f.store.tables[.audit], key: Keys.audit(org, 2)) }
+        let missing = try #require(try f.projectionProblem())
+        #expect(missing.row == "audit[\(org)/seq 2]")
+        #expect(missing.reason == "missing")
     }
 
     @Test("an answered command is visible in every view at once")

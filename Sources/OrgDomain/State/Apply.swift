@@ -34,8 +34,10 @@ public func apply(_ state: inout OrgState?, _ event: OrgEvent, _ context: EventC
             members: [:], invitations: [:], apiKeys: [:], heldHandles: [:])
         return
     }
-    guard state != nil else { return }
-    state!.mutate(event, context)
+    // Moved out and back, so the tables are uniquely referenced while they change: nothing is copied.
+    guard var current = state.take() else { return }
+    current.mutate(event, context)
+    state = current
 }
 
 extension OrgState {
