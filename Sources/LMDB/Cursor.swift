@@ -46,6 +46,17 @@ public struct Cursor: ~Copyable {
         }
     }
 
+    /// Stores `value` under `key` through the cursor (`mdb_cursor_put`), which is left on the new entry.
+    /// Only in a write transaction (LMDB refuses with `EACCES` otherwise). With `.append` over sorted
+    /// keys this is a bulk load: the cursor stays at the end of the tree instead of each put searching
+    /// it from the root, as `WriteTransaction.put` (`mdb_put`) does.
+    public func put(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, flags: PutFlags = []) throws {
+        var k = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
+        var v = MDB_val(mv_size: value.count, mv_data: UnsafeMutableRawPointer(mutating: value.baseAddress))
+        let rc = mdb_cursor_put(handle, &k, &v, flags.rawValue)
+        if rc != MDB_SUCCESS { try check(rc, "mdb_cursor_put(\(database.name ?? "main"))") }
+    }
+
     private func move(_ op: MDB_cursor_op, key: UnsafeRawBufferPointer? = nil) throws -> Entry? {
         var k = MDB_val(mv_size: key?.count ?? 0, mv_data: UnsafeMutableRawPointer(mutating: key?.baseAddress))
         var v = MDB_val()

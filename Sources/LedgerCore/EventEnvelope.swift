@@ -258,7 +258,8 @@ public struct EnvelopeView: Sendable {
             view.actor = try p.parseString(); view.actorRange = start..<p.position
             guard literal(#","at":"#) else { return nil }
             start = p.position
-            guard let at = Timestamp(rfc3339: try p.parseString()) else { return nil }
+            let at = try p.parsePlainStringBytes().map(Timestamp.init(rfc3339UTF8:)) ?? Timestamp(rfc3339: try p.parseString())
+            guard let at else { return nil }
             view.at = at; view.atRange = start..<p.position
             guard literal(#","data":"#) else { return nil }
             start = p.position

@@ -319,9 +319,39 @@ public struct JSONParser: ~Copyable {
     /// Consumes `text` if the input continues with exactly it.
     public mutating func consume(_ text: StaticString) -> Bool {
         let count = text.utf8CodeUnitCount
-        guard position + count <= bytes.count, memcmp(bytes.baseAddress! + position, text.utf8Start, count) == 0 else { return false }
+        guard position + count <= bytes.count else { return false }
+        // Inline, 8 bytes at a time: the literals are short and a replay consumes ten per event.
+        let here = bytes.baseAddress! + position, literal = UnsafeRawPointer(text.utf8Start)
+        var i = 0
+        while i + 8 <= count {
+            guard here.loadUnaligned(fromByteOffset: i, as: UInt64.self) == literal.loadUnaligned(fromByteOffset: i, as: UInt64.self) else { return false }
+            i += 8
+        }
+        while i < count {
+            guard here.load(fromByteOffset: i, as: UInt8.self) == literal.load(fromByteOffset: i, as: UInt8.self) else { return false }
+            i += 1
+        }
         position += count
         return true
+    }
+
+    /// The content of a string with no escapes (the bytes between its quotes), moving past it; nil,
+    /// with the position unchanged, for a string with escapes or control characters, or a non-string:
+    /// the caller then parses it in full.
+    public mutating func parsePlainStringBytes() -> UnsafeRawBufferPointer? {
+        guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else { return nil }
+        var i = position + 1
+        while i < bytes.count {
+            let b = bytes[i]
+            if b == UInt8(ascii: "\"") {
+                let content = UnsafeRawBufferPointer(rebasing: bytes[(position + 1)..<i])
+                position = i + 1
+                return content
+            }
+            if b == UInt8(ascii: "\\") || b < 0x20 { return nil }
+            i += 1
+        }
+        return nil
     }
 
     // MARK: Helpers

@@ -53,7 +53,18 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
     /// Parses RFC 3339 (`YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`), years 0001–9999. Fractions beyond
     /// milliseconds are truncated. Returns nil for anything else, including impossible dates.
     public init?(rfc3339 text: String) {
-        let b = Array(text.utf8)
+        var text = text
+        guard let ms = text.withUTF8({ Self.parseRFC3339(UnsafeRawBufferPointer($0)) }) else { return nil }
+        self.init(millisecondsSinceEpoch: ms)
+    }
+
+    /// The same parse over UTF-8 bytes (no `String` made: replays read every event's time this way).
+    public init?(rfc3339UTF8 bytes: UnsafeRawBufferPointer) {
+        guard let ms = Self.parseRFC3339(bytes) else { return nil }
+        self.init(millisecondsSinceEpoch: ms)
+    }
+
+    private static func parseRFC3339(_ b: UnsafeRawBufferPointer) -> Int64? {
         guard b.count >= 20 else { return nil }
         func num(_ at: Int, _ count: Int) -> Int64? {
             guard at + count <= b.count else { return nil }
@@ -102,7 +113,7 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         guard i == b.count else { return nil }
         let days = daysFromCivil(year, month, day)
         let local = ((days * 24 + hour) * 60 + minute) * 60 + second
-        millisecondsSinceEpoch = (local - offsetMinutes * 60) * 1000 + millis
+        return (local - offsetMinutes * 60) * 1000 + millis
     }
 }
 

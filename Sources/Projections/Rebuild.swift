@@ -104,10 +104,11 @@ public enum Replay {
     ) throws {
         try environment.write { txn in
             for table in only.sorted() {
-                let db = tables[table]
-                try RowArena.forEachMerged(arenas, in: table) { key, value in
-                    try txn.put(in: db, key: key, value: value, flags: .append)
-                    return true
+                try txn.withCursor(on: tables[table]) { cursor in
+                    try RowArena.forEachMerged(arenas, in: table) { key, value in
+                        try cursor.put(key: key, value: value, flags: .append)
+                        return true
+                    }
                 }
             }
         }
@@ -328,10 +329,17 @@ final class Fold: @unchecked Sendable {
         }
         // The audit entries are final (and being written); now the views' rows, sorted.
         var clock = Stopwatch()
+        // Orgs in key order (their ordinals), each org's rows of the tables keyed by org sorted as
+        // rendered (a few hundred rows, in cache); the other tables are sorted whole.
         var sink = views[part]
-        for state in states { RowSet.allRows(of: state, into: &sink) }
+        let byOrg: [ProjectionTables.Table] = [.members, .orgInvitations, .orgAPIKeys]
+        for state in states {
+            let starts = byOrg.map(sink.count(of:))
+            RowSet.allRows(of: state, into: &sink)
+            for (table, start) in zip(byOrg, starts) { sink.sort(table, from: start) }
+        }
         states = []
-        sink.sort()
+        sink.sort(except: Set(byOrg + [.orgs]))
         let seconds = clock.lap()
         outcomes.withLock { $0[part].renderAndSort = seconds }
         sorted.leave()

@@ -71,10 +71,8 @@ final class RowArena: RowSink, @unchecked Sendable {
     /// Sorts every table's entries (but those in `presorted`) by key bytes (LMDB's default order); of
     /// equal handle keys only the one `forEachMerged` would choose is kept.
     func sort(except presorted: Set<ProjectionTables.Table> = []) {
-        let base = UnsafeRawPointer(self.base)
         for table in ProjectionTables.Table.allCases where !presorted.contains(table) {
-            let t = table.order
-            entries[t].sort { a, b in RowArena.compare(base + a.start, Int(a.keyCount), base + b.start, Int(b.keyCount)) < 0 }
+            sort(table, from: 0)
         }
         let handles = ProjectionTables.Table.handles.order
         var kept: [Entry] = []
@@ -87,6 +85,16 @@ final class RowArena: RowSink, @unchecked Sendable {
         }
         entries[handles] = kept
     }
+
+    /// Sorts the entries of `table` from index `start` on (those added since a `count(of:)`).
+    func sort(_ table: ProjectionTables.Table, from start: Int) {
+        let base = UnsafeRawPointer(self.base)
+        entries[table.order][start...].sort { a, b in
+            RowArena.compare(base + a.start, Int(a.keyCount), base + b.start, Int(b.keyCount)) < 0
+        }
+    }
+
+    func count(of table: ProjectionTables.Table) -> Int { entries[table.order].count }
 
     static func compare(_ a: UnsafeRawPointer, _ aCount: Int, _ b: UnsafeRawPointer, _ bCount: Int) -> Int32 {
         let c = memcmp(a, b, min(aCount, bCount))
@@ -106,6 +114,17 @@ final class RowArena: RowSink, @unchecked Sendable {
         _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Bool
     ) rethrows {
         let t = table.order
+        // Tables keyed by org come out of the fold threads in disjoint, ordered key ranges: each
+        // arena's rows follow the previous one's, so no comparisons are needed.
+        let nonEmpty = arenas.filter { !$0.entries[t].isEmpty }
+        if zip(nonEmpty, nonEmpty.dropFirst()).allSatisfy({ a, b in compare(a.key(a.entries[t].last!), b.key(b.entries[t].first!)) < 0 }) {
+            for arena in nonEmpty {
+                for entry in arena.entries[t] {
+                    guard try body(arena.key(entry), arena.value(entry)) else { return }
+                }
+            }
+            return
+        }
         var next = [Int](repeating: 0, count: arenas.count)
         while true {
             // The arena whose next key is smallest; of equal handle keys, the current handle.
