@@ -71,6 +71,18 @@ public struct LogTables: Sendable {
 
     /// Calls `body` with each stored event after `seq` (its seq, hash and canonical bytes, valid only during
     /// the call) until it returns false. The fast path for scans: nothing is decoded.
+    /// Each stored event after `seq` in log order, its canonical bytes without its hash.
+    public func forEachEventBytes(
+        after seq: UInt64, in txn: borrowing some TransactionReading & ~Copyable,
+        _ body: (UInt64, UnsafeRawBufferPointer) throws -> Bool
+    ) throws {
+        try txn.withCursor(on: events) { cursor in
+            try cursor.forEach(from: Self.seqKey(seq &+ 1)) { entry in
+                try body(Self.readSeq(entry.key), UnsafeRawBufferPointer(rebasing: entry.value[Self.hashSize...]))
+            }
+        }
+    }
+
     public func forEachEvent(
         after seq: UInt64, in txn: borrowing some TransactionReading & ~Copyable,
         _ body: (UInt64, ChainHash, UnsafeRawBufferPointer) throws -> Bool

@@ -267,8 +267,7 @@ public struct EnvelopeView: Sendable {
             guard literal(#","meta":"#) else { return nil }
             start = p.position
             try p.skipValue(); view.metaRange = start..<p.position
-            guard literal(#","prev_hash":"#) else { return nil }
-            try p.skipValue()
+            guard literal(#","prev_hash":"#), p.skipHexDigest() || ((try? p.skipValue()) != nil) else { return nil }
             guard literal(#","schema_version":"#) else { return nil }
             _ = try p.parseInteger()
             guard literal(#","seq":"#) else { return nil }

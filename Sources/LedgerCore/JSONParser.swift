@@ -125,6 +125,18 @@ public struct JSONParser: ~Copyable {
         // Fast path: no escapes.
         var i = position
         var ascii = true
+        // Eight bytes at a time while none is a quote, a backslash, a control character or non-ASCII
+        // (SWAR: a byte b of word w is flagged by (w - 0x01…) & ~w & 0x80… when it is zero); the byte
+        // loop below then takes the word that holds one.
+        let base = bytes.baseAddress!
+        while i + 8 <= bytes.count {
+            let w = base.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            let quote = w ^ 0x2222_2222_2222_2222, backslash = w ^ 0x5C5C_5C5C_5C5C_5C5C
+            let flags = ((quote &- 0x0101_0101_0101_0101) & ~quote) | ((backslash &- 0x0101_0101_0101_0101) & ~backslash)
+                | ((w &- 0x2020_2020_2020_2020) & ~w) | w
+            if flags & 0x8080_8080_8080_8080 != 0 { break }
+            i += 8
+        }
         while i < bytes.count {
             let b = bytes[i]
             if b == UInt8(ascii: "\"") {
@@ -332,6 +344,18 @@ public struct JSONParser: ~Copyable {
             i += 1
         }
         position += count
+        return true
+    }
+
+    /// Moves past a string of 64 lowercase hex digits (a SHA-256 digest) and returns true; false, with
+    /// the position unchanged, for anything else.
+    public mutating func skipHexDigest() -> Bool {
+        guard position + 66 <= bytes.count, bytes[position] == UInt8(ascii: "\""), bytes[position + 65] == UInt8(ascii: "\"") else { return false }
+        for i in (position + 1)...(position + 64) {
+            let b = bytes[i]
+            guard (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9")) || (b >= UInt8(ascii: "a") && b <= UInt8(ascii: "f")) else { return false }
+        }
+        position += 66
         return true
     }
 

@@ -1,4 +1,7 @@
 import Dispatch
+#if canImport(Glibc)
+import Glibc
+#endif
 import class Foundation.Thread
 import Synchronization
 import EventLog
@@ -20,22 +23,23 @@ struct Folder {
 
     mutating func feed(seq: UInt64, bytes: UnsafeRawBufferPointer, audit sink: inout some RowSink) throws {
         let view = try EnvelopeView.read(bytes)
-        try Self.fold(view, seq: seq, bytes: bytes, into: &states[view.stream], audit: &sink)
+        let (event, context) = try Self.decode(view, seq: seq, bytes: bytes, audit: &sink)
+        apply(&states[view.stream], event, context)
         lastSeq = max(lastSeq, seq)
     }
 
-    /// The replay fast path for one stored event, read into `view`: parse only `data`, fold into
-    /// `state` in place, write the audit entry.
-    static func fold(
-        _ view: EnvelopeView, seq: UInt64, bytes: UnsafeRawBufferPointer, into state: inout OrgState?, audit sink: inout some RowSink
-    ) throws {
+    /// The replay fast path for one stored event, read into `view`: parse only `data` into the domain
+    /// event, and write the event's audit entry.
+    static func decode(
+        _ view: EnvelopeView, seq: UInt64, bytes: UnsafeRawBufferPointer, audit sink: inout some RowSink
+    ) throws -> (OrgEvent, EventContext) {
         let event = try OrgEvent(type: view.type, members: try view.dataMembers(in: bytes))
         let actor: Actor = view.actor == "system" ? .system : .user(Email(trusted: view.actor))
-        apply(&state, event, EventContext(at: view.at, actor: actor, version: view.version))
         let target = Render.target(of: event, orgID: view.stream)
         sink.add(
             .audit, key: { Keys.appendAudit(view.stream, seq, to: &$0) },
             value: { Render.auditEntry(at: view.at, actor: view.actor, action: view.type, target: target, into: &$0) })
+        return (event, EventContext(at: view.at, actor: actor, version: view.version))
     }
 
     /// Renders every org's view rows into `arena` and sorts it; the states are dropped.
@@ -79,18 +83,22 @@ public enum Replay {
         fold.start()
         let lastSeq = try fold.waitUntilFolded()
         phases.fold = clock.lap()
-        // Each write transaction puts only precomputed rows, so a map growth that re-runs one is harmless.
+        phases.foldCPU = fold.foldCPUSeconds
+        // Emptied in a transaction of its own, so the next ones can reuse the freed pages. Each puts
+        // only precomputed rows, so a map growth that re-runs one is harmless. The audit index is
+        // written (and its commit syncs) while the fold threads render and sort the views.
         try environment.write { txn in
             for table in ProjectionTables.Table.allCases { try txn.empty(tables[table]) }
             try txn.empty(tables.meta)
         }
-        try write([.audit], from: fold.audit, tables: tables, environment: environment)
+        phases.empty = clock.lap()
+        try environment.write { txn in try write([.audit], from: fold.audit, tables: tables, in: txn) }
         phases.auditWrite = clock.lap()
         try fold.waitUntilSorted()
         phases.renderAndSortWait = clock.lap()
         phases.renderAndSort = fold.renderAndSortSeconds
-        try write(ProjectionTables.Table.allCases.filter { $0 != .audit }, from: fold.views, tables: tables, environment: environment)
         try environment.write { txn in
+            try write(ProjectionTables.Table.allCases.filter { $0 != .audit }, from: fold.views, tables: tables, in: txn)
             try tables.setMeta(lastSeq: lastSeq, in: txn)
             try tables.setFormatVersion(in: txn)
         }
@@ -98,22 +106,19 @@ public enum Replay {
         return phases
     }
 
-    /// Appends the merged arenas' rows of `only` to their (emptied) tables, in one transaction.
+    /// Appends the merged arenas' rows of `only` to their (emptied) tables.
     private static func write(
-        _ only: [ProjectionTables.Table], from arenas: [RowArena], tables: ProjectionTables, environment: Environment
+        _ only: [ProjectionTables.Table], from arenas: [RowArena], tables: ProjectionTables, in txn: borrowing WriteTransaction
     ) throws {
-        try environment.write { txn in
-            for table in only.sorted() {
-                try txn.withCursor(on: tables[table]) { cursor in
-                    try RowArena.forEachMerged(arenas, in: table) { key, value in
-                        try cursor.put(key: key, value: value, flags: .append)
-                        return true
-                    }
+        for table in only.sorted() {
+            try txn.withCursor(on: tables[table]) { cursor in
+                try RowArena.forEachMerged(arenas, in: table) { key, value in
+                    try cursor.put(key: key, value: value, flags: .append)
+                    return true
                 }
             }
         }
     }
-
     /// Compares every view, the audit index included, with a fresh replay of the log in `txn`'s
     /// snapshot; returns the first differing row, or nil.
     public static func verify(tables: ProjectionTables, in txn: borrowing some TransactionReading & ~Copyable, progress: ((UInt64) -> Void)? = nil) throws -> ProjectionProblem? {
@@ -161,11 +166,13 @@ public enum Replay {
 
 /// Seconds spent in each phase of a rebuild (`scripts/bench` prints them).
 public struct RebuildPhases: Sendable, CustomStringConvertible {
-    public var streamIndex = 0.0, fold = 0.0, auditWrite = 0.0, renderAndSort = 0.0, renderAndSortWait = 0.0, viewWrite = 0.0
+    public var streamIndex = 0.0, fold = 0.0, empty = 0.0, auditWrite = 0.0, renderAndSort = 0.0, renderAndSortWait = 0.0, viewWrite = 0.0
+    /// CPU seconds of the fold threads, summed (the machine may not give them a core each).
+    public var foldCPU = 0.0
 
     public var description: String {
         func f(_ s: Double) -> String { String(Int((s * 1000).rounded())) + " ms" }
-        return "stream index \(f(streamIndex)), fold \(f(fold)), audit write \(f(auditWrite)) (meanwhile render + sort \(f(renderAndSort)), "
+        return "stream index \(f(streamIndex)), fold \(f(fold)) (CPU \(f(foldCPU))), empty the views \(f(empty)), audit write \(f(auditWrite)) (meanwhile render + sort \(f(renderAndSort)), "
             + "then waited \(f(renderAndSortWait))), views write \(f(viewWrite))"
     }
 }
@@ -208,6 +215,7 @@ final class Fold: @unchecked Sendable {
         var lastSeq: UInt64 = 0
         var error: (any Error)?
         var renderAndSort = 0.0
+        var foldCPU = 0.0
     }
 
     init(environment: Environment, log: LogTables, threads: Int, progress: ((UInt64) -> Void)?) throws {
@@ -217,11 +225,13 @@ final class Fold: @unchecked Sendable {
         try environment.read { txn in
             ordinalOfSeq = Array(repeating: .max, count: Int(try log.head(in: txn).seq) + 1)
             try txn.withCursor(on: log.streams) { cursor in
+                var previous: [UInt8] = []
                 try cursor.forEach(from: [UInt8]?.none) { entry in
                     let id = UnsafeRawBufferPointer(rebasing: entry.key[..<(entry.key.count - 9)])
-                    if let last = streams.last, last.id.utf8.elementsEqual(id) {
+                    if !streams.isEmpty, previous.withUnsafeBytes({ RowArena.compare(id, $0) == 0 }) {
                         streams[streams.count - 1].events += 1
                     } else {
+                        previous = Array(id)
                         streams.append((String(decoding: id, as: UTF8.self), 1))
                     }
                     let seq = Int(Keys.readBE64(entry.value))
@@ -283,10 +293,19 @@ final class Fold: @unchecked Sendable {
     /// The longest time a thread spent rendering and sorting.
     var renderAndSortSeconds: Double { outcomes.withLock { $0.map(\.renderAndSort).max() ?? 0 } }
 
+    var foldCPUSeconds: Double { outcomes.withLock { $0.reduce(0) { $0 + $1.foldCPU } } }
+
+    private static func threadCPUSeconds() -> Double {
+        var t = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
+        return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+    }
+
     private func run(_ part: Int) {
         let range = ranges[part], arena = audit[part]
         var states = [OrgState?](repeating: nil, count: range.count)
         var outcome = Outcome()
+        let cpuAtStart = Self.threadCPUSeconds()
         do {
             // Where each org's audit entries start among this part's.
             var nextSlot: [Int] = []
@@ -300,7 +319,7 @@ final class Fold: @unchecked Sendable {
             var folded = 0
             let (ordinals, parts, progress) = (ordinalOfSeq, ranges.count, part == 0 ? self.progress : nil)
             try environment.read { txn in
-                try log.forEachEvent(after: 0, in: txn) { seq, _, bytes in
+                try log.forEachEventBytes(after: 0, in: txn) { seq, bytes in
                     guard seq < ordinals.count else { throw EnvelopeError("seq \(seq) is past the log's head") }
                     let ordinal = Int(ordinals[Int(seq)])
                     guard range.contains(ordinal) else {
@@ -311,7 +330,8 @@ final class Fold: @unchecked Sendable {
                     let local = ordinal - range.lowerBound
                     audit.slot = nextSlot[local]
                     nextSlot[local] += 1
-                    try Folder.fold(view, seq: seq, bytes: bytes, into: &states[local], audit: &audit)
+                    let (event, context) = try Folder.decode(view, seq: seq, bytes: bytes, audit: &audit)
+                    apply(&states[local], event, context)
                     outcome.lastSeq = seq
                     folded += 1
                     if folded & 0x3FFF == 0 { progress?(UInt64(folded * parts)) }
@@ -321,6 +341,7 @@ final class Fold: @unchecked Sendable {
         } catch {
             outcome.error = error
         }
+        outcome.foldCPU = Self.threadCPUSeconds() - cpuAtStart
         outcomes.withLock { $0[part] = outcome }
         folded.leave()
         guard outcome.error == nil else {

@@ -34,18 +34,7 @@ final class RowArena: RowSink, @unchecked Sendable {
     var count: Int { entries.reduce(0) { $0 + $1.count } }
 
     func add(_ table: ProjectionTables.Table, key: (inout [UInt8]) -> Void, value: (inout [UInt8]) -> Void) {
-        scratch.removeAll(keepingCapacity: true)
-        key(&scratch)
-        let keyCount = scratch.count
-        value(&scratch)
-        if used + scratch.count > capacity {
-            capacity = max(capacity * 2, used + scratch.count)
-            guard let grown = realloc(base, capacity) else { fatalError("RowArena: out of memory (\(capacity) bytes)") }
-            base = grown
-        }
-        scratch.withUnsafeBytes { (base + used).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-        entries[table.order].append(Entry(start: used, keyCount: UInt32(keyCount), valueCount: UInt32(scratch.count - keyCount)))
-        used += scratch.count
+        entries[table.order].append(store(key: key, value: value))
     }
 
     /// Makes room for `count` rows of `table` that `add(_:at:key:value:)` will place by index.
@@ -56,8 +45,24 @@ final class RowArena: RowSink, @unchecked Sendable {
     /// Writes a row into a reserved slot: rows whose final order is known before they are rendered
     /// (the audit entries of a rebuild) need no sorting.
     func add(_ table: ProjectionTables.Table, at slot: Int, key: (inout [UInt8]) -> Void, value: (inout [UInt8]) -> Void) {
-        add(table, key: key, value: value)
-        entries[table.order][slot] = entries[table.order].removeLast()
+        entries[table.order][slot] = store(key: key, value: value)
+    }
+
+    /// Renders a row into the buffer (through a reused scratch array, which the writers need).
+    private func store(key: (inout [UInt8]) -> Void, value: (inout [UInt8]) -> Void) -> Entry {
+        scratch.removeAll(keepingCapacity: true)
+        key(&scratch)
+        let keyCount = scratch.count
+        value(&scratch)
+        let count = scratch.count
+        if used + count > capacity {
+            capacity = max(capacity * 2, used + count)
+            guard let grown = realloc(base, capacity) else { fatalError("RowArena: out of memory (\(capacity) bytes)") }
+            base = grown
+        }
+        scratch.withUnsafeBytes { (base + used).copyMemory(from: $0.baseAddress!, byteCount: count) }
+        defer { used += count }
+        return Entry(start: used, keyCount: UInt32(keyCount), valueCount: UInt32(count - keyCount))
     }
 
     func key(_ e: Entry) -> UnsafeRawBufferPointer {

@@ -91,4 +91,60 @@ struct JSONParserTests {
         }
         #expect(seen == ["b": 7])
     }
+
+    @Test("strings are read the same whichever byte of an 8-byte word a quote, escape, control or non-ASCII byte falls on")
+    func stringsAtEveryAlignment() throws {
+        for special in ["\\\"", "\\\\", "\\n", "é", "😀", "\\u0041"] {
+            for before in 0..<18 {
+                let content = String(repeating: "a", count: before) + special + String(repeating: "b", count: 20 - before)
+                let json = "[\"" + content + "\",1]"
+                let expected = try JSONParser.parse(Array(("\"" + content + "\"").utf8))
+                #expect(try JSONParser.parse(Array(json.utf8)) == .array([expected, 1]), "\(json)")
+            }
+        }
+        // A control character or a lone high byte anywhere in a long string is refused.
+        for at in 0..<18 {
+            var bytes = Array(("\"" + String(repeating: "x", count: 24) + "\"").utf8)
+            bytes[1 + at] = 0x01
+            #expect(throws: JSONParser.SyntaxError.self) { try JSONParser.parse(bytes) }
+            bytes[1 + at] = 0xFF
+            #expect(throws: JSONParser.SyntaxError.self) { try JSONParser.parse(bytes) }
+        }
+    }
+
+    @Test("a digest and a plain string are skipped or read in place; anything else leaves the parser where it was")
+    func inPlaceReads() {
+        let digest = String(repeating: "0123456789abcdef", count: 4)
+        func run(_ text: String, _ body: (inout JSONParser) -> Void) {
+            Array(text.utf8).withUnsafeBytes { raw in
+                var p = JSONParser(raw)
+                body(&p)
+            }
+        }
+        run("\"" + digest + "\",") { p in
+            let (skipped, position) = (p.skipHexDigest(), p.position)
+            #expect(skipped)
+            #expect(position == 66)
+        }
+        for bad in [digest.uppercased(), String(digest.dropLast()), digest + "0", String(digest.dropLast()) + "\\\""] {
+            run("\"" + bad + "\",") { p in
+                let (skipped, position) = (p.skipHexDigest(), p.position)
+                #expect(!skipped, "\(bad)")
+                #expect(position == 0)
+            }
+        }
+        run(#""2026-11-27T20:19:00.123Z","#) { p in
+            let text = p.parsePlainStringBytes().map { String(decoding: $0, as: UTF8.self) }
+            let position = p.position
+            #expect(text == "2026-11-27T20:19:00.123Z")
+            #expect(position == 26)
+        }
+        for other in [#""a\"b""#, "\"a\u{01}b\"", "12", "\"unterminated"] {
+            run(other) { p in
+                let (read, position) = (p.parsePlainStringBytes() != nil, p.position)
+                #expect(!read, "\(other)")
+                #expect(position == 0)
+            }
+        }
+    }
 }

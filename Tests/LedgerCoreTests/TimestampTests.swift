@@ -29,6 +29,15 @@ struct TimestampTests {
     ])
     func refuses(text: String) {
         #expect(Timestamp(rfc3339: text) == nil)
+        #expect(Array(text.utf8).withUnsafeBytes { Timestamp(rfc3339UTF8: $0) } == nil)
+    }
+
+    @Test("parses UTF-8 bytes as it parses a string")
+    func bytes() {
+        for text in ["2026-11-27T20:19:00.123Z", "2026-11-27T21:19:00.123+01:00", "1970-01-01T00:00:00Z", "0001-01-01T00:00:00.999999Z"] {
+            #expect(Array(text.utf8).withUnsafeBytes { Timestamp(rfc3339UTF8: $0) } == Timestamp(rfc3339: text))
+            #expect(Timestamp(rfc3339: text) != nil)
+        }
     }
 
     @Test("round-trips every millisecond across a sample of dates")
