@@ -125,18 +125,7 @@ public struct JSONParser: ~Copyable {
         // Fast path: no escapes.
         var i = position
         var ascii = true
-        // Eight bytes at a time while none is a quote, a backslash, a control character or non-ASCII
-        // (SWAR: a byte b of word w is flagged by (w - 0x01…) & ~w & 0x80… when it is zero); the byte
-        // loop below then takes the word that holds one.
-        let base = bytes.baseAddress!
-        while i + 8 <= bytes.count {
-            let w = base.loadUnaligned(fromByteOffset: i, as: UInt64.self)
-            let quote = w ^ 0x2222_2222_2222_2222, backslash = w ^ 0x5C5C_5C5C_5C5C_5C5C
-            let flags = ((quote &- 0x0101_0101_0101_0101) & ~quote) | ((backslash &- 0x0101_0101_0101_0101) & ~backslash)
-                | ((w &- 0x2020_2020_2020_2020) & ~w) | w
-            if flags & 0x8080_8080_8080_8080 != 0 { break }
-            i += 8
-        }
+        i = plainRun(from: i, allowingControlAndNonASCII: false)
         while i < bytes.count {
             let b = bytes[i]
             if b == UInt8(ascii: "\"") {
@@ -290,8 +279,10 @@ public struct JSONParser: ~Copyable {
         position += 1
         let base = bytes.baseAddress!
         while position < bytes.count {
-            // Jump to the next quote; it ends the string unless an odd run of backslashes escapes it.
-            guard let found = memchr(base + position, Int32(UInt8(ascii: "\"")), bytes.count - position) else { break }
+            // Jump to the next quote (words at a time, then memchr); it ends the string unless an odd
+            // run of backslashes escapes it.
+            let from = plainRun(from: position, allowingControlAndNonASCII: true)
+            guard let found = memchr(base + from, Int32(UInt8(ascii: "\"")), bytes.count - from) else { break }
             let quote = base.distance(to: UnsafeRawPointer(found))
             var backslashes = 0
             while quote - backslashes - 1 >= position, bytes[quote - backslashes - 1] == UInt8(ascii: "\\") { backslashes += 1 }
@@ -329,6 +320,7 @@ public struct JSONParser: ~Copyable {
     }
 
     /// Consumes `text` if the input continues with exactly it.
+    @inline(__always)
     public mutating func consume(_ text: StaticString) -> Bool {
         let count = text.utf8CodeUnitCount
         guard position + count <= bytes.count else { return false }
@@ -351,9 +343,16 @@ public struct JSONParser: ~Copyable {
     /// the position unchanged, for anything else.
     public mutating func skipHexDigest() -> Bool {
         guard position + 66 <= bytes.count, bytes[position] == UInt8(ascii: "\""), bytes[position + 65] == UInt8(ascii: "\"") else { return false }
-        for i in (position + 1)...(position + 64) {
-            let b = bytes[i]
-            guard (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9")) || (b >= UInt8(ascii: "a") && b <= UInt8(ascii: "f")) else { return false }
+        // Eight digits at a time: every byte in "0"..."9" or "a"..."f" (SWAR range tests: adding 0x80 − lo
+        // sets the high bit of bytes ≥ lo, adding 0x80 − (hi + 1) of bytes > hi; all bytes are < 0x80).
+        let base = bytes.baseAddress! + position + 1
+        for word in 0..<8 {
+            let w = base.loadUnaligned(fromByteOffset: word * 8, as: UInt64.self)
+            let ones: UInt64 = 0x0101_0101_0101_0101, high: UInt64 = 0x8080_8080_8080_8080
+            guard w & high == 0 else { return false }
+            let digit = ((w &+ ones &* (0x80 - 0x30)) & ~(w &+ ones &* (0x80 - 0x3A))) & high
+            let letter = ((w &+ ones &* (0x80 - 0x61)) & ~(w &+ ones &* (0x80 - 0x67))) & high
+            guard digit | letter == high else { return false }
         }
         position += 66
         return true
@@ -364,7 +363,7 @@ public struct JSONParser: ~Copyable {
     /// the caller then parses it in full.
     public mutating func parsePlainStringBytes() -> UnsafeRawBufferPointer? {
         guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else { return nil }
-        var i = position + 1
+        var i = plainRun(from: position + 1, allowingControlAndNonASCII: true)
         while i < bytes.count {
             let b = bytes[i]
             if b == UInt8(ascii: "\"") {
@@ -379,6 +378,25 @@ public struct JSONParser: ~Copyable {
     }
 
     // MARK: Helpers
+
+    /// Where the first byte at or after `start` that may need a closer look lies, to within 8 bytes:
+    /// a quote or a backslash, and unless allowed a control character or a non-ASCII byte. Reads eight
+    /// bytes at a time (SWAR: byte b of word w is flagged by (w − 0x01…) & ~w & 0x80… when it is zero);
+    /// the caller's byte loop takes over from the returned index.
+    @inline(__always)
+    private func plainRun(from start: Int, allowingControlAndNonASCII: Bool) -> Int {
+        let base = bytes.baseAddress!
+        var i = start
+        while i + 8 <= bytes.count {
+            let w = base.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            let quote = w ^ 0x2222_2222_2222_2222, backslash = w ^ 0x5C5C_5C5C_5C5C_5C5C
+            var flags = ((quote &- 0x0101_0101_0101_0101) & ~quote) | ((backslash &- 0x0101_0101_0101_0101) & ~backslash)
+            if !allowingControlAndNonASCII { flags |= ((w &- 0x2020_2020_2020_2020) & ~w) | w }
+            if flags & 0x8080_8080_8080_8080 != 0 { break }
+            i += 8
+        }
+        return i
+    }
 
     @inline(__always)
     private func peek() -> UInt8? { position < bytes.count ? bytes[position] : nil }
