@@ -51,7 +51,9 @@ class Service:
         if faketime:
             command = ["faketime", "-f", faketime, *command]
         self.log = open(self.folder / f"serve-{time.time_ns()}.log", "w+")
-        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        # A process group of its own: `faketime` runs the service as its child, and a signal to the
+        # group reaches both (signalling faketime alone left the service running after the test).
+        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
     def wait_ready(self, timeout=30):
         deadline = time.time() + timeout
@@ -89,6 +91,9 @@ class Service:
 
     def stop(self, sig=signal.SIGTERM, timeout=20):
         if self.process.poll() is None:
-            self.process.send_signal(sig)
+            try:
+                os.killpg(self.process.pid, sig)
+            except ProcessLookupError:
+                pass
             self.process.wait(timeout=timeout)
         return self.process.returncode
