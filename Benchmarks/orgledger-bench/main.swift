@@ -22,6 +22,7 @@ import Synchronization
 var totalEvents = 1_000_000
 var singleSubmitterEvents = 30_000
 var rebuildEvents = 1_000_000
+var rebuildRepeats = 1
 var baseDir = FileManager.default.currentDirectoryPath + "/.build/bench-data"
 var keepData = false
 var suites: Set<String> = ["storage", "rebuild", "commands", "socket", "queries"]
@@ -32,11 +33,12 @@ do {
         case "--events": totalEvents = Int(args.popFirst() ?? "") ?? totalEvents
         case "--single-events": singleSubmitterEvents = Int(args.popFirst() ?? "") ?? singleSubmitterEvents
         case "--rebuild-events": rebuildEvents = Int(args.popFirst() ?? "") ?? rebuildEvents
+        case "--repeat": rebuildRepeats = max(1, Int(args.popFirst() ?? "") ?? rebuildRepeats)
         case "--dir": baseDir = args.popFirst() ?? baseDir
         case "--only": suites = [args.popFirst() ?? ""]
         case "--keep": keepData = true
         default:
-            FileHandle.standardError.write(Data("usage: orgledger-bench [--only storage|rebuild|stages|commands|socket|queries] [--events N] [--single-events N] [--rebuild-events N] [--dir DIR] [--keep]\n".utf8))
+            FileHandle.standardError.write(Data("usage: orgledger-bench [--only storage|rebuild|stages|commands|socket|queries] [--events N] [--single-events N] [--rebuild-events N] [--repeat N] [--dir DIR] [--keep]\n".utf8))
             exit(2)
         }
     }
