@@ -94,15 +94,20 @@ public enum Replay {
         phases.empty = clock.lap()
         try environment.write { txn in try write([.audit], from: fold.audit, tables: tables, in: txn) }
         phases.auditWrite = clock.lap()
-        try fold.waitUntilSorted()
+        fold.waitUntilRendered()
         phases.renderAndSortWait = clock.lap()
-        phases.renderAndSort = fold.renderAndSortSeconds
         try environment.write { txn in
-            try write(ProjectionTables.Table.allCases.filter { $0 != .audit }, from: fold.views, tables: tables, in: txn)
+            // The org-keyed tables as soon as they are rendered, the rest once sorted.
+            fold.waitUntilRendered()
+            try write(Fold.finalWhenRendered, from: fold.views, tables: tables, in: txn)
+            try fold.waitUntilSorted()
+            let rest = ProjectionTables.Table.allCases.filter { $0 != .audit && !Fold.finalWhenRendered.contains($0) }
+            try write(rest, from: fold.views, tables: tables, in: txn)
             try tables.setMeta(lastSeq: lastSeq, in: txn)
             try tables.setFormatVersion(in: txn)
         }
         phases.viewWrite = clock.lap()
+        phases.renderAndSort = fold.renderAndSortSeconds
         return phases
     }
 
@@ -137,7 +142,7 @@ public enum Replay {
         }
         // Every table side by side with the replay, in key order.
         for table in ProjectionTables.Table.allCases.sorted() {
-            let expected = arena.entries[table.order]
+            let expected = arena.entries(table)
             var index = 0
             var problem: ProjectionProblem?
             func name(_ key: UnsafeRawBufferPointer) -> String { Row(table: table, key: Array(key), value: []).name }
@@ -173,7 +178,7 @@ public struct RebuildPhases: Sendable, CustomStringConvertible {
     public var description: String {
         func f(_ s: Double) -> String { String(Int((s * 1000).rounded())) + " ms" }
         return "stream index \(f(streamIndex)), fold \(f(fold)) (CPU \(f(foldCPU))), empty the views \(f(empty)), audit write \(f(auditWrite)) (meanwhile render + sort \(f(renderAndSort)), "
-            + "then waited \(f(renderAndSortWait))), views write \(f(viewWrite))"
+            + "waited \(f(renderAndSortWait)) for the rendering), views write \(f(viewWrite)) (sorting the cross-org tables meanwhile)"
     }
 }
 
@@ -208,7 +213,7 @@ final class Fold: @unchecked Sendable {
     private let ranges: [Range<Int>]
     private let ordinalOfSeq: [UInt32]
     private let progress: ((UInt64) -> Void)?
-    private let folded = DispatchGroup(), sorted = DispatchGroup()
+    private let folded = DispatchGroup(), rendered = DispatchGroup(), sorted = DispatchGroup()
     private let outcomes: Mutex<[Outcome]>
 
     private struct Outcome {
@@ -266,6 +271,7 @@ final class Fold: @unchecked Sendable {
     func start() {
         for part in ranges.indices {
             folded.enter()
+            rendered.enter()
             sorted.enter()
             // Threads of their own: the caller blocks on the groups, and the dispatch pool may not widen
             // for it in time.
@@ -284,6 +290,13 @@ final class Fold: @unchecked Sendable {
         }
         return outcomes.withLock { $0.map(\.lastSeq).max() ?? 0 }
     }
+
+    /// The tables keyed by org (`byOrg` and `orgs`) are final once every thread has rendered; the
+    /// others once every thread has sorted.
+    static let byOrg: [ProjectionTables.Table] = [.members, .orgInvitations, .orgAPIKeys]
+    static let finalWhenRendered: [ProjectionTables.Table] = byOrg + [.orgs]
+
+    func waitUntilRendered() { rendered.wait() }
 
     func waitUntilSorted() throws {
         sorted.wait()
@@ -345,6 +358,7 @@ final class Fold: @unchecked Sendable {
         outcomes.withLock { $0[part] = outcome }
         folded.leave()
         guard outcome.error == nil else {
+            rendered.leave()
             sorted.leave()
             return
         }
@@ -353,14 +367,14 @@ final class Fold: @unchecked Sendable {
         // Orgs in key order (their ordinals), each org's rows of the tables keyed by org sorted as
         // rendered (a few hundred rows, in cache); the other tables are sorted whole.
         var sink = views[part]
-        let byOrg: [ProjectionTables.Table] = [.members, .orgInvitations, .orgAPIKeys]
         for state in states {
-            let starts = byOrg.map(sink.count(of:))
+            let starts = Self.byOrg.map(sink.count(of:))
             RowSet.allRows(of: state, into: &sink)
-            for (table, start) in zip(byOrg, starts) { sink.sort(table, from: start) }
+            for (table, start) in zip(Self.byOrg, starts) { sink.sort(table, from: start) }
         }
+        rendered.leave()  // the org-keyed tables may be written from here on
         states = []
-        sink.sort(except: Set(byOrg + [.orgs]))
+        sink.sort(except: Set(Self.finalWhenRendered))
         let seconds = clock.lap()
         outcomes.withLock { $0[part].renderAndSort = seconds }
         sorted.leave()

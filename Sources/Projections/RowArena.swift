@@ -20,7 +20,15 @@ final class RowArena: RowSink, @unchecked Sendable {
     private var used = 0
     private var capacity: Int
     private var scratch: [UInt8] = []
-    private(set) var entries: [[Entry]] = Array(repeating: [], count: ProjectionTables.Table.allCases.count)
+    /// One list per table, each an object of its own: another thread may read a finished table's list
+    /// while the owner still sorts a different one.
+    private final class EntryList {
+        var items: [Entry] = []
+    }
+
+    private let lists: [EntryList] = ProjectionTables.Table.allCases.map { _ in EntryList() }
+
+    func entries(_ table: ProjectionTables.Table) -> [Entry] { lists[table.order].items }
 
     init(capacity: Int = 1 << 20) {
         self.capacity = max(capacity, 4096)
@@ -31,21 +39,21 @@ final class RowArena: RowSink, @unchecked Sendable {
 
     deinit { free(base) }
 
-    var count: Int { entries.reduce(0) { $0 + $1.count } }
+    var count: Int { lists.reduce(0) { $0 + $1.items.count } }
 
     func add(_ table: ProjectionTables.Table, key: (inout [UInt8]) -> Void, value: (inout [UInt8]) -> Void) {
-        entries[table.order].append(store(key: key, value: value))
+        lists[table.order].items.append(store(key: key, value: value))
     }
 
     /// Makes room for `count` rows of `table` that `add(_:at:key:value:)` will place by index.
     func reserveSlots(_ table: ProjectionTables.Table, count: Int) {
-        entries[table.order] = Array(repeating: Entry(start: 0, keyCount: 0, valueCount: 0), count: count)
+        lists[table.order].items = Array(repeating: Entry(start: 0, keyCount: 0, valueCount: 0), count: count)
     }
 
     /// Writes a row into a reserved slot: rows whose final order is known before they are rendered
     /// (the audit entries of a rebuild) need no sorting.
     func add(_ table: ProjectionTables.Table, at slot: Int, key: (inout [UInt8]) -> Void, value: (inout [UInt8]) -> Void) {
-        entries[table.order][slot] = store(key: key, value: value)
+        lists[table.order].items[slot] = store(key: key, value: value)
     }
 
     /// Renders a row into the buffer (through a reused scratch array, which the writers need).
@@ -81,25 +89,25 @@ final class RowArena: RowSink, @unchecked Sendable {
         }
         let handles = ProjectionTables.Table.handles.order
         var kept: [Entry] = []
-        for entry in entries[handles] {
+        for entry in lists[handles].items {
             if let last = kept.last, RowArena.compare(key(last), key(entry)) == 0 {
                 if !RowArena.isCurrentHandle(value(last)) { kept[kept.count - 1] = entry }
             } else {
                 kept.append(entry)
             }
         }
-        entries[handles] = kept
+        lists[handles].items = kept
     }
 
     /// Sorts the entries of `table` from index `start` on (those added since a `count(of:)`).
     func sort(_ table: ProjectionTables.Table, from start: Int) {
         let base = UnsafeRawPointer(self.base)
-        entries[table.order][start...].sort { a, b in
+        lists[table.order].items[start...].sort { a, b in
             RowArena.compare(base + a.start, Int(a.keyCount), base + b.start, Int(b.keyCount)) < 0
         }
     }
 
-    func count(of table: ProjectionTables.Table) -> Int { entries[table.order].count }
+    func count(of table: ProjectionTables.Table) -> Int { lists[table.order].items.count }
 
     static func compare(_ a: UnsafeRawPointer, _ aCount: Int, _ b: UnsafeRawPointer, _ bCount: Int) -> Int32 {
         let c = memcmp(a, b, min(aCount, bCount))
@@ -118,14 +126,14 @@ final class RowArena: RowSink, @unchecked Sendable {
         _ arenas: [RowArena], in table: ProjectionTables.Table,
         _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Bool
     ) rethrows {
-        let t = table.order
+        let lists = arenas.map { $0.entries(table) }
         // Tables keyed by org come out of the fold threads in disjoint, ordered key ranges: each
         // arena's rows follow the previous one's, so no comparisons are needed.
-        let nonEmpty = arenas.filter { !$0.entries[t].isEmpty }
-        if zip(nonEmpty, nonEmpty.dropFirst()).allSatisfy({ a, b in compare(a.key(a.entries[t].last!), b.key(b.entries[t].first!)) < 0 }) {
-            for arena in nonEmpty {
-                for entry in arena.entries[t] {
-                    guard try body(arena.key(entry), arena.value(entry)) else { return }
+        let nonEmpty = arenas.indices.filter { !lists[$0].isEmpty }
+        if zip(nonEmpty, nonEmpty.dropFirst()).allSatisfy({ a, b in compare(arenas[a].key(lists[a].last!), arenas[b].key(lists[b].first!)) < 0 }) {
+            for i in nonEmpty {
+                for entry in lists[i] {
+                    guard try body(arenas[i].key(entry), arenas[i].value(entry)) else { return }
                 }
             }
             return
@@ -135,14 +143,14 @@ final class RowArena: RowSink, @unchecked Sendable {
             // The arena whose next key is smallest; of equal handle keys, the current handle.
             var pick = -1
             var pickKey = UnsafeRawBufferPointer(start: nil, count: 0)
-            for (i, arena) in arenas.enumerated() where next[i] < arena.entries[t].count {
-                let key = arena.key(arena.entries[t][next[i]])
+            for (i, arena) in arenas.enumerated() where next[i] < lists[i].count {
+                let key = arena.key(lists[i][next[i]])
                 if pick < 0 { pick = i; pickKey = key; continue }
                 let c = compare(key, pickKey)
                 if c < 0 {
                     pick = i; pickKey = key
                 } else if c == 0, table == .handles {
-                    if isCurrentHandle(arenas[pick].value(arenas[pick].entries[t][next[pick]])) {
+                    if isCurrentHandle(arenas[pick].value(lists[pick][next[pick]])) {
                         next[i] += 1  // this row loses to a current handle
                     } else {
                         next[pick] += 1  // a hold loses to this row
@@ -151,7 +159,7 @@ final class RowArena: RowSink, @unchecked Sendable {
                 }
             }
             guard pick >= 0 else { return }
-            let entry = arenas[pick].entries[t][next[pick]]
+            let entry = lists[pick][next[pick]]
             next[pick] += 1
             guard try body(pickKey, arenas[pick].value(entry)) else { return }
         }
