@@ -370,7 +370,9 @@ final class Fold: @unchecked Sendable {
         for state in states {
             let starts = Self.byOrg.map(sink.count(of:))
             RowSet.allRows(of: state, into: &sink)
-            for (table, start) in zip(Self.byOrg, starts) { sink.sort(table, from: start) }
+            // Every key of these tables starts with the org's id and a 0.
+            let prefix = (state?.id.utf8.count ?? 0) + 1
+            for (table, start) in zip(Self.byOrg, starts) { sink.sort(table, from: start, sharedPrefix: prefix) }
         }
         rendered.leave()  // the org-keyed tables may be written from here on
         states = []
