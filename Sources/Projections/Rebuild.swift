@@ -345,6 +345,7 @@ final class Fold: @unchecked Sendable {
                     nextSlot[local] += 1
                     let (event, context) = try Folder.decode(view, seq: seq, bytes: bytes, audit: &audit)
                     apply(&states[local], event, context)
+                    if context.version == 1 { states[local]?.reserveCapacity(forEvents: streams[ordinal].events) }
                     outcome.lastSeq = seq
                     folded += 1
                     if folded & 0x3FFF == 0 { progress?(UInt64(folded * parts)) }

@@ -24,6 +24,13 @@ public struct OrgState: Sendable, Hashable {
         members.values.filter { $0.role == .owner && $0.status == .active }.map(\.email).sorted()
     }
 
+    /// Room for the members and invitations an org of `events` events may gather, so a replay that
+    /// knows the stream's length does not grow (and rehash) these tables step by step.
+    public mutating func reserveCapacity(forEvents events: Int) {
+        members.reserveCapacity(events / 3)
+        invitations.reserveCapacity(events / 3)
+    }
+
     /// The pending invitation to `email`, if any (at most one).
     public func pendingInvitation(to email: Email) -> Invitation? {
         invitations.values.first { $0.email == email && $0.status == .pending }
