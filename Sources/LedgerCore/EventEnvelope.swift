@@ -242,13 +242,29 @@ public struct EnvelopeView: Sendable {
     public var metaRange = 0..<0
 
     public static func read(_ bytes: UnsafeRawBufferPointer) throws -> EnvelopeView {
-        if let view = readCanonical(bytes) { return view }
+        var unused: [(String, JSONValue)]?
+        if let view = readCanonical(bytes, data: &unused) { return view }
         return try readAnyOrder(bytes)
     }
 
-    /// Stored envelopes are canonical, so their members come in one known order: read them in that
-    /// order without comparing names. Nil when the bytes are laid out any other way.
+    /// The view and the `data` member's members (as `dataMembers(in:)` gives them), read in one pass:
+    /// what a replay needs of every event, without skipping `data` first and parsing it after.
+    public static func readWithData(_ bytes: UnsafeRawBufferPointer) throws -> (EnvelopeView, [(String, JSONValue)]) {
+        var data: [(String, JSONValue)]? = []
+        if let view = readCanonical(bytes, data: &data), let data { return (view, data) }
+        let view = try readAnyOrder(bytes)
+        return (view, try view.dataMembers(in: bytes))
+    }
+
     static func readCanonical(_ bytes: UnsafeRawBufferPointer) -> EnvelopeView? {
+        var unused: [(String, JSONValue)]?
+        return readCanonical(bytes, data: &unused)
+    }
+
+    /// Stored envelopes are canonical, so their members come in one known order: read them in that
+    /// order without comparing names. Nil when the bytes are laid out any other way. With `data`
+    /// non-nil on entry, `data`'s members are parsed into it rather than skipped.
+    static func readCanonical(_ bytes: UnsafeRawBufferPointer, data: inout [(String, JSONValue)]?) -> EnvelopeView? {
         var view = EnvelopeView()
         var p = JSONParser(bytes)
         func literal(_ text: StaticString) -> Bool { p.consume(text) }
@@ -263,7 +279,8 @@ public struct EnvelopeView: Sendable {
             view.at = at; view.atRange = start..<p.position
             guard literal(#","data":"#) else { return nil }
             start = p.position
-            try p.skipValue(); view.dataRange = start..<p.position
+            if data != nil { data = try p.parseObjectMembers() } else { try p.skipValue() }
+            view.dataRange = start..<p.position
             guard literal(#","meta":"#) else { return nil }
             start = p.position
             try p.skipValue(); view.metaRange = start..<p.position

@@ -22,18 +22,18 @@ struct Folder {
     private(set) var lastSeq: UInt64 = 0
 
     mutating func feed(seq: UInt64, bytes: UnsafeRawBufferPointer, audit sink: inout some RowSink) throws {
-        let view = try EnvelopeView.read(bytes)
-        let (event, context) = try Self.decode(view, seq: seq, bytes: bytes, audit: &sink)
+        let (view, data) = try EnvelopeView.readWithData(bytes)
+        let (event, context) = try Self.decode(view, data: data, seq: seq, audit: &sink)
         apply(&states[view.stream], event, context)
         lastSeq = max(lastSeq, seq)
     }
 
-    /// The replay fast path for one stored event, read into `view`: parse only `data` into the domain
-    /// event, and write the event's audit entry.
+    /// The replay fast path for one stored event, read into `view` and `data`: the domain event and its
+    /// context; the event's audit entry goes to `sink`.
     static func decode(
-        _ view: EnvelopeView, seq: UInt64, bytes: UnsafeRawBufferPointer, audit sink: inout some RowSink
+        _ view: EnvelopeView, data: [(String, JSONValue)], seq: UInt64, audit sink: inout some RowSink
     ) throws -> (OrgEvent, EventContext) {
-        let event = try OrgEvent(type: view.type, members: try view.dataMembers(in: bytes))
+        let event = try OrgEvent(type: view.type, members: data)
         let actor: Actor = view.actor == "system" ? .system : .user(Email(trusted: view.actor))
         let target = Render.target(of: event, orgID: view.stream)
         sink.add(
@@ -339,11 +339,11 @@ final class Fold: @unchecked Sendable {
                         if ordinal == Int(UInt32.max) { throw EnvelopeError("seq \(seq) is in no stream of the stream index") }
                         return true
                     }
-                    let view = try EnvelopeView.read(bytes)
+                    let (view, data) = try EnvelopeView.readWithData(bytes)
                     let local = ordinal - range.lowerBound
                     audit.slot = nextSlot[local]
                     nextSlot[local] += 1
-                    let (event, context) = try Folder.decode(view, seq: seq, bytes: bytes, audit: &audit)
+                    let (event, context) = try Folder.decode(view, data: data, seq: seq, audit: &audit)
                     apply(&states[local], event, context)
                     if context.version == 1 { states[local]?.reserveCapacity(forEvents: streams[ordinal].events) }
                     outcome.lastSeq = seq

@@ -87,8 +87,20 @@ struct EnvelopeViewTests {
                 #expect(view.actor == "ada@example.com" && view.at == Timestamp(millisecondsSinceEpoch: 1_795_810_740_123))
                 #expect(String(decoding: raw[view.metaRange], as: UTF8.self) == #"{"request_id":"req-1"}"#)
                 #expect(try view.dataMembers(in: raw).first { $0.0 == "n" }?.1 == .int(-42))
+                // The one-pass read gives the same view and the same members.
+                let (again, data) = try EnvelopeView.readWithData(raw)
+                #expect(again.seq == view.seq && again.stream == view.stream && again.type == view.type && again.actor == view.actor)
+                #expect(again.at == view.at && again.dataRange == view.dataRange && again.metaRange == view.metaRange)
+                #expect(data.map(\.0) == (try view.dataMembers(in: raw)).map(\.0))
+                #expect(data.first { $0.0 == "n" }?.1 == .int(-42))
             }
         }
+        // A duplicate member in data is refused on the one-pass path too.
+        var duplicated = canonical
+        let n = Array(#""n":-42"#.utf8)
+        let at = try #require(duplicated.firstRange(of: n))
+        duplicated.replaceSubrange(at, with: Array(#""n":-42,"n":1"#.utf8))
+        #expect(throws: (any Error).self) { try duplicated.withUnsafeBytes { _ = try EnvelopeView.readWithData($0) } }
         #expect(canonical.withUnsafeBytes { EnvelopeView.readCanonical($0) } != nil)
         #expect(reordered.withUnsafeBytes { EnvelopeView.readCanonical($0) } == nil)
     }
