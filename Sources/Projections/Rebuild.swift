@@ -200,12 +200,13 @@ struct Stopwatch {
 /// its own streams' events, each org's state found by its ordinal. The audit entry of an event is
 /// written straight into its place in key order (org, then seq): an org's entries start after those
 /// of the orgs before it, and come in seq order. When every thread has folded (`waitUntilFolded`), the
-/// audit entries are final and may be read while the threads go on to render their orgs' view rows and
-/// sort them (`waitUntilSorted`).
+/// audit entries are final and may be read while the threads go on to render their orgs' view rows:
+/// the org-keyed tables are final once every thread has rendered (`waitUntilRendered`), the others
+/// once every thread has sorted them (`waitUntilSorted`).
 final class Fold: @unchecked Sendable {
     /// Each thread's audit entries, then its view rows (separate arenas: the first is read while the
-    /// second grows). An arena is written by its thread only, and read only after the thread has left
-    /// the dispatch group the reader waits on.
+    /// second grows). An arena is written by its thread only, and a table of it read only after the
+    /// thread has left the dispatch group that makes that table final.
     let audit: [RowArena], views: [RowArena]
     private let environment: Environment
     private let log: LogTables

@@ -7,8 +7,9 @@ import Glibc
 /// Rebuild renders each fold thread's orgs (and their audit entries) into that thread's arena and sorts
 /// it there; the arenas are then written merged, table by table in key order, with `MDB_APPEND`. Verify
 /// walks the same merge against the stored tables. Against a `[Row]` of a million rows this saves two
-/// heap blocks per row and all reference counting while sorting. An arena is filled and sorted by one
-/// thread, then handed over whole and only read — hence `@unchecked Sendable`.
+/// heap blocks per row and all reference counting while sorting. One thread fills and sorts an arena;
+/// another reads a table's list only once the owner is done with that list and done adding rows (so
+/// the buffer no longer moves): `Fold` orders this with dispatch groups — hence `@unchecked Sendable`.
 final class RowArena: RowSink, @unchecked Sendable {
     struct Entry {
         var start: Int
@@ -38,8 +39,6 @@ final class RowArena: RowSink, @unchecked Sendable {
     }
 
     deinit { free(base) }
-
-    var count: Int { lists.reduce(0) { $0 + $1.items.count } }
 
     func add(_ table: ProjectionTables.Table, key: (inout [UInt8]) -> Void, value: (inout [UInt8]) -> Void) {
         lists[table.order].items.append(store(key: key, value: value))
