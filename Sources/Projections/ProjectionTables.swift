@@ -115,12 +115,10 @@ public enum Keys {
         UInt64(bigEndian: bytes.loadUnaligned(as: UInt64.self))
     }
 
-    public static func joined(_ parts: String...) -> [UInt8] {
+    /// `a ‖ 0 ‖ b`: a key of two parts, or with `b` empty the prefix of every key under `a`.
+    public static func joined(_ a: String, _ b: String) -> [UInt8] {
         var out: [UInt8] = []
-        for (i, part) in parts.enumerated() {
-            if i > 0 { out.append(0) }
-            out.append(contentsOf: part.utf8)
-        }
+        append(a, b, to: &out)
         return out
     }
 

@@ -40,10 +40,10 @@ public struct Projector: Sendable {
         try tables.setMeta(lastSeq: envelope.seq, in: txn)
     }
 
+    /// A hold row is new only when its org renames away from that handle — its own current handle
+    /// until then — and unchanged rows are not written again, so a put never lands on another org's
+    /// current handle. (A rebuild, which renders every row, resolves such pairs in `RowArena`.)
     private func put(_ row: Row, in txn: borrowing WriteTransaction) throws {
-        if row.table == .handles, try isHeldRow(row.value), try otherOrgsCurrentHandle(row, in: txn) {
-            return  // never let a hold shadow another org's current handle
-        }
         try txn.put(in: tables[row.table], key: row.key, value: row.value)
     }
 
@@ -54,16 +54,6 @@ public struct Projector: Sendable {
             guard owner == orgID else { return }
         }
         try txn.delete(in: tables[row.table], key: row.key)
-    }
-
-    private func isHeldRow(_ value: [UInt8]) throws -> Bool {
-        try JSONParser.parse(value)["held_until"].map { !$0.isNull } ?? false
-    }
-
-    private func otherOrgsCurrentHandle(_ row: Row, in txn: borrowing WriteTransaction) throws -> Bool {
-        guard let existing = try txn.value(in: tables[.handles], forKey: row.key) else { return false }
-        let stored = try JSONParser.parse(existing), proposed = try JSONParser.parse(row.value)
-        return stored["held_until"]?.isNull == true && stored["org_id"] != proposed["org_id"]
     }
 }
 

@@ -90,7 +90,7 @@ final class RowArena: RowSink, @unchecked Sendable {
         var kept: [Entry] = []
         for entry in lists[handles].items {
             if let last = kept.last, RowArena.compare(key(last), key(entry)) == 0 {
-                if !RowArena.isCurrentHandle(value(last)) { kept[kept.count - 1] = entry }
+                if !Render.isCurrentHandleRow(value(last)) { kept[kept.count - 1] = entry }
             } else {
                 kept.append(entry)
             }
@@ -160,7 +160,7 @@ final class RowArena: RowSink, @unchecked Sendable {
                 if c < 0 {
                     pick = i; pickKey = key
                 } else if c == 0, table == .handles {
-                    if isCurrentHandle(arenas[pick].value(lists[pick][next[pick]])) {
+                    if Render.isCurrentHandleRow(arenas[pick].value(lists[pick][next[pick]])) {
                         next[i] += 1  // this row loses to a current handle
                     } else {
                         next[pick] += 1  // a hold loses to this row
@@ -173,11 +173,5 @@ final class RowArena: RowSink, @unchecked Sendable {
             next[pick] += 1
             guard try body(pickKey, arenas[pick].value(entry)) else { return }
         }
-    }
-
-    /// A handle row of a current handle: `{"held_until":null,…` (rows are canonical, `held_until` first).
-    static func isCurrentHandle(_ value: UnsafeRawBufferPointer) -> Bool {
-        let prefix = #"{"held_until":null"#.utf8
-        return value.count >= prefix.count && zip(value, prefix).allSatisfy { $0 == $1 }
     }
 }

@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import EventLog
 import LedgerCore
 import OrgDomain
@@ -61,22 +58,10 @@ struct RowWriter {
 }
 
 /// One row of one table: what the projector writes, rebuild writes and verify compares.
-public struct Row: Sendable, Hashable, Comparable {
+public struct Row: Sendable, Hashable {
     public let table: ProjectionTables.Table
     public let key: [UInt8]
     public let value: [UInt8]
-
-    /// Table, then key bytes (LMDB's order).
-    public static func < (a: Row, b: Row) -> Bool {
-        if a.table != b.table { return a.table.order < b.table.order }
-        return a.key.withUnsafeBytes { x in
-            b.key.withUnsafeBytes { y in
-                let n = min(x.count, y.count)
-                let c = n == 0 ? 0 : memcmp(x.baseAddress!, y.baseAddress!, n)
-                return c != 0 ? c < 0 : x.count < y.count
-            }
-        }
-    }
 
     /// A readable name for messages: `members[org_x/ada@example.com]`.
     public var name: String { "\(table.rawValue)[\(RowNames.describe(key))]" }
@@ -95,13 +80,6 @@ enum RowNames {
 /// How each view renders the domain state. Row values are canonical JSON in the API's field names, so
 /// the HTTP layer can answer straight from them.
 public enum Render {
-    static func encode(_ value: JSONValue) -> [UInt8] {
-        // Rows hold only strings, small integers, booleans and nulls: encoding cannot fail.
-        (try? CanonicalJSON.encode(value)) ?? []
-    }
-
-    static func time(_ t: Timestamp?) -> JSONValue { t.map { .string($0.rfc3339) } ?? .null }
-
     /// A row rendered into a fresh buffer.
     static func rendered(_ write: (inout [UInt8]) -> Void) -> [UInt8] {
         var out: [UInt8] = []
@@ -195,6 +173,12 @@ public enum Render {
         w.time("held_until", heldUntil)
         w.string("org_id", orgID)
         w.finish(into: &out)
+    }
+
+    /// Whether a `handles` row is an org's current handle (`held_until` null) rather than a hold: the
+    /// row is canonical and `held_until` its first member, so its first bytes say it.
+    static func isCurrentHandleRow(_ row: some Collection<UInt8>) -> Bool {
+        row.starts(with: #"{"held_until":null"#.utf8)
     }
 
     /// The audit view of one event: who did what to whom, when, with the event's data and meta —

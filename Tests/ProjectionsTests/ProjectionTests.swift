@@ -152,6 +152,29 @@ struct ProjectionTests {
         _ = try await f.createOrg("acme-labs", owner: "someone@example.com")
     }
 
+    @Test("an ended hold neither shadows nor removes the handle another org has claimed")
+    func endedHoldYieldsToAnotherOrg() async throws {
+        let f = try Fixture()
+        defer { f.close() }
+        let first = try await f.createOrg("acme")
+        try await f.must(.renameHandle("acme-one"), by: "owner@example.com", on: .id(first))
+        // The hold on "acme" ends; before its release is logged, another org takes the handle.
+        f.now = t0.adding(days: 31)
+        let second = try await f.createOrg("acme", owner: "other@example.com")
+        func acme() throws -> JSONValue? {
+            try f.read { txn in try txn.value(in: f.store.tables[.handles], forKey: "acme").map { try JSONParser.parse($0) } }
+        }
+        let claimed: JSONValue = ["held_until": .null, "org_id": .string(second)]
+        #expect(try acme() == claimed)
+        // The first org's profile rows are rendered again, its ended hold among them: the claim stands.
+        try await f.must(.updateProfile(displayName: "Renamed", avatarURL: nil), by: "owner@example.com", on: .id(first))
+        #expect(try acme() == claimed)
+        // Its release is logged: it must not remove the other org's handle.
+        #expect(try await f.store.pipeline.appendDue(now: f.now) >= 1)
+        #expect(try acme() == claimed)
+        #expect(try f.projectionProblem() == nil)
+    }
+
     @Test("If-Match with another version refuses with nothing written")
     func ifMatch() async throws {
         let f = try Fixture()
