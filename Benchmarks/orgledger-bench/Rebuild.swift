@@ -114,8 +114,7 @@ func generateOrgLog(_ environment: Environment, count: Int) throws -> Int {
                     if stage >= 3 {
                         let event = try OrgEvent(type: view.type, members: data)
                         if stage >= 4 {
-                            let actor: Actor = view.actor == "system" ? .system : .user(Email(trusted: view.actor))
-                            apply(&states[view.stream], event, EventContext(at: view.at, actor: actor, version: view.version))
+                            apply(&states[view.stream], event, EventContext(at: view.at, actor: Actor(recorded: view.actor), version: view.version))
                         }
                         if stage >= 5 {
                             // The audit index entry, as the fold writes it (the full row is rendered only when read).

@@ -106,11 +106,10 @@ public final class StateCache: Sendable {
                 let seq = Keys.readBE64(current.value)
                 let keepGoing = try txn.withValue(in: log.events, forKey: Keys.be64(seq)) { value -> Bool in
                     let bytes = UnsafeRawBufferPointer(rebasing: value[32...])
-                    let view = try EnvelopeView.read(bytes)
+                    let (view, data) = try EnvelopeView.readWithData(bytes)
                     guard include(seq, view.at) else { return false }
-                    let event = try OrgEvent(type: view.type, members: try view.dataMembers(in: bytes))
-                    let actor: Actor = view.actor == "system" ? .system : .user(Email(trusted: view.actor))
-                    apply(&state, event, EventContext(at: view.at, actor: actor, version: view.version))
+                    let event = try OrgEvent(type: view.type, members: data)
+                    apply(&state, event, EventContext(at: view.at, actor: Actor(recorded: view.actor), version: view.version))
                     return true
                 }
                 guard keepGoing == true else { return }

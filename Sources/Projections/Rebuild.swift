@@ -34,12 +34,11 @@ struct Folder {
         _ view: EnvelopeView, data: [(String, JSONValue)], seq: UInt64, audit sink: inout some RowSink
     ) throws -> (OrgEvent, EventContext) {
         let event = try OrgEvent(type: view.type, members: data)
-        let actor: Actor = view.actor == "system" ? .system : .user(Email(trusted: view.actor))
         let target = Render.target(of: event, orgID: view.stream)
         sink.add(
             .audit, key: { Keys.appendAudit(view.stream, seq, to: &$0) },
             value: { Render.auditEntry(at: view.at, actor: view.actor, action: view.type, target: target, into: &$0) })
-        return (event, EventContext(at: view.at, actor: actor, version: view.version))
+        return (event, EventContext(at: view.at, actor: Actor(recorded: view.actor), version: view.version))
     }
 
     /// Renders every org's view rows into `arena` and sorts it; the states are dropped.

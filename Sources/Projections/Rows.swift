@@ -366,7 +366,6 @@ extension EventEnvelope {
     /// The domain event and its context, read from a stored envelope.
     public func orgEvent() throws -> (OrgEvent, EventContext) {
         let event = try OrgEvent(type: type, data: data)
-        let actor: Actor = actor == "system" ? .system : .user(Email(trusted: actor))
-        return (event, EventContext(at: at, actor: actor, version: version))
+        return (event, EventContext(at: at, actor: Actor(recorded: actor), version: version))
     }
 }

@@ -65,4 +65,13 @@ struct ValueRuleTests {
             #expect((try? AvatarURL.parse(bad).get()) == nil, "accepted \(bad)")
         }
     }
+
+    @Test("an actor reads back from the text an envelope records")
+    func recordedActor() {
+        #expect(Actor(recorded: "system") == .system)
+        #expect(Actor(recorded: "ada@example.com") == .user(Email(trusted: "ada@example.com")))
+        for actor in [Actor.system, .user(Email(trusted: "ada@example.com"))] {
+            #expect(Actor(recorded: actor.description) == actor)
+        }
+    }
 }

@@ -17,6 +17,12 @@ public enum Actor: Sendable, Hashable, CustomStringConvertible {
         if case .user(let email) = self { return email }
         return nil
     }
+
+    /// The actor an envelope's `actor` text records (the inverse of `description`; stored events are
+    /// trusted, so the email is not checked again).
+    public init(recorded text: String) {
+        self = text == "system" ? .system : .user(Email(trusted: text))
+    }
 }
 
 /// Every state-changing request of product spec §5, as the domain receives it: raw input, validated by
