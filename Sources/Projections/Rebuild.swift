@@ -123,6 +123,7 @@ public enum Replay {
             }
         }
     }
+
     /// Compares every view, the audit index included, with a fresh replay of the log in `txn`'s
     /// snapshot; returns the first differing row, or nil.
     public static func verify(tables: ProjectionTables, in txn: borrowing some TransactionReading & ~Copyable, progress: ((UInt64) -> Void)? = nil) throws -> ProjectionProblem? {

@@ -361,11 +361,3 @@ public enum RowSet {
         sink.add(.orgAPIKeys, key: { Keys.append(org.id, k.id, to: &$0) })
     }
 }
-
-extension EventEnvelope {
-    /// The domain event and its context, read from a stored envelope.
-    public func orgEvent() throws -> (OrgEvent, EventContext) {
-        let event = try OrgEvent(type: type, data: data)
-        return (event, EventContext(at: at, actor: Actor(recorded: actor), version: version))
-    }
-}
