@@ -10,11 +10,11 @@ import Synchronization
 ///
 /// Rules for a job:
 /// - It runs on the writer's thread inside the transaction; it must not block on other work.
-/// - It may run more than once (a full map is grown and the batch re-run; a failed job is dropped and the
-///   rest re-run), so it must depend only on the transaction's contents and its own captured input.
+/// - It may run more than once (a full map is grown and the batch re-run), so it must depend only on the
+///   transaction's contents and its own captured input.
 /// - A refusal (a version conflict, a rule) is a *returned value*, decided before writing anything. A job
-///   that *throws* is answered with that error and the batch is re-run without it, so nothing it wrote
-///   survives; the others are unaffected.
+///   that *throws* runs in its own nested transaction, so nothing it wrote survives; it is answered with
+///   that error once the batch commits, and the others are neither undone nor re-run.
 /// - If the commit itself fails (disk full, I/O error), every job of the batch gets that error and nothing
 ///   of the batch is written.
 public final class GroupCommitWriter: @unchecked Sendable {
@@ -105,46 +105,40 @@ public final class GroupCommitWriter: @unchecked Sendable {
         finished.signal()
     }
 
-    /// Thrown inside the transaction to abort it when one job failed.
-    private struct JobFailed: Error {
-        let index: Int
-        let error: any Error
-    }
-
+    /// One transaction for the batch, one nested transaction per job: a job that throws takes only its
+    /// own writes with it, and the others are neither undone nor run again (a failing job costs only
+    /// itself). A full map is the environment's to handle: it grows the map and runs the batch again.
     private func process(_ batch: [any PendingJob]) {
-        var remaining = batch
-        while !remaining.isEmpty {
-            do {
-                try environment.write { txn in
-                    for (index, job) in remaining.enumerated() {
-                        do {
-                            try job.run(txn)
-                        } catch {
-                            // A full map is the environment's to handle: it grows the map and re-runs us.
-                            if case LMDBError.mapFull = error { throw error }
-                            if case LMDBError.mapResized = error { throw error }
-                            throw JobFailed(index: index, error: error)
-                        }
+        var failures: [Int: any Error] = [:]
+        do {
+            try environment.write { txn in
+                failures = [:]  // the environment may run this closure again after growing the map
+                for (index, job) in batch.enumerated() {
+                    do {
+                        let child = try txn.child()
+                        try job.run(child)  // a throw drops `child`, which aborts it
+                        try child.commitChild()
+                    } catch {
+                        if case LMDBError.mapFull = error { throw error }
+                        if case LMDBError.mapResized = error { throw error }
+                        failures[index] = error
                     }
                 }
-            } catch let failed as JobFailed {
-                remaining[failed.index].fail(failed.error)
-                remaining.remove(at: failed.index)
-                continue
-            } catch {
-                stats.withLock { $0.failedCommits += 1 }
-                for job in remaining { job.fail(error) }
-                return
             }
-            let size = remaining.count
-            stats.withLock {
-                $0.batches += 1
-                $0.jobs += UInt64(size)
-                $0.largestBatch = max($0.largestBatch, size)
-            }
-            afterCommit?(size)
-            for job in remaining { job.succeed() }
+        } catch {
+            stats.withLock { $0.failedCommits += 1 }
+            for job in batch { job.fail(error) }
             return
+        }
+        let size = batch.count - failures.count
+        stats.withLock {
+            $0.batches += 1
+            $0.jobs += UInt64(size)
+            $0.largestBatch = max($0.largestBatch, size)
+        }
+        afterCommit?(size)
+        for (index, job) in batch.enumerated() {
+            if let error = failures[index] { job.fail(error) } else { job.succeed() }
         }
     }
 }

@@ -76,8 +76,9 @@ public struct LogTables: Sendable {
         after seq: UInt64, in txn: borrowing some TransactionReading & ~Copyable,
         _ body: (UInt64, UnsafeRawBufferPointer) throws -> Bool
     ) throws {
+        guard seq < UInt64.max else { return }  // nothing comes after the largest seq (and seq + 1 would wrap to 0)
         try txn.withCursor(on: events) { cursor in
-            try cursor.forEach(from: Self.seqKey(seq &+ 1)) { entry in
+            try cursor.forEach(from: Self.seqKey(seq + 1)) { entry in
                 try body(Self.readSeq(entry.key), UnsafeRawBufferPointer(rebasing: entry.value[Self.hashSize...]))
             }
         }
@@ -87,8 +88,9 @@ public struct LogTables: Sendable {
         after seq: UInt64, in txn: borrowing some TransactionReading & ~Copyable,
         _ body: (UInt64, ChainHash, UnsafeRawBufferPointer) throws -> Bool
     ) throws {
+        guard seq < UInt64.max else { return }  // nothing comes after the largest seq (and seq + 1 would wrap to 0)
         try txn.withCursor(on: events) { cursor in
-            try cursor.forEach(from: Self.seqKey(seq &+ 1)) { entry in
+            try cursor.forEach(from: Self.seqKey(seq + 1)) { entry in
                 let hash = ChainHash(bytes: UnsafeRawBufferPointer(rebasing: entry.value[..<Self.hashSize]))
                 return try body(Self.readSeq(entry.key), hash, UnsafeRawBufferPointer(rebasing: entry.value[Self.hashSize...]))
             }

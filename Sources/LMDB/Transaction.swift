@@ -33,6 +33,22 @@ public struct WriteTransaction: ~Copyable, TransactionReading {
     }
 
     deinit { mdb_txn_abort(rawHandle) }
+
+    /// Begins a nested (child) transaction. lmdb.h on `mdb_txn_begin`: "Transactions may be nested to any
+    /// level. A parent transaction and its cursors may not issue any other operations than
+    /// mdb_txn_commit and mdb_txn_abort while it has active child transactions." So while the child
+    /// lives, use only the child. Committing it joins its writes to this transaction; dropping it
+    /// (a throw) aborts it, and this transaction is as it was before.
+    public func child() throws(LMDBError) -> WriteTransaction {
+        var raw: OpaquePointer?
+        try check(mdb_txn_begin(mdb_txn_env(rawHandle), rawHandle, 0, &raw), "mdb_txn_begin(nested)")
+        return WriteTransaction(handle: raw!)
+    }
+
+    /// Commits a child transaction (from `child()`) into its parent; the parent is usable again.
+    public consuming func commitChild() throws(LMDBError) {
+        try commit()
+    }
 }
 
 extension TransactionReading where Self: ~Copyable {

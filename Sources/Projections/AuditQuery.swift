@@ -106,11 +106,16 @@ public enum AuditFormat: String, Sendable, CaseIterable {
         return out
     }
 
-    /// RFC 4180 quoting; a leading =, +, - or @ is prefixed with ' so spreadsheets do not run it as a formula.
+    /// RFC 4180 quoting. A field whose first Unicode scalar can start a spreadsheet formula (`=`, `+`,
+    /// `-`, `@`, their fullwidth forms `＝＋－＠`, tab or carriage return) is prefixed with `'`. The first
+    /// *scalar*, not the first character: `=` followed by a combining mark or a joiner is one character
+    /// that is not `=`, yet spreadsheets still read the `=`.
     public static func csvField(_ value: String) -> String {
         var v = value
-        if let first = v.first, "=+-@".contains(first) { v = "'" + v }
+        if let first = v.unicodeScalars.first, formulaStarters.contains(first) { v = "'" + v }
         guard v.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return v }
         return "\"" + v.split(separator: "\"", omittingEmptySubsequences: false).joined(separator: "\"\"") + "\""
     }
+
+    static let formulaStarters: Set<Unicode.Scalar> = ["=", "+", "-", "@", "\u{FF1D}", "\u{FF0B}", "\u{FF0D}", "\u{FF20}", "\t", "\r"]
 }

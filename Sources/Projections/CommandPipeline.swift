@@ -34,26 +34,57 @@ public struct CommandRequest: Sendable {
     }
 }
 
-/// A response kept for an idempotency key: replayed as it was for 24 hours.
-public struct StoredResponse: Sendable, Hashable {
+/// A response kept for an idempotency key: replayed as it was for 24 hours, to the same request only.
+///
+/// A class, so `CommandOutcome.replayed` carries one pointer: with this (five-field) value inline,
+/// swiftc 6.3.1 mis-sized an async frame that held the outcome ("freed pointer was not the last
+/// allocation" in the task allocator).
+public final class StoredResponse: Sendable {
     public let status: Int
     public let body: [UInt8]
     public let at: Timestamp
+    /// The `ETag` (org version) the first response carried, if any.
+    public let etag: UInt64?
+    /// SHA-256 of the request it answered (`Idempotency.fingerprint`).
+    public let fingerprint: [UInt8]
 
-    public init(status: Int, body: [UInt8], at: Timestamp) {
+    public convenience init(status: Int, body: [UInt8], at: Timestamp, etag: UInt64? = nil) {
+        self.init(status: status, body: body, at: at, etag: etag, fingerprint: [])
+    }
+
+    init(status: Int, body: [UInt8], at: Timestamp, etag: UInt64?, fingerprint: [UInt8]) {
         self.status = status
         self.body = body
         self.at = at
+        self.etag = etag
+        self.fingerprint = fingerprint
     }
 
     public static let lifetimeMilliseconds: Int64 = 24 * 3_600_000
 
-    var encoded: [UInt8] { Keys.be64(UInt64(bitPattern: at.millisecondsSinceEpoch)) + Keys.be64(UInt64(status)) + body }
+    /// Layout (version 2): 0x02 ‖ at (8) ‖ status (8) ‖ etag + 1 (8, 0 = none) ‖ fingerprint (32) ‖ body.
+    /// A value of the first layout (it starts with a zero byte) is treated as absent.
+    static let layout: UInt8 = 2
+    static let headerSize = 1 + 8 + 8 + 8 + 32
 
-    init(decoding bytes: UnsafeRawBufferPointer) {
-        at = Timestamp(millisecondsSinceEpoch: Int64(bitPattern: Keys.readBE64(bytes)))
-        status = Int(Keys.readBE64(UnsafeRawBufferPointer(rebasing: bytes[8..<16])))
-        body = Array(bytes[16...])
+    var encoded: [UInt8] {
+        var out: [UInt8] = [Self.layout]
+        out.reserveCapacity(Self.headerSize + body.count)
+        Keys.appendBE64(UInt64(bitPattern: at.millisecondsSinceEpoch), to: &out)
+        Keys.appendBE64(UInt64(status), to: &out)
+        Keys.appendBE64(etag.map { $0 + 1 } ?? 0, to: &out)
+        out += fingerprint.count == 32 ? fingerprint : [UInt8](repeating: 0, count: 32)
+        out += body
+        return out
+    }
+
+    convenience init?(decoding bytes: UnsafeRawBufferPointer) {
+        guard bytes.count >= Self.headerSize, bytes[0] == Self.layout else { return nil }
+        func word(_ offset: Int) -> UInt64 { Keys.readBE64(UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + 8)])) }
+        let tag = word(17)
+        self.init(
+            status: Int(truncatingIfNeeded: word(9)), body: Array(bytes[57...]), at: Timestamp(millisecondsSinceEpoch: Int64(bitPattern: word(1))),
+            etag: tag == 0 ? nil : tag - 1, fingerprint: Array(bytes[25..<57]))
     }
 }
 
@@ -63,17 +94,24 @@ public enum CommandOutcome: Sendable {
     case refused(Refusal)
     /// `If-Match` named another version; nothing was written.
     case versionMismatch(current: UInt64)
-    /// The same actor sent the same idempotency key within 24 hours: the first response, again.
+    /// The same actor sent the same idempotency key with the same request within 24 hours: the first
+    /// response, again.
     case replayed(StoredResponse)
+    /// The same actor sent the same idempotency key with a different request: refused, nothing written.
+    case idempotencyKeyReused
 }
 
-/// An idempotency key and how to render the response to keep for it.
+/// An idempotency key, the request it stands for, and how to render the response to keep for it.
 public struct Idempotency: Sendable {
     public let key: String
+    /// SHA-256 of what makes the request this request (the service hashes method, path and body): a
+    /// key reused for another request is refused instead of answering with the first one's response.
+    public let fingerprint: [UInt8]
     public let render: @Sendable (CommandOutcome) -> StoredResponse?
 
-    public init(key: String, render: @escaping @Sendable (CommandOutcome) -> StoredResponse?) {
+    public init(key: String, fingerprint: [UInt8], render: @escaping @Sendable (CommandOutcome) -> StoredResponse?) {
         self.key = key
+        self.fingerprint = fingerprint
         self.render = render
     }
 }
@@ -101,15 +139,16 @@ public final class CommandPipeline: Sendable {
 
     func run(_ request: CommandRequest, idempotency: Idempotency?, in txn: borrowing WriteTransaction) throws -> CommandOutcome {
         let idempotencyKey = idempotency.flatMap { i in request.actor.map { Keys.joined($0.description, i.key) } }
-        if let idempotencyKey,
-            let stored = try txn.withValue(in: tables.idempotency, forKey: idempotencyKey, { StoredResponse(decoding: $0) }),
+        if let idempotencyKey, let idempotency,
+            let stored = try txn.withValue(in: tables.idempotency, forKey: idempotencyKey, { StoredResponse(decoding: $0) }) ?? nil,
             request.now.millisecondsSinceEpoch - stored.at.millisecondsSinceEpoch < StoredResponse.lifetimeMilliseconds
         {
-            return .replayed(stored)
+            return stored.fingerprint == idempotency.fingerprint ? .replayed(stored) : .idempotencyKeyReused
         }
         let outcome = try decideAndApply(request, in: txn)
-        if let idempotencyKey, let response = idempotency?.render(outcome) {
-            try txn.put(in: tables.idempotency, key: idempotencyKey, value: response.encoded)
+        if let idempotencyKey, let idempotency, let response = idempotency.render(outcome) {
+            let kept = StoredResponse(status: response.status, body: response.body, at: response.at, etag: response.etag, fingerprint: idempotency.fingerprint)
+            try txn.put(in: tables.idempotency, key: idempotencyKey, value: kept.encoded)
         }
         return outcome
     }
@@ -234,7 +273,11 @@ public final class CommandPipeline: Sendable {
         var stale: [[UInt8]] = []
         try txn.withCursor(on: tables.idempotency) { cursor in
             try cursor.forEach(from: [UInt8]?.none) { entry in
-                if now.millisecondsSinceEpoch - StoredResponse(decoding: entry.value).at.millisecondsSinceEpoch >= StoredResponse.lifetimeMilliseconds {
+                guard let stored = StoredResponse(decoding: entry.value) else {
+                    stale.append(Array(entry.key))  // an older layout: unreadable, so of no use
+                    return true
+                }
+                if now.millisecondsSinceEpoch - stored.at.millisecondsSinceEpoch >= StoredResponse.lifetimeMilliseconds {
                     stale.append(Array(entry.key))
                 }
                 return true

@@ -12,7 +12,7 @@ import LedgerCore
 /// | `members` | org id ‖ 0 ‖ email | the member row |
 /// | `invitations` | invitation id | the invitation row (with `org_id`) |
 /// | `invitations_pending` | email ‖ 0 ‖ invitation id | org id (raw) — `GET /v1/invitations` |
-/// | `org_invitations` | org id ‖ 0 ‖ invitation id | empty — an org's invitations |
+/// | `org_invitations` | org id ‖ 0 ‖ inverted sent_at (8 bytes) ‖ invitation id | empty — an org's invitations, newest first |
 /// | `memberships` | email ‖ 0 ‖ org id | role (raw) — `GET /v1/orgs`, the orgs a person belongs to |
 /// | `org_api_keys` | org id ‖ 0 ‖ key id | empty — an org's keys |
 /// | `api_keys` | key id | the key row (with `org_id`; never the secret) |
@@ -24,7 +24,7 @@ import LedgerCore
 public struct ProjectionTables: Sendable {
     /// Bump when a row's shape or a table's keys change: the service rebuilds the projections at start-up
     /// when the stored version differs.
-    public static let formatVersion: UInt64 = 4
+    public static let formatVersion: UInt64 = 5
 
     public enum Table: String, CaseIterable, Sendable, Comparable {
         case orgs, handles, members, invitations
@@ -138,6 +138,21 @@ public enum Keys {
         appendBE64(seq, to: &out)
     }
     public static func auditPrefix(_ orgID: String) -> [UInt8] { joined(orgID, "") }
+
+    /// An `org_invitations` key: org ‖ 0 ‖ sent_at (ms, sign-flipped and inverted: newest first) ‖ id.
+    /// An org's invitations list newest first in key order, so a page is one cursor walk.
+    static func appendOrgInvitation(_ orgID: String, sentAt: Timestamp, _ id: String, to out: inout [UInt8]) {
+        out.append(contentsOf: orgID.utf8)
+        out.append(0)
+        appendBE64(~(UInt64(bitPattern: sentAt.millisecondsSinceEpoch) ^ (1 << 63)), to: &out)
+        out.append(contentsOf: id.utf8)
+    }
+
+    public static func orgInvitation(_ orgID: String, sentAt: Timestamp, _ id: String) -> [UInt8] {
+        var out: [UInt8] = []
+        appendOrgInvitation(orgID, sentAt: sentAt, id, to: &out)
+        return out
+    }
 
     /// A due entry: time (ms since 1970, sign-flipped so earlier sorts first) ‖ org id ‖ 0 ‖ what is due.
     public static func due(_ time: Timestamp, _ orgID: String, _ item: String) -> [UInt8] {

@@ -14,7 +14,7 @@ public struct Projector: Sendable {
     /// The parts of the state an event touches (everything, for a purge).
     public static func parts(for event: OrgEvent, before: OrgState?) -> [RowSet.Part] {
         if case .purged = event, let before { return RowSet.allParts(before) }
-        return RowSet.parts(touchedBy: event)
+        return RowSet.parts(touchedBy: event) + RowSet.keyParts(whoseStatusMayChange: event, in: before)
     }
 
     /// The rows those parts render to in `state`.

@@ -28,9 +28,59 @@ public enum Queries {
         try txn.value(in: tables[.members], forKey: Keys.member(orgID, email))
     }
 
-    /// The org's member rows, ordered by email.
-    public static func memberRows(_ orgID: String, tables: ProjectionTables, in txn: borrowing some TransactionReading & ~Copyable) throws -> [[UInt8]] {
-        try rows(withPrefix: Keys.memberPrefix(orgID), in: tables[.members], txn: txn)
+    /// The org's member rows in key (byte) order of the email: those after the email `cursor` (bytes,
+    /// exclusive) that `accept` takes, at most `limit`.
+    public static func memberRows(
+        _ orgID: String, after cursor: String? = nil, limit: Int = .max, where accept: ([UInt8]) -> Bool = { _ in true },
+        tables: ProjectionTables, in txn: borrowing some TransactionReading & ~Copyable
+    ) throws -> [[UInt8]] {
+        let prefix = Keys.memberPrefix(orgID)
+        let start = cursor.map { Keys.member(orgID, $0) }
+        var out: [[UInt8]] = []
+        guard limit > 0 else { return out }
+        try txn.withCursor(on: tables[.members]) { c in
+            try c.forEach(from: start ?? prefix) { entry in
+                guard entry.key.starts(with: prefix) else { return false }
+                if let start, entry.key.elementsEqual(start) { return true }
+                let row = Array(entry.value)
+                if accept(row) { out.append(row) }
+                return out.count < limit
+            }
+        }
+        return out
+    }
+
+    /// Where an invitation page starts after: the last row's `sent_at` and `id`.
+    public struct InvitationCursor: Sendable, Hashable {
+        public let sentAt: Timestamp
+        public let id: String
+
+        public init(sentAt: Timestamp, id: String) {
+            self.sentAt = sentAt
+            self.id = id
+        }
+    }
+
+    /// The org's invitation rows, newest first (then by id): those after `cursor` (exclusive) that
+    /// `accept` takes, at most `limit`.
+    public static func invitationRows(
+        _ orgID: String, after cursor: InvitationCursor?, limit: Int, where accept: ([UInt8]) -> Bool,
+        tables: ProjectionTables, in txn: borrowing some TransactionReading & ~Copyable
+    ) throws -> [[UInt8]] {
+        let prefix = Keys.joined(orgID, "")
+        let start = cursor.map { Keys.orgInvitation(orgID, sentAt: $0.sentAt, $0.id) }
+        var out: [[UInt8]] = []
+        guard limit > 0 else { return out }
+        try txn.withCursor(on: tables[.orgInvitations]) { c in
+            try c.forEach(from: start ?? prefix) { entry in
+                guard entry.key.starts(with: prefix), entry.key.count > prefix.count + 8 else { return false }
+                if let start, entry.key.elementsEqual(start) { return true }
+                let id = UnsafeRawBufferPointer(rebasing: entry.key[(prefix.count + 8)...])
+                if let row = try txn.value(in: tables[.invitations], forKey: Array(id)), accept(row) { out.append(row) }
+                return out.count < limit
+            }
+        }
+        return out
     }
 
     /// For index tables keyed `prefix ‖ suffix`: every (suffix, value) under `prefix`, in key order.

@@ -151,18 +151,22 @@ public enum Render {
         w.finish(into: &out)
     }
 
-    public static func apiKeyRow(_ k: APIKey, orgID: String) -> [UInt8] { rendered { apiKeyRow(k, orgID: orgID, into: &$0) } }
+    public static func apiKeyRow(_ k: APIKey, of org: OrgState) -> [UInt8] { rendered { apiKeyRow(k, of: org, into: &$0) } }
 
-    static func apiKeyRow(_ k: APIKey, orgID: String, into out: inout [UInt8]) {
+    /// `status` (`active|revoked|void`) and `void_reason` come from `APIKey.status(in:)`; the projector
+    /// re-renders a key's row whenever an event can change them (`RowSet.keyParts`).
+    static func apiKeyRow(_ k: APIKey, of org: OrgState, into out: inout [UInt8]) {
+        let status = k.status(in: org)
         var w = RowWriter(appendingTo: &out)
         w.int("auth_epoch", Int64(k.authEpoch))
         w.time("created_at", k.createdAt)
         w.string("created_by", k.createdBy.value)
         w.string("id", k.id)
         w.string("name", k.name)
-        w.string("org_id", orgID)
-        w.bool("revoked", k.revoked)
+        w.string("org_id", org.id)
         w.string("role", k.role.rawValue)
+        w.string("status", status.name)
+        w.optionalString("void_reason", status.voidReason?.rawValue)
         w.finish(into: &out)
     }
 
@@ -289,7 +293,6 @@ public enum RowSet {
         case .memberJoined(let email, _, _, _), .memberRoleChanged(let email, _, _), .memberSuspended(let email, _),
             .memberReinstated(let email, _), .memberRemoved(let email, _), .memberLeft(let email, _):
             parts.append(.member(email))
-            // Creator-dependent key validity is computed at verify time; key rows do not change.
         case .invitationSent(let id, _, _, _), .invitationRevoked(let id, _, _), .invitationAccepted(let id, _),
             .invitationDeclined(let id, _), .invitationExpired(let id, _):
             parts.append(.invitation(id))
@@ -301,6 +304,22 @@ public enum RowSet {
             break  // handled as "the org leaves every view"
         }
         return parts
+    }
+
+    /// The key rows whose `status` an event can change (`APIKey.status(in:)`): the live keys of the
+    /// member it is about, or of the whole org when its epoch or status changes. At most
+    /// `Policy.maximumUnrevokedKeys`, so an event never renders an unbounded number of rows.
+    static func keyParts(whoseStatusMayChange event: OrgEvent, in org: OrgState?) -> [Part] {
+        guard let org else { return [] }
+        switch event {
+        case .memberRoleChanged(let email, _, _), .memberSuspended(let email, _), .memberReinstated(let email, _),
+            .memberRemoved(let email, _), .memberLeft(let email, _):
+            return org.liveKeys.filter { $0.createdBy == email }.map { .apiKey($0.id) }
+        case .authReset, .deletionScheduled, .deletionCanceled:
+            return org.liveKeys.map { .apiKey($0.id) }
+        default:
+            return []
+        }
     }
 
     /// The rows of one part of a (live) org. A purged org has none.
@@ -348,7 +367,7 @@ public enum RowSet {
 
     private static func invitationRows(_ i: Invitation, of org: OrgState, into sink: inout some RowSink) {
         sink.add(.invitations, key: { $0.append(contentsOf: i.id.utf8) }, value: { Render.invitationRow(i, orgID: org.id, into: &$0) })
-        sink.add(.orgInvitations, key: { Keys.append(org.id, i.id, to: &$0) })
+        sink.add(.orgInvitations, key: { Keys.appendOrgInvitation(org.id, sentAt: i.sentAt, i.id, to: &$0) })
         if i.status == .pending {
             sink.add(.invitationsPending, key: { Keys.append(i.email.value, i.id, to: &$0) }, raw: org.id)
             sink.add(.due, key: { Keys.appendDue(i.expiresAt, org.id, "invitation ", i.id, to: &$0) })
@@ -356,7 +375,7 @@ public enum RowSet {
     }
 
     private static func apiKeyRows(_ k: APIKey, of org: OrgState, into sink: inout some RowSink) {
-        sink.add(.apiKeys, key: { $0.append(contentsOf: k.id.utf8) }, value: { Render.apiKeyRow(k, orgID: org.id, into: &$0) })
+        sink.add(.apiKeys, key: { $0.append(contentsOf: k.id.utf8) }, value: { Render.apiKeyRow(k, of: org, into: &$0) })
         sink.add(.apiKeysByHash, key: { Keys.append(k.secretSHA256, k.id, to: &$0) }, raw: org.id)
         sink.add(.orgAPIKeys, key: { Keys.append(org.id, k.id, to: &$0) })
     }

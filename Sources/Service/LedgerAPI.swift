@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import NIOCore
+import NIOPosix
 import Crypto
 import EventLog
 import Foundation
@@ -34,14 +35,26 @@ public struct LedgerAPI: Sendable {
         registerAuditAndLogRoutes(on: router)
     }
 
+    /// A read whose cost does not grow with the data (a point lookup): run where the request is.
     func read<R>(_ body: (borrowing ReadTransaction) throws -> R) throws -> R { try store.environment.read(body) }
+
+    /// A read whose cost grows with the data (a page of rows, `as_of` folding an org's stream, the raw
+    /// log): run on a thread pool, never on the event loop or Swift's cooperative threads, so heavy reads
+    /// queue behind each other while point reads, commands and `/v1/health` keep answering (spec §5).
+    func scan<R: Sendable>(_ body: @escaping @Sendable (borrowing ReadTransaction) throws -> R) async throws -> R {
+        let environment = store.environment
+        return try await NIOThreadPool.singleton.runIfActive { try environment.read(body) }
+    }
 
     // MARK: {org}
 
     /// `{org}` is an org id (`org_…`) or a handle. A former handle still held answers 308 to the same
     /// path with the current handle; an unknown one 404.
     func resolveOrg(_ raw: String, request: Request) throws -> String {
-        if raw.hasPrefix("org_") { return raw }
+        if raw.hasPrefix("org_") {
+            guard ResourceID.isWellFormed(raw, prefix: "org") else { throw APIError.notFound("no org '\(raw)'") }
+            return raw
+        }
         guard case .success(let handle) = Handle.parse(raw) else { throw APIError.notFound("no org '\(raw)'") }
         let now = clock()
         let found: (String, String?)? = try read { txn in
@@ -66,7 +79,22 @@ public struct LedgerAPI: Sendable {
     /// The actor (required) and the org named by the path's `{org}`.
     func actorAndOrg(_ request: Request, _ context: BasicRequestContext) throws -> (Actor, String) {
         let actor = try request.actor()
-        return (actor, try resolveOrg(context.parameters.get("org")!, request: request))
+        return (actor, try resolveOrg(try context.segment("org"), request: request))
+    }
+
+    /// `{email}` of a member path, percent-decoded and normalized (400 if it is no email).
+    func memberEmail(_ context: BasicRequestContext) throws -> Email {
+        switch Email.parse(try context.segment("email")) {
+        case .success(let email): return email
+        case .failure(let error): throw APIError.invalid([error])
+        }
+    }
+
+    /// `{id}` of an invitation or key path: an id of the service's own shape, or 404 before any lookup.
+    func resourceID(_ context: BasicRequestContext, prefix: String, kind: String) throws -> String {
+        let id = try context.segment("id")
+        guard ResourceID.isWellFormed(id, prefix: prefix) else { throw APIError.notFound("no \(kind) '\(id)'") }
+        return id
     }
 
     /// The org's row, or 404 (also for purged orgs).
@@ -101,14 +129,14 @@ public struct LedgerAPI: Sendable {
     /// If-Match (412), Idempotency-Key (the first response again within 24 h), refusals (problem
     /// documents) and a full disk (507).
     func execute(
-        _ request: Request, target: OrgRef, command: Command, actor: Actor?,
+        _ request: Request, body requestBody: Body? = nil, target: OrgRef, command: Command, actor: Actor?,
         keepSecretsOutOfReplay: Bool = false,
         render: @escaping @Sendable (_ orgID: String, _ events: [RecordedEvent], _ state: OrgState?) -> (HTTPResponse.Status, JSONValue)
     ) async throws -> Response {
         let meta = try request.meta()
         let commandRequest = CommandRequest(target: target, command: command, actor: actor, now: clock(), ifMatch: try request.ifMatch(), meta: meta)
         let idempotency = meta.idempotencyKey.map { key in
-            Idempotency(key: key) { outcome in
+            Idempotency(key: key, fingerprint: Self.fingerprint(request, requestBody)) { outcome in
                 guard case .applied(let orgID, let events, let state) = outcome else { return nil }
                 var (status, body) = render(orgID, events, state)
                 if keepSecretsOutOfReplay, case .object(var members) = body {
@@ -116,7 +144,7 @@ public struct LedgerAPI: Sendable {
                     members["secret_redacted"] = true
                     body = .object(members)
                 }
-                return StoredResponse(status: Int(status.code), body: (try? CanonicalJSON.encode(body)) ?? [], at: commandRequest.now)
+                return StoredResponse(status: Int(status.code), body: (try? CanonicalJSON.encode(body)) ?? [], at: commandRequest.now, etag: state?.version)
             }
         }
         let outcome: CommandOutcome
@@ -137,8 +165,19 @@ public struct LedgerAPI: Sendable {
         case .versionMismatch(let current):
             throw APIError(.preconditionFailed, reason: "version_mismatch", detail: "If-Match names another version; the org is at version \(current)", headers: [.eTag: "\"\(current)\""])
         case .replayed(let stored):
-            return Reply.raw(HTTPResponse.Status(code: stored.status), stored.body, headers: [.idempotentReplayed: "true"])
+            return Reply.raw(HTTPResponse.Status(code: stored.status), stored.body, etag: stored.etag, headers: [.idempotentReplayed: "true"])
+        case .idempotencyKeyReused:
+            throw APIError(.unprocessableContent, reason: "idempotency_key_reused",
+                detail: "this Idempotency-Key was used within 24 hours for another request (method, path or body differ); nothing was written. Use a new key for a new request.")
         }
+    }
+
+    /// What makes a request the same request for `Idempotency-Key`: SHA-256 of the method, the path and
+    /// query as sent, and the body's canonical JSON (so key order and white space do not matter).
+    static func fingerprint(_ request: Request, _ body: Body?) -> [UInt8] {
+        var material = Array(request.method.rawValue.utf8) + [0] + Array(request.uri.description.utf8) + [0]
+        if let body { material += (try? CanonicalJSON.encode(.object(body.members))) ?? [] }
+        return Array(SHA256.hash(data: material))
     }
 
     /// Whether the data folder's filesystem has (almost) no room left for a commit.

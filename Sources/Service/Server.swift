@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import LMDB
 import LedgerCore
 import Logging
@@ -8,6 +9,7 @@ import NIOCore
 import Prometheus
 import Projections
 import ServiceLifecycle
+import Synchronization
 
 /// `orgledger serve`: one data folder, one socket, one service group.
 public struct ServerOptions: Sendable {
@@ -18,6 +20,7 @@ public struct ServerOptions: Sendable {
     /// File mode of the socket: its permissions are the gate to the whole service.
     public var socketMode: mode_t = 0o600
     public var dueInterval: Duration = .seconds(60)
+    public var limits = ConnectionLimits()
 
     public init(dataPath: String, socketPath: String, tcp: (host: String, port: Int)? = nil, socketMode: mode_t = 0o600) {
         self.dataPath = dataPath
@@ -30,12 +33,14 @@ public struct ServerOptions: Sendable {
 public enum ServeError: Error, CustomStringConvertible {
     case socketInUse(String)
     case socketLocked(String)
+    case notASocket(String)
     case io(String)
 
     public var description: String {
         switch self {
         case .socketInUse(let path): "a live OrgLedger service already answers on \(path); not taking it over"
         case .socketLocked(let path): "another OrgLedger service holds \(path) (its lock file \(path).lock is taken); not taking it over"
+        case .notASocket(let path): "\(path) exists and is not a socket; not touching it (choose another --socket path)"
         case .io(let message): message
         }
     }
@@ -76,19 +81,24 @@ public enum OrgLedgerServer {
                 }
             }),
         ]
-        let configuration = ApplicationConfiguration(address: .unixDomainSocket(path: options.socketPath), serverName: nil)
-        services.append(Application(responder: responder, configuration: configuration, onServerRunning: { _ in
+        let cap = options.limits.connectionCap()
+        let configuration = ApplicationConfiguration(
+            address: .unixDomainSocket(path: options.socketPath), serverName: nil, availableConnectionsDelegate: MaximumAvailableConnections(cap))
+        services.append(Application(responder: responder, server: options.limits.serverBuilder(), configuration: configuration, onServerRunning: { _ in
             umask(previousMask)
             chmod(options.socketPath, options.socketMode)
+            socketLock.adoptCreatedSocket()
             logger.notice("serving", metadata: ["socket": "\(options.socketPath)", "data": "\(options.dataPath)"])
         }, logger: logger))
         if let tcp = options.tcp {
-            services.append(Application(responder: responder, configuration: .init(address: .hostname(tcp.host, port: tcp.port)), logger: logger))
+            let address = ApplicationConfiguration(
+                address: .hostname(tcp.host, port: tcp.port), serverName: nil, availableConnectionsDelegate: MaximumAvailableConnections(cap))
+            services.append(Application(responder: LoopbackHostGuard(inner: responder, port: tcp.port), server: options.limits.serverBuilder(), configuration: address, logger: logger))
         }
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         defer {
-            unlink(options.socketPath)
-            withExtendedLifetime((folderLock, socketLock)) {}
+            socketLock.removeCreatedSocket()
+            withExtendedLifetime(folderLock) {}
         }
         try await group.run()
     }
@@ -100,13 +110,25 @@ public enum OrgLedgerServer {
 }
 
 /// Holds `<socket>.lock` for the life of the process and refuses a socket that a live service answers
-/// on. A socket file nobody answers on (left by a crash) is stale: Hummingbird replaces it when binding.
+/// on, or a path that is not a socket at all (a data file given as `--socket` must never be touched). A
+/// socket file nobody answers on (left by a crash) is stale: NIO replaces it when binding, after
+/// checking that it is a socket.
+///
+/// On stop it unlinks only the socket this process created — the same inode it saw after binding — and
+/// then its lock file.
 final class SocketGuard: Sendable {
     private let fd: Int32
+    private let path: String
+    private let created = Mutex<(dev: UInt64, ino: UInt64)?>(nil)
 
     init(path: String) throws {
+        self.path = path
+        var info = stat()
+        if lstat(path, &info) == 0, info.st_mode & S_IFMT != S_IFSOCK {
+            throw ServeError.notASocket(path)
+        }
         let lockPath = path + ".lock"
-        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { throw ServeError.io("cannot open \(lockPath): \(String(cString: strerror(errno)))") }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             close(fd)
@@ -119,11 +141,30 @@ final class SocketGuard: Sendable {
         }
     }
 
+    /// Called once the server listens: remembers which file is ours.
+    func adoptCreatedSocket() {
+        var info = stat()
+        guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFSOCK else { return }
+        created.withLock { $0 = (UInt64(info.st_dev), UInt64(info.st_ino)) }
+    }
+
+    /// Unlinks the socket if it is still the one this process created, and the lock file.
+    func removeCreatedSocket() {
+        if let ours = created.withLock({ $0 }) {
+            var info = stat()
+            if lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFSOCK, UInt64(info.st_dev) == ours.dev, UInt64(info.st_ino) == ours.ino {
+                unlink(path)
+            }
+        }
+        // Unlinked while still locked: a second service that opened the old file fails its non-blocking
+        // lock and stops; one that comes later creates a fresh file.
+        unlink(path + ".lock")
+    }
+
     deinit {
         flock(fd, LOCK_UN)
         close(fd)
     }
-
 }
 
 /// Closes the store (finishing the writer's queue) once the service group shuts down — after the

@@ -5,7 +5,7 @@ import LedgerCore
 private let orgColumns = ["handle", "display_name", "role", "member_count", "status", "id"]
 private let memberColumns = ["email", "role", "status", "joined_at", "invited_by"]
 private let invitationColumns = ["id", "email", "role", "status", "expires_at", "invited_by"]
-private let keyColumns = ["id", "name", "role", "revoked", "created_by", "created_at"]
+private let keyColumns = ["id", "name", "role", "status", "void_reason", "created_by", "created_at"]
 
 struct Health: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "GET /v1/health: is the service up, and the head of its log.")

@@ -17,7 +17,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The Unix socket to listen on (env ORGLEDGER_SOCKET).", valueName: "PATH"))
     var socket: String = ProcessInfoEnvironment.value("ORGLEDGER_SOCKET") ?? "./orgledger.sock"
 
-    @Option(help: ArgumentHelp("Also listen on a loopback TCP address.", valueName: "127.0.0.1:PORT"))
+    @Option(help: ArgumentHelp("Also listen on a loopback TCP address: 127.0.0.1:PORT, localhost:PORT or [::1]:PORT.", valueName: "HOST:PORT"))
     var listen: String?
 
     @Option(help: "The socket file's mode, in octal.")
@@ -30,11 +30,10 @@ struct Serve: AsyncParsableCommand {
         guard let mode = mode_t(socketMode, radix: 8), mode <= 0o777 else { throw ValidationError("--socket-mode must be octal, e.g. 600") }
         var tcp: (String, Int)?
         if let listen {
-            let parts = listen.split(separator: ":")
-            guard parts.count == 2, let port = Int(parts[1]), ["127.0.0.1", "localhost", "::1"].contains(String(parts[0])) else {
-                throw ValidationError("--listen takes a loopback address, e.g. 127.0.0.1:8080")
+            guard let address = LoopbackAddress(listen) else {
+                throw ValidationError("--listen takes a loopback address and port: 127.0.0.1:PORT, localhost:PORT or [::1]:PORT")
             }
-            tcp = (String(parts[0]), port)
+            tcp = (address.host, address.port)
         }
         var logger = Logger(label: "orgledger")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .notice
@@ -52,3 +51,20 @@ struct Serve: AsyncParsableCommand {
 
 import Projections
 typealias DataFolderLockError = DataFolderLock.LockError
+
+/// `--listen`: a loopback host and a port. IPv6 in brackets, as in a URL.
+struct LoopbackAddress {
+    let host: String
+    let port: Int
+
+    init?(_ text: String) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else { return nil }
+        let host = String(text[..<colon])
+        switch host {
+        case "127.0.0.1", "localhost": self.host = host
+        case "[::1]": self.host = "::1"
+        default: return nil
+        }
+        self.port = port
+    }
+}

@@ -15,7 +15,7 @@ struct GroupCommitWriterTests {
         func release() { semaphore.signal() }
     }
 
-    @Test("callers submitted together share one transaction; a job that throws fails alone and leaves nothing")
+    @Test("callers submitted together share one transaction; a job that throws fails alone, leaves nothing, and makes no other job run again")
     func batchingAndIsolation() async throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
@@ -25,6 +25,7 @@ struct GroupCommitWriterTests {
         defer { writer.close() }
 
         let gate = Gate()
+        let runs = RunCounter()
         let blocker = Task { try await writer.submit { _ in gate.wait() } }
         try await Task.sleep(for: .milliseconds(50))  // the writer is now inside the blocker's batch
 
@@ -34,6 +35,7 @@ struct GroupCommitWriterTests {
                     group.addTask {
                         do {
                             try await writer.submit { txn in
+                                runs.count.withLock { $0 += 1 }
                                 try txn.put(in: db, key: "key-\(i)", value: [UInt8(i)])
                                 if i == 17 { throw Refused() }  // after writing: the write must not survive
                             }
@@ -53,6 +55,7 @@ struct GroupCommitWriterTests {
 
         #expect(outcome.count == 40)
         #expect(outcome.filter { !$0.value }.map(\.key) == [17])
+        #expect(runs.count.withLock { $0 } == 40, "a failing job made the others of its batch run again")
         for i in 0..<40 {
             let stored = try env.read { try $0.value(in: db, forKey: "key-\(i)") }
             #expect(stored == (i == 17 ? nil : [UInt8(i)]), "key-\(i)")
@@ -79,4 +82,8 @@ struct GroupCommitWriterTests {
         #expect(refusal1 is GroupCommitWriter.WriterError)
         #expect(try env.read { try $0.value(in: db, forKey: "k") } == [1])
     }
+}
+
+private final class RunCounter: Sendable {
+    let count = Mutex(0)
 }

@@ -93,6 +93,8 @@ struct OrgRuleTests {
             #expect(l.refused(command, by: user(owner), on: acme)?.reason == .pendingDeletion, "\(command)")
         }
         #expect(l.refused(.acceptInvitation(id: "inv_x"), by: user("x@example.com"), on: acme)?.reason == .pendingDeletion)
+        #expect(l.refused(.declineInvitation(id: "inv_x"), by: user("x@example.com"), on: acme)?.reason == .pendingDeletion)
+        #expect(l.refused(.revokeInvitation(id: "inv_x"), by: user(owner), on: acme)?.reason == .pendingDeletion)
         #expect(l.refused(.cancelDeletion, by: user("admin@example.com"), on: acme)?.reason == .notPermitted)
         #expect(l.must(.cancelDeletion, by: owner, on: acme) == [.deletionCanceled])
         #expect(l.orgs[acme]!.status == .active)

@@ -36,18 +36,76 @@ struct ValueRuleTests {
         #expect((try? Email.parse(raw).get()) == nil, "accepted \(raw.debugDescription)")
     }
 
-    @Test("254 characters is the longest email")
+    @Test("254 UTF-8 bytes is the longest email, however few characters that is")
     func emailLength() {
         let local = String(repeating: "a", count: 254 - "@example.com".count)
         #expect((try? Email.parse(local + "@example.com").get()) != nil)
         #expect((try? Email.parse("a" + local + "@example.com").get()) == nil)
+        // Six graphemes, 613 bytes: what reached LMDB's 511-byte key limit before.
+        let heavy = "a" + String(repeating: "\u{301}", count: 300) + "@example.com"
+        #expect(heavy.count < 20 && heavy.utf8.count > 600)
+        #expect((try? Email.parse(heavy).get()) == nil)
+        let multibyte = String(repeating: "é", count: 121) + "@example.com"  // 242 + 12 bytes
+        #expect(multibyte.utf8.count == 254)
+        #expect((try? Email.parse(multibyte).get()) != nil)
+        #expect((try? Email.parse("é" + multibyte).get()) == nil)
+    }
+
+    @Test("one mailbox, one spelling: NFC and NFD, upper and lower case are the same bytes")
+    func emailNFC() throws {
+        let nfc = try Email.parse("jos\u{E9}@example.com").get()
+        let nfd = try Email.parse("JOSE\u{301}@Example.com").get()
+        #expect(nfc == nfd)
+        #expect(Array(nfc.value.utf8) == Array(nfd.value.utf8))
+        #expect(Array(nfc.value.utf8) == Array("jos\u{E9}@example.com".utf8))
+    }
+
+    @Test("invisible, format and bidi characters make no second spelling of an address", arguments: [
+        "ada\u{200B}@example.com", "\u{202E}ada@example.com", "ada@exa\u{200D}mple.com", "ada\u{2060}@example.com",
+        "\u{FEFF}ada@example.com", "ada\u{AD}@example.com", "ada\u{2028}@example.com", "ada\u{85}@example.com",
+        "ada\u{200E}@example.com", "ada\u{2066}@example.com", "ada\u{7F}@example.com", "ada\u{3000}x@example.com",
+    ])
+    func emailInvisibles(raw: String) {
+        #expect((try? Email.parse(raw).get()) == nil, "accepted \(raw.unicodeScalars.map { String($0.value, radix: 16) })")
+    }
+
+    @Test("internationalized domains: the xn-- form and the Unicode form are one address, stored in Unicode")
+    func emailIDN() throws {
+        let unicode = try Email.parse("ada@m\u{FC}nchen.de").get()
+        let ascii = try Email.parse("Ada@XN--MNCHEN-3YA.de").get()
+        #expect(unicode == ascii)
+        #expect(ascii.value == "ada@m\u{FC}nchen.de")
+        #expect(try Email.parse("b@xn--bcher-kva.example").get().value == "b@b\u{FC}cher.example")
+        #expect(try Email.parse("c@xn--fsqu00a.xn--55qx5d").get().value == "c@\u{4F8B}\u{5B50}.\u{516C}\u{53F8}")
+        // Not punycode, or punycode of nothing foreign, or of something that is not a lower-case NFC label.
+        for bad in ["a@xn--.de", "a@xn--abc.de", "a@xn--mnchen-3y!.de", "a@xn--99999999999999999999a.de", "a@xn--mnchen-3yA\u{E9}.de"] {
+            #expect((try? Email.parse(bad).get()) == nil, "accepted \(bad)")
+        }
+    }
+
+    @Test("the Kelvin sign is not a k: handles lower-case ASCII only")
+    func handleKelvin() {
+        #expect((try? Handle.parse("\u{212A}acme").get()) == nil)
+    }
+
+    @Test("display names: at most 1,024 bytes, and something visible")
+    func displayNameBytes() {
+        let oneGrapheme = "a" + String(repeating: "\u{301}", count: 500_000)
+        #expect(oneGrapheme.count == 1)
+        #expect((try? DisplayName.parse(oneGrapheme).get()) == nil)
+        #expect((try? DisplayName.parse(String(repeating: "\u{301}", count: 3)).get()) == nil)
+        for invisible in ["\u{200B}", "\u{200B}\u{200D}", "\u{3000}", "\u{2060}\u{FEFF}", "\u{202E}", "na\u{85}me"] {
+            #expect((try? DisplayName.parse(invisible).get()) == nil, "accepted \(invisible.unicodeScalars.map { String($0.value, radix: 16) })")
+        }
+        #expect(try! DisplayName.parse("Cafe\u{301}").get() == "Caf\u{E9}", "names are NFC")
     }
 
     @Test("display names are trimmed, 1–100 characters, free of control and bidi characters")
     func displayNames() throws {
         #expect(try DisplayName.parse("  Acme Rockets  ").get() == "Acme Rockets")
         #expect(try DisplayName.parse(String(repeating: "é", count: 100)).get().count == 100)
-        #expect(try DisplayName.parse(String(repeating: "👩‍👩‍👧", count: 100)).get().count == 100)  // characters, not bytes
+        #expect(try DisplayName.parse(String(repeating: "👩‍👩‍👧", count: 56)).get().count == 56)  // 1,008 bytes
+        #expect((try? DisplayName.parse(String(repeating: "👩‍👩‍👧", count: 57)).get()) == nil)  // 1,026 bytes
         for bad in ["", "   ", String(repeating: "x", count: 101), "tab\there", "new\nline", "evil\u{202E}txt", "nul\u{0}"] {
             #expect((try? DisplayName.parse(bad).get()) == nil, "accepted \(bad.debugDescription)")
         }

@@ -67,6 +67,40 @@ final class Fixture: @unchecked Sendable {
         return events
     }
 
+    /// Org acme (2 events), then the same idempotent invitation: first, again, with another request's
+    /// fingerprint, and a day later; each outcome as text, and whether the head moved.
+    func idempotencyScenario() async throws -> [String] {
+        let org = try await createOrg("acme")
+        var steps = [try await idempotentInvite(org, id: "inv_1", fingerprint: 1)]
+        let head = try store.log.head()
+        steps.append(try await idempotentInvite(org, id: "inv_2", fingerprint: 1))
+        steps.append(try store.log.head() == head ? "head unchanged" : "head moved")
+        steps.append(try await idempotentInvite(org, id: "inv_4", fingerprint: 2))
+        steps.append(try store.log.head() == head ? "head unchanged" : "head moved")
+        now = t0.adding(days: 1)
+        steps.append(try await idempotentInvite(org, id: "inv_3", fingerprint: 1))
+        return steps
+    }
+
+    /// Invites ada@example.com as the owner with idempotency key `key-1` and a fingerprint of 32 bytes
+    /// `fingerprint`; the outcome as text.
+    func idempotentInvite(_ org: String, id: String, fingerprint: UInt8) async throws -> String {
+        let render: @Sendable (CommandOutcome) -> StoredResponse? = { outcome in
+            guard case .applied(_, let events, _) = outcome else { return nil }
+            return StoredResponse(status: 201, body: Array("seq \(events.last?.seq ?? 0)".utf8), at: t0)
+        }
+        let outcome = try await store.pipeline.execute(
+            CommandRequest(target: .id(org), command: .invite(emails: ["ada@example.com"], role: "member", ttlDays: nil, invitationIDs: [id]), actor: user("owner@example.com"), now: now),
+            idempotency: Idempotency(key: "key-1", fingerprint: Array(repeating: fingerprint, count: 32), render: render))
+        switch outcome {
+        case .applied: return "applied"
+        case .replayed(let stored): return "replayed \(stored.status) \(String(decoding: stored.body, as: UTF8.self))"
+        case .idempotencyKeyReused: return "idempotency key reused"
+        case .refused(let refusal): return "refused \(refusal)"
+        case .versionMismatch: return "version mismatch"
+        }
+    }
+
     func createOrg(_ handle: String, owner: String = "owner@example.com") async throws -> String {
         let orgID = id("org")
         try await must(.createOrg(orgID: orgID, handle: handle, displayName: "Org \(handle)"), by: owner, on: .new(orgID))

@@ -89,6 +89,21 @@ class Service:
         connection.close()
         return reply
 
+    def pages(self, path, key, actor=None, limit=None):
+        """Every row of a paged list, following `Link: <…>; rel="next"` as a client would; checks each
+        page's `next_cursor` agrees with the link."""
+        rows = []
+        if limit:
+            path += ("&" if "?" in path else "?") + f"limit={limit}"
+        while path:
+            reply = self.request("GET", path, actor=actor)
+            assert reply.status == 200, reply
+            rows += reply.json[key]
+            link = reply.header("Link")
+            assert (link is None) == (reply.json["next_cursor"] is None), (link, reply.json["next_cursor"])
+            path = link[1:link.index(">")] if link else None
+        return rows
+
     def stop(self, sig=signal.SIGTERM, timeout=20):
         if self.process.poll() is None:
             try:

@@ -62,7 +62,7 @@ def test_sigkill_under_load_loses_nothing_answered(tmp_path):
 def check_after_restart(svc, answered):
     """Every answered invitation is in the view and the log; the log and the view agree; verify passes
     (verify reads the folder while the service runs)."""
-    listed = {i["id"]: i["email"] for i in svc.request("GET", "/v1/orgs/acme/invitations", actor=OWNER).json["invitations"]}
+    listed = {i["id"]: i["email"] for i in svc.pages("/v1/orgs/acme/invitations", "invitations", actor=OWNER, limit=1000)}
     missing = [(e, i) for e, i in answered if listed.get(i) != e]
     assert missing == [], f"{len(missing)} answered invitations are gone"
     events = [json.loads(l) for l in svc.request("GET", "/v1/events?limit=10000").body.splitlines()]

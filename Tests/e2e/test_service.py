@@ -69,7 +69,7 @@ def test_invitations_roles_and_the_last_owner(svc):
     problem(svc.request("POST", f"/v1/invitations/{ada_inv['id']}/accept", actor="bob@example.com"), 403, "not_invitee")
     accepted = svc.request("POST", f"/v1/invitations/{ada_inv['id']}/accept", actor="ada@example.com")
     assert accepted.status == 200 and accepted.json["member"]["role"] == "admin"
-    problem(svc.request("POST", f"/v1/invitations/{ada_inv['id']}/accept", actor="ada@example.com"), 409, "invitation_not_pending")
+    problem(svc.request("POST", f"/v1/invitations/{ada_inv['id']}/accept", actor="ada@example.com"), 410, "invitation_not_pending")
     assert svc.request("POST", f"/v1/invitations/{bob_inv['id']}/decline", actor="bob@example.com").status == 200
     problem(svc.request("POST", "/v1/orgs/acme/invitations", {"emails": ["x@example.com"], "role": "owner"}, actor=OWNER), 403)
     # Roles: nobody raises their own; the last owner cannot go.
@@ -155,7 +155,7 @@ def test_every_error_status_has_a_problem_document(svc):
     problem(svc.request("POST", "/v1/orgs", raw=b'{"handle":"' + b"a" * (1 << 20) + b'"}', actor=OWNER), 413)
     inv = svc.request("POST", "/v1/orgs/acme/invitations", {"emails": ["late@example.com"], "role": "member", "ttl_days": 1}, actor=OWNER).json["invitations"][0]
     svc.request("DELETE", f"/v1/orgs/acme/invitations/{inv['id']}", actor=OWNER)
-    problem(svc.request("POST", f"/v1/invitations/{inv['id']}/accept", actor="late@example.com"), 409)
+    problem(svc.request("POST", f"/v1/invitations/{inv['id']}/accept", actor="late@example.com"), 410, "invitation_not_pending")
     assert svc.request("GET", "/v1/health").json["head_seq"] == 4  # create (2), invite, revoke: no refusal wrote anything
 
 

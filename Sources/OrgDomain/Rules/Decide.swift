@@ -60,9 +60,10 @@ private struct Decider {
             let org = try existingOrg()
             guard let invitation = org.invitations[id] else { throw Refusal(.invitationNotFound, "no invitation \(id)") }
             guard invitation.email == me else { throw Refusal(.notInvitee, "this invitation is addressed to someone else") }
+            // A frozen org refuses every command but cancelling its deletion: declining writes too.
+            try requireNotFrozen(org)
             try requirePending(invitation)
             if case .acceptInvitation = command {
-                try requireNotFrozen(org)
                 guard org.members[me] == nil else { throw Refusal(.alreadyMember, "\(me) is already a member") }
                 return [
                     .invitationAccepted(invitationID: id, email: me),
@@ -127,6 +128,10 @@ private struct Decider {
                 throw Refusal.invalid([FieldError(field: "secret_sha256", message: "must be 64 lower-case hex digits")])
             }
             guard org.apiKeys[keyID] == nil else { throw Refusal(.orgExists, "key id \(keyID) is taken") }
+            // An auth reset lists every key it voids in one event, which must stay under 64 KiB.
+            guard org.apiKeys.values.count(where: { !$0.revoked && $0.authEpoch == org.authEpoch }) < Policy.maximumUnrevokedKeys else {
+                throw Refusal(.tooManyKeys, "an org holds at most \(Policy.maximumUnrevokedKeys) unrevoked API keys; revoke one first")
+            }
             return [.apiKeyCreated(keyID: keyID, name: name, role: role, secretSHA256: secretSHA256, authEpoch: org.authEpoch)]
 
         case .revokeAPIKey(let keyID):
@@ -228,6 +233,9 @@ private struct Decider {
         var events: [OrgEvent] = []
         for (email, id) in zip(emails, ids) {
             if let pending = org.pendingInvitation(to: email) {
+                // Replacing an invitation revokes it: the actor needs that right too, or a moderator
+                // could cancel an admin's invitation by re-inviting the same email as a member.
+                try requirePermission(org, .revokeInvitation, target: pending.role)
                 events.append(.invitationRevoked(invitationID: pending.id, email: email, reason: .replaced))
             }
             events.append(.invitationSent(invitationID: id, email: email, role: role, expiresAt: expiresAt))

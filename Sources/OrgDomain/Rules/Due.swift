@@ -30,12 +30,3 @@ public func nextDueTime(_ state: OrgState) -> Timestamp? {
     if state.status == .pendingDeletion, let purgeAt = state.purgeAt { times.append(purgeAt) }
     return times.min()
 }
-
-/// The API-key rule of product spec §1: a key verifies only while it is not revoked, was issued after the
-/// org's last auth reset, its creator is still an active member, and the org is active.
-public func verifiedRole(of key: APIKey, in org: OrgState) -> Role? {
-    guard !key.revoked, key.authEpoch == org.authEpoch, org.status == .active,
-        let creator = org.members[key.createdBy], creator.status == .active
-    else { return nil }
-    return key.role
-}

@@ -9,4 +9,6 @@ public enum Policy {
     public static let handleHoldDays = 30
     /// A scheduled deletion is purged this long after it was scheduled.
     public static let deletionGraceDays = 30
+    /// Unrevoked API keys of the current auth epoch an org may hold: `org.auth_reset` lists them all.
+    public static let maximumUnrevokedKeys = 100
 }

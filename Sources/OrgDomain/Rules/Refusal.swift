@@ -41,6 +41,7 @@ public struct Refusal: Error, Sendable, Hashable, CustomStringConvertible {
         case notInvitee = "not_invitee"
         case keyRevoked = "key_revoked"
         case confirmationMismatch = "confirmation_mismatch"
+        case tooManyKeys = "too_many_api_keys"
 
         public var kind: Kind {
             switch self {
@@ -49,9 +50,10 @@ public struct Refusal: Error, Sendable, Hashable, CustomStringConvertible {
             case .systemActor, .notAMember, .suspended, .notPermitted, .cannotRaiseOwnRole, .notInvitee: .forbidden
             case .orgNotFound, .memberNotFound, .invitationNotFound, .apiKeyNotFound: .notFound
             case .orgExists, .handleTaken, .lastOwner, .pendingDeletion, .notPendingDeletion, .alreadyMember,
-                .alreadySuspended, .notSuspended, .invitationNotPending, .keyRevoked:
+                .alreadySuspended, .notSuspended, .keyRevoked, .tooManyKeys:
                 .conflict
-            case .invitationExpired: .gone
+            // Expired or used (accepted, declined, revoked): the invitation is gone for good.
+            case .invitationExpired, .invitationNotPending: .gone
             }
         }
     }

@@ -67,7 +67,7 @@ extension OrgState {
         case .invitationExpired(let id, _):
             self.invitations[id]?.status = .expired
         case .memberJoined(let email, let role, let invitedBy, _):
-            self.members[email] = Member(email: email, role: role, status: .active, joinedAt: context.at, invitedBy: invitedBy)
+            self.members[email] = Member(email: email, role: role, status: .active, joinedAt: context.at, invitedBy: invitedBy, membership: context.version)
         case .memberRoleChanged(let email, _, let to):
             self.members[email]?.role = to
         case .memberSuspended(let email, _):
@@ -78,7 +78,8 @@ extension OrgState {
             self.members[email] = nil
         case .apiKeyCreated(let keyID, let name, let role, let secretSHA256, let authEpoch):
             let createdBy = context.actor.email ?? Email(trusted: context.actor.description)
-            self.apiKeys[keyID] = APIKey(id: keyID, name: name, role: role, createdBy: createdBy, createdAt: context.at, secretSHA256: secretSHA256, authEpoch: authEpoch, revoked: false)
+            self.apiKeys[keyID] = APIKey(id: keyID, name: name, role: role, createdBy: createdBy, createdAt: context.at, secretSHA256: secretSHA256, authEpoch: authEpoch, revoked: false,
+                creatorMembership: self.members[createdBy]?.membership)
         case .apiKeyRevoked(let keyID):
             self.apiKeys[keyID]?.revoked = true
         case .authReset(let authEpoch, _):

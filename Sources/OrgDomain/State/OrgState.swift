@@ -43,6 +43,10 @@ public struct Member: Sendable, Hashable {
     public var status: MemberStatus
     public var joinedAt: Timestamp
     public var invitedBy: Email?
+    /// The stream version of the `member.joined` that began this membership. Leaving ends a membership
+    /// for good; a later re-join begins another with another version, so what hung on the old one (an
+    /// API key) does not come back.
+    public var membership: UInt64
 }
 
 public struct Invitation: Sendable, Hashable {
@@ -64,4 +68,7 @@ public struct APIKey: Sendable, Hashable {
     public var secretSHA256: String
     public var authEpoch: Int
     public var revoked: Bool
+    /// The creator's membership when the key was made (`Member.membership`): the key holds only while
+    /// that very membership lasts.
+    public var creatorMembership: UInt64?
 }

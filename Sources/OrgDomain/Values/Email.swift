@@ -1,33 +1,124 @@
-/// A normalized email address: trimmed, lower-cased, at most 254 characters, exactly one `@`, a non-empty
-/// local part and a domain with a dot (no empty labels), no spaces or control characters.
+/// A normalized email address, the one spelling of a mailbox everywhere (commands, reads, paging, keys):
+/// trimmed, lower-cased, Unicode NFC, at most 254 UTF-8 bytes, exactly one `@`, a non-empty local part
+/// and a domain with a dot (no empty labels); no white space, control, format, invisible or bidi
+/// characters (`TextRules.isForbiddenInIdentifier`).
+///
+/// Internationalized domains are stored in their Unicode form: a label written as `xn--…` (punycode,
+/// RFC 3492) is decoded, so `ada@xn--mnchen-3ya.de` and `ada@münchen.de` are one address. A label that
+/// is not valid punycode, or does not decode to a lower-case NFC label, is refused.
 public struct Email: Sendable, Hashable, Comparable, CustomStringConvertible {
     public let value: String
 
-    public static let maximumLength = 254
+    /// In UTF-8 bytes (RFC 5321's 254-octet path limit), not characters: one character can be many bytes.
+    public static let maximumBytes = 254
 
     public static func parse(_ raw: String, field: String = "email") -> Result<Email, FieldError> {
         func fail(_ message: String) -> Result<Email, FieldError> { .failure(FieldError(field: field, message: message)) }
-        let trimmed = raw.trimmingWhitespace().lowercased()
+        let tooLong = "must be at most \(maximumBytes) bytes of UTF-8"
+        // Far over the limit: refused before any Unicode work on it.
+        guard raw.utf8.count <= 4 * maximumBytes else { return fail(tooLong) }
+        let trimmed = raw.trimmingWhitespace()
         guard !trimmed.isEmpty else { return fail("must not be empty") }
-        guard trimmed.count <= maximumLength else { return fail("must be at most \(maximumLength) characters") }
-        guard !trimmed.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.properties.generalCategory == .control }) else {
-            return fail("must not contain spaces or control characters")
+        guard !trimmed.unicodeScalars.contains(where: TextRules.isForbiddenInIdentifier) else {
+            return fail("must not contain spaces, control, format, invisible or bidi characters")
         }
-        let parts = trimmed.split(separator: "@", omittingEmptySubsequences: false)
+        let normalized = TextRules.nfc(trimmed.lowercased())
+        let parts = normalized.split(separator: "@", omittingEmptySubsequences: false)
         guard parts.count == 2 else { return fail("must contain exactly one '@'") }
         let (local, domain) = (parts[0], parts[1])
         guard !local.isEmpty else { return fail("the part before '@' must not be empty") }
-        guard domain.contains("."), !domain.split(separator: ".", omittingEmptySubsequences: false).contains(where: \.isEmpty) else {
+        let labels = domain.split(separator: ".", omittingEmptySubsequences: false)
+        guard labels.count >= 2, !labels.contains(where: \.isEmpty) else {
             return fail("the domain must contain a dot and no empty labels")
         }
-        return .success(Email(trusted: trimmed))
+        var unicodeLabels: [String] = []
+        for label in labels {
+            guard label.hasPrefix("xn--") else {
+                unicodeLabels.append(String(label))
+                continue
+            }
+            guard let decoded = Punycode.decode(label.dropFirst(4)), decoded.unicodeScalars.contains(where: { !$0.isASCII }),
+                decoded == TextRules.nfc(decoded.lowercased()), !decoded.unicodeScalars.contains(where: TextRules.isForbiddenInIdentifier)
+            else { return fail("the domain label '\(label)' is not a valid internationalized label") }
+            unicodeLabels.append(decoded)
+        }
+        let value = String(local) + "@" + unicodeLabels.joined(separator: ".")
+        guard value.utf8.count <= maximumBytes else { return fail(tooLong) }
+        return .success(Email(trusted: value))
     }
 
     /// For values read back from the log, which were validated when written.
     public init(trusted value: String) { self.value = value }
 
     public var description: String { value }
-    public static func < (a: Email, b: Email) -> Bool { a.value < b.value }
+    /// Byte order, as LMDB keys and every cursor compare (Swift's `String <` is canonical order).
+    public static func < (a: Email, b: Email) -> Bool { a.value.utf8.lexicographicallyPrecedes(b.value.utf8) }
+}
+
+/// RFC 3492 punycode, decoding only: what turns an `xn--` domain label into its Unicode form.
+enum Punycode {
+    private static let base = 36, tMin = 1, tMax = 26, skew = 38, damp = 700
+
+    /// The Unicode label a punycode string (without `xn--`) encodes, or nil if it is not valid punycode.
+    static func decode(_ input: Substring) -> String? {
+        let scalars = Array(input.unicodeScalars)
+        guard scalars.allSatisfy(\.isASCII) else { return nil }
+        var output: [Unicode.Scalar] = []
+        var position = 0
+        if let delimiter = scalars.lastIndex(of: "-") {
+            output = Array(scalars[..<delimiter])
+            position = delimiter + 1
+        }
+        var n = 128, i = 0, bias = 72
+        while position < scalars.count {
+            let oldI = i
+            var weight = 1, k = base
+            while true {
+                guard position < scalars.count, let digit = digitValue(scalars[position]) else { return nil }
+                position += 1
+                let (product, o1) = digit.multipliedReportingOverflow(by: weight)
+                let (sum, o2) = i.addingReportingOverflow(product)
+                guard !o1, !o2 else { return nil }
+                i = sum
+                let t = k <= bias ? tMin : (k >= bias + tMax ? tMax : k - bias)
+                if digit < t { break }
+                let (nextWeight, o3) = weight.multipliedReportingOverflow(by: base - t)
+                guard !o3 else { return nil }
+                weight = nextWeight
+                k += base
+            }
+            bias = adapt(i - oldI, points: output.count + 1, first: oldI == 0)
+            let (nextN, o4) = n.addingReportingOverflow(i / (output.count + 1))
+            guard !o4, nextN < 0x11_0000, let scalar = Unicode.Scalar(UInt32(nextN)) else { return nil }
+            n = nextN
+            i %= output.count + 1
+            output.insert(scalar, at: i)
+            i += 1
+        }
+        var text = String.UnicodeScalarView()
+        text.append(contentsOf: output)
+        return String(text)
+    }
+
+    private static func digitValue(_ scalar: Unicode.Scalar) -> Int? {
+        switch scalar.value {
+        case 0x61...0x7A: Int(scalar.value - 0x61)
+        case 0x41...0x5A: Int(scalar.value - 0x41)
+        case 0x30...0x39: Int(scalar.value - 0x30) + 26
+        default: nil
+        }
+    }
+
+    private static func adapt(_ delta: Int, points: Int, first: Bool) -> Int {
+        var delta = first ? delta / damp : delta / 2
+        delta += delta / points
+        var k = 0
+        while delta > ((base - tMin) * tMax) / 2 {
+            delta /= base - tMin
+            k += base
+        }
+        return k + (base - tMin + 1) * delta / (delta + skew)
+    }
 }
 
 extension String {

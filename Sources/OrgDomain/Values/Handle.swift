@@ -17,7 +17,8 @@ public struct Handle: Sendable, Hashable, Comparable, CustomStringConvertible {
 
     /// Validated construction: `field` names the input in the error.
     public static func parse(_ raw: String, field: String = "handle") -> Result<Handle, FieldError> {
-        let lowered = raw.lowercased()
+        // ASCII lower-casing only: Unicode's would map the Kelvin sign U+212A to `k` and let it through.
+        let lowered = String(decoding: raw.utf8.map { (0x41...0x5A).contains($0) ? $0 + 0x20 : $0 }, as: UTF8.self)
         func fail(_ message: String) -> Result<Handle, FieldError> { .failure(FieldError(field: field, message: message)) }
         guard !lowered.isEmpty else { return fail("must not be empty") }
         guard lowered.utf8.count <= maximumLength else { return fail("must be at most \(maximumLength) characters") }

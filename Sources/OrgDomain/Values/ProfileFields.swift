@@ -1,25 +1,26 @@
 /// Display names and avatar URLs: the profile rules of product spec §1 and their written-down details.
 public enum DisplayName {
+    /// Characters (grapheme clusters), what a person counts.
     public static let maximumLength = 100
+    /// UTF-8 bytes, what storage counts: one grapheme can be a megabyte of combining marks.
+    public static let maximumBytes = 1024
 
-    /// Trimmed; 1–100 characters (grapheme clusters); no control characters, line or paragraph separators,
-    /// or bidirectional overrides/isolates (they let a name display as something it is not).
+    /// Trimmed and NFC; 1–100 characters and at most 1,024 UTF-8 bytes; at least one visible character
+    /// (`TextRules.isVisible`: a name of only spaces or invisible characters is refused); no control
+    /// characters, line or paragraph separators, or bidi controls (they let a name display as something
+    /// it is not).
     public static func parse(_ raw: String, field: String = "display_name") -> Result<String, FieldError> {
         func fail(_ message: String) -> Result<String, FieldError> { .failure(FieldError(field: field, message: message)) }
-        let trimmed = raw.trimmingWhitespace()
+        let tooLong = "must be at most \(maximumLength) characters and \(maximumBytes) bytes of UTF-8"
+        guard raw.utf8.count <= 4 * maximumBytes else { return fail(tooLong) }
+        let trimmed = TextRules.nfc(raw.trimmingWhitespace())
         guard !trimmed.isEmpty else { return fail("must not be empty") }
-        guard trimmed.count <= maximumLength else { return fail("must be at most \(maximumLength) characters") }
-        if trimmed.unicodeScalars.contains(where: isForbidden) {
-            return fail("must not contain control characters")
+        guard trimmed.count <= maximumLength, trimmed.utf8.count <= maximumBytes else { return fail(tooLong) }
+        if trimmed.unicodeScalars.contains(where: TextRules.isForbiddenInDisplayText) {
+            return fail("must not contain control, line-separator or bidi characters")
         }
+        guard trimmed.unicodeScalars.contains(where: TextRules.isVisible) else { return fail("must contain a visible character") }
         return .success(trimmed)
-    }
-
-    static func isForbidden(_ scalar: Unicode.Scalar) -> Bool {
-        switch scalar.value {
-        case 0x2028, 0x2029, 0x202A...0x202E, 0x2066...0x2069: return true
-        default: return scalar.properties.generalCategory == .control
-        }
     }
 }
 
@@ -32,8 +33,8 @@ public enum AvatarURL {
         func fail(_ message: String) -> Result<String, FieldError> { .failure(FieldError(field: field, message: message)) }
         guard raw.utf8.count <= maximumLength else { return fail("must be at most \(maximumLength) characters") }
         guard raw.lowercased().hasPrefix("https://") else { return fail("must be an https URL") }
-        guard !raw.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.properties.generalCategory == .control }) else {
-            return fail("must not contain spaces or control characters")
+        guard !raw.unicodeScalars.contains(where: TextRules.isForbiddenInIdentifier) else {
+            return fail("must not contain spaces, control, format, invisible or bidi characters")
         }
         let rest = raw.dropFirst("https://".count)
         let authority = rest.prefix(while: { $0 != "/" && $0 != "?" && $0 != "#" })

@@ -34,7 +34,7 @@ public final class APIMetrics: Sendable {
             applied.increment()
             eventsAppended.increment(by: Int64(events.count))
             if let last = events.last { headSeq.set(Double(last.seq)) }
-        case .refused, .versionMismatch: refused.increment()
+        case .refused, .versionMismatch, .idempotencyKeyReused: refused.increment()
         case .replayed: replayed.increment()
         }
     }

@@ -19,10 +19,33 @@ let maximumBodySize = 1 << 20
 /// Longest accepted value of a header recorded in `meta`.
 let maximumMetaLength = 512
 
+/// `Idempotency-Key`: 1–255 printable ASCII bytes (it is part of an LMDB key, at most 511 bytes).
+let maximumIdempotencyKeyLength = 255
+
 extension Request {
+    /// A header that may appear at most once: a repeated one is 400 (HTTP would join the copies with
+    /// commas, and `ada@example.com,` must not become somebody). Its value must hold no C0 or C1
+    /// control, DEL, line or paragraph separator or bidi control (400).
+    func singleHeader(_ name: HTTPField.Name) throws(APIError) -> String? {
+        let values = headers[values: name]
+        guard values.count <= 1 else { throw APIError.invalid(name.rawName, "must be sent once, not \(values.count) times") }
+        guard let value = values.first, !value.isEmpty else { return nil }
+        if let bad = value.unicodeScalars.first(where: Self.isForbiddenInHeader) {
+            throw APIError.invalid(name.rawName, "must not contain the character U+\(String(bad.value, radix: 16, uppercase: true))")
+        }
+        return value
+    }
+
+    static func isForbiddenInHeader(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x00...0x1F, 0x7F...0x9F, 0x2028, 0x2029: return true
+        default: return scalar.properties.isBidiControl
+        }
+    }
+
     /// The actor named by `X-Actor`, normalized like any email; required (401 without it).
     func actor() throws(APIError) -> Actor {
-        guard let raw = headers[.xActor], !raw.isEmpty else {
+        guard let raw = try singleHeader(.xActor) else {
             throw APIError(.unauthorized, reason: "no_actor", detail: "say who acts: send X-Actor with your email")
         }
         if raw.trimmingCharacters(in: .whitespaces).lowercased() == "system" {
@@ -34,17 +57,22 @@ extension Request {
         }
     }
 
-    /// The request context recorded in each event's `meta`.
+    /// The request context recorded in each event's `meta`: each header at most once, free of control
+    /// and bidi characters, at most 512 bytes; `X-Client-IP` an IPv4 or IPv6 address; `Idempotency-Key`
+    /// 1–255 printable ASCII bytes.
     func meta() throws(APIError) -> EventMeta {
         func header(_ name: HTTPField.Name) throws(APIError) -> String? {
-            guard let value = headers[name], !value.isEmpty else { return nil }
+            guard let value = try singleHeader(name) else { return nil }
             guard value.utf8.count <= maximumMetaLength else { throw APIError.invalid(name.rawName, "must be at most \(maximumMetaLength) bytes") }
-            guard !value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
-                throw APIError.invalid(name.rawName, "must not contain control characters")
-            }
             return value
         }
-        return EventMeta(requestId: try header(.xRequestID), clientIP: try header(.xClientIP), userAgent: try header(.userAgent), idempotencyKey: try header(.idempotencyKey))
+        let clientIP = try header(.xClientIP)
+        if let clientIP, !IPAddress.isValid(clientIP) { throw APIError.invalid("X-Client-IP", "must be an IPv4 or IPv6 address") }
+        let key = try header(.idempotencyKey)
+        if let key, key.utf8.count > maximumIdempotencyKeyLength || !key.utf8.allSatisfy({ (0x20...0x7E).contains($0) }) {
+            throw APIError.invalid("Idempotency-Key", "must be 1–\(maximumIdempotencyKeyLength) printable ASCII characters")
+        }
+        return EventMeta(requestId: try header(.xRequestID), clientIP: clientIP, userAgent: try header(.userAgent), idempotencyKey: key)
     }
 
     /// `If-Match: "<version>"` (also `W/"<version>"` or a bare number), or nil.
@@ -58,8 +86,7 @@ extension Request {
 
     /// The JSON object body: `application/json` (415 otherwise), at most 1 MiB (413), strict JSON (400).
     func jsonObject() async throws -> [String: JSONValue] {
-        let contentType = headers[.contentType]?.lowercased() ?? ""
-        guard contentType.hasPrefix("application/json") || contentType.hasPrefix("application/") && contentType.contains("+json") else {
+        guard MediaType.isJSON(headers[.contentType]) else {
             throw APIError(.unsupportedMediaType, reason: "unsupported_media_type", detail: "send the body as application/json")
         }
         let buffer: ByteBuffer
@@ -79,6 +106,56 @@ extension Request {
     }
 
     func query(_ name: String) -> String? { uri.queryParameters.get(name) }
+
+    /// The `Link: <…>; rel="next"` header for a list: this request's path and every query parameter as
+    /// sent, with `name` (the cursor) set to `value`.
+    func nextLink(_ name: String, _ value: String) -> HTTPFields {
+        var items = (URLComponents(string: uri.description)?.queryItems ?? []).filter { $0.name != name }
+        items.append(URLQueryItem(name: name, value: value))
+        var components = URLComponents()
+        components.percentEncodedPath = uri.path
+        components.queryItems = items
+        // `+` is a space in a query to many servers: encode it, as a cursor or an email may hold one.
+        components.percentEncodedQuery = components.percentEncodedQuery?.replacingOccurrences(of: "+", with: "%2B")
+        return [.link: "<\(components.string ?? uri.path)>; rel=\"next\""]
+    }
+}
+
+extension BasicRequestContext {
+    /// A path parameter, percent-decoded: Hummingbird hands segments over as sent, and an `{email}`
+    /// with any non-ASCII character arrives encoded. Undecodable (`%zz`, invalid UTF-8) is 400.
+    func segment(_ name: String) throws(APIError) -> String {
+        guard let raw = parameters.get(name) else { throw APIError.notFound("no \(name) in the path") }
+        guard let decoded = raw.removingPercentEncoding else { throw APIError.invalid(name, "is not a valid percent-encoded path segment") }
+        return decoded
+    }
+}
+
+extension HTTPField.Name {
+    static let link = Self("Link")!
+}
+
+/// `Content-Type` checks: the media type itself, parameters aside.
+enum MediaType {
+    /// `application/json` or `application/<anything>+json`, any case, parameters (`; charset=utf-8`)
+    /// allowed; nothing that merely starts with it (`application/jsonx`).
+    static func isJSON(_ header: String?) -> Bool {
+        guard let header else { return false }
+        let type = header.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false)[0]
+            .trimmingCharacters(in: .whitespaces).lowercased()
+        if type == "application/json" { return true }
+        guard type.hasPrefix("application/"), type.hasSuffix("+json") else { return false }
+        let subtype = type.dropFirst("application/".count).dropLast("+json".count)
+        return !subtype.isEmpty && subtype.allSatisfy { $0.isLetter || $0.isNumber || "!#$&-^_.".contains($0) }
+    }
+}
+
+/// IP address syntax, by the C library's own parser.
+enum IPAddress {
+    static func isValid(_ text: String) -> Bool {
+        var v4 = in_addr(), v6 = in6_addr()
+        return inet_pton(AF_INET, text, &v4) == 1 || inet_pton(AF_INET6, text, &v6) == 1
+    }
 }
 
 import Foundation

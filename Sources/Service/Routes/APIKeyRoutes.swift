@@ -17,8 +17,8 @@ extension LedgerAPI {
                 try body.check()
                 let keyID = Self.newID("key"), secret = Self.newSecret()
                 let command = Command.createAPIKey(keyID: keyID, name: name!, role: role!, secretSHA256: Self.sha256Hex(secret))
-                return try await execute(request, target: .id(orgID), command: command, actor: actor, keepSecretsOutOfReplay: true) { orgID, _, state in
-                    guard let key = state?.apiKeys[keyID], case .object(var row) = Reply.value(Render.apiKeyRow(key, orgID: orgID)) else { return (.created, .null) }
+                return try await execute(request, body: body, target: .id(orgID), command: command, actor: actor, keepSecretsOutOfReplay: true) { orgID, _, state in
+                    guard let state, let key = state.apiKeys[keyID], case .object(var row) = Reply.value(Render.apiKeyRow(key, of: state)) else { return (.created, .null) }
                     row["secret"] = .string(secret)
                     return (.created, .object(row))
                 }
@@ -29,19 +29,21 @@ extension LedgerAPI {
             try await answer {
                 let (actor, orgID) = try actorAndOrg(request, context)
                 try requireRead(.createAPIKey, orgID: orgID, actor: actor)
-                let rows = try read { txn in
-                    try Queries.rows(indexedUnder: Keys.joined(orgID, ""), index: tables[.orgAPIKeys], table: tables[.apiKeys], txn: txn)
-                }.map(Reply.value)
-                return Reply.json(status: .ok, ["api_keys": .array(rows)])
+                // At most `Policy.maximumUnrevokedKeys` live keys, but revoked ones accumulate: a scan.
+                let (rows, version) = try await scan { txn in
+                    (try Queries.rows(indexedUnder: Keys.joined(orgID, ""), index: tables[.orgAPIKeys], table: tables[.apiKeys], txn: txn),
+                     try Queries.orgRow(orgID, tables: tables, in: txn).flatMap(Render.version(ofOrgRow:)))
+                }
+                return Reply.json(status: .ok, ["api_keys": .array(rows.map(Reply.value))], etag: version)
             }
         }
 
         router.delete("/v1/orgs/:org/api-keys/:id") { request, context in
             try await answer {
                 let (actor, orgID) = try actorAndOrg(request, context)
-                let keyID = context.parameters.get("id")!
+                let keyID = try resourceID(context, prefix: "key", kind: "API key")
                 return try await execute(request, target: .id(orgID), command: .revokeAPIKey(keyID: keyID), actor: actor) { orgID, _, state in
-                    (.ok, state?.apiKeys[keyID].map { Reply.value(Render.apiKeyRow($0, orgID: orgID)) } ?? .null)
+                    (.ok, state.flatMap { state in state.apiKeys[keyID].map { Reply.value(Render.apiKeyRow($0, of: state)) } } ?? .null)
                 }
             }
         }
@@ -59,9 +61,9 @@ extension LedgerAPI {
                     }
                     for (keyID, orgID) in candidates {
                         guard let org = try store.pipeline.cache.state(of: orgID, log: tables.log, in: txn), let key = org.apiKeys[keyID],
-                            key.secretSHA256 == hash, let role = verifiedRole(of: key, in: org)
+                            key.secretSHA256 == hash, key.status(in: org) == .active
                         else { continue }
-                        return ["org": .string(org.id), "handle": .string(org.handle.value), "key_id": .string(keyID), "role": .string(role.rawValue)]
+                        return ["org": .string(org.id), "handle": .string(org.handle.value), "key_id": .string(keyID), "role": .string(key.role.rawValue)]
                     }
                     return nil
                 }

@@ -28,11 +28,12 @@ extension LedgerAPI {
                 if !["json", "ndjson", "csv"].contains(format) { errors.append(FieldError(field: "format", message: "must be json, ndjson or csv")) }
                 let limit = try pageLimit(request)
                 if !errors.isEmpty { throw APIError.invalid(errors) }
-                let page = try read { txn in try Queries.audit(orgID, before: before, limit: limit + 1, filter: filter, tables: tables, in: txn) }
+                let start = before
+                let page = try await scan { txn in try Queries.audit(orgID, before: start, limit: limit + 1, filter: filter, tables: tables, in: txn) }
                 let rows = page.prefix(limit)
                 let next = page.count > limit ? rows.last.map { String($0.entry.seq) } : nil
                 var headers: HTTPFields = [:]
-                if let next { headers[HTTPField.Name("Link")!] = "<\(request.uri.path)?cursor=\(next)>; rel=\"next\"" }
+                if let next { headers.append(contentsOf: request.nextLink("cursor", next)) }
                 switch format {
                 case "ndjson":
                     headers[.contentType] = "application/x-ndjson"
@@ -55,17 +56,24 @@ extension LedgerAPI {
                     after = value
                 }
                 let limit = try pageLimit(request, default: 1000, maximum: 10_000)
-                var out: [UInt8] = []
-                try read { txn in
-                    var count = 0
-                    try tables.log.forEachEvent(after: after, in: txn) { _, hash, bytes in
+                let start = after
+                // One more than the page, to tell whether another follows (then `Link: rel="next"`).
+                let (lines, lastSeq, more) = try await scan { txn in
+                    var out: [UInt8] = []
+                    var count = 0, last: UInt64 = start, more = false
+                    try tables.log.forEachEvent(after: start, in: txn) { seq, hash, bytes in
+                        guard count < limit else { more = true; return false }
                         out += try EventEnvelope.exportLine(stored: bytes, hash: hash)
                         out.append(UInt8(ascii: "\n"))
                         count += 1
-                        return count < limit
+                        last = seq
+                        return true
                     }
+                    return (out, last, more)
                 }
-                return Response(status: .ok, headers: [.contentType: "application/x-ndjson"], body: .init(byteBuffer: ByteBuffer(bytes: out)))
+                var headers: HTTPFields = [.contentType: "application/x-ndjson"]
+                if more { headers.append(contentsOf: request.nextLink("after", String(lastSeq))) }
+                return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: lines)))
             }
         }
 

@@ -21,7 +21,7 @@ extension LedgerAPI {
                 let handle = body.string("handle"), name = body.string("display_name")
                 try body.check()
                 let orgID = Self.newID("org")
-                return try await execute(request, target: .new(orgID), command: .createOrg(orgID: orgID, handle: handle!, displayName: name!), actor: actor) { _, _, state in
+                return try await execute(request, body: body, target: .new(orgID), command: .createOrg(orgID: orgID, handle: handle!, displayName: name!), actor: actor) { _, _, state in
                     (.created, orgJSON(state))
                 }
             }
@@ -31,7 +31,7 @@ extension LedgerAPI {
         router.get("/v1/orgs") { request, _ in
             try await answer {
                 guard let email = try request.actor().email else { return Reply.json(["orgs": []]) }
-                let orgs: [JSONValue] = try read { txn in
+                let orgs: [JSONValue] = try await scan { txn in
                     var out: [JSONValue] = []
                     let memberships = try Queries.entries(under: Keys.joined(email.value, ""), in: tables[.memberships], txn: txn).map {
                         (String(decoding: $0.suffix, as: UTF8.self), String(decoding: $0.value, as: UTF8.self))
@@ -53,7 +53,7 @@ extension LedgerAPI {
                 let (actor, orgID) = try actorAndOrg(request, context)
                 try requireRead(.readProfile, orgID: orgID, actor: actor)
                 if let asOf = request.query("as_of") {
-                    let state = try stateAsOf(orgID, asOf)
+                    let state = try await stateAsOf(orgID, asOf)
                     guard let state, state.status != .purged else { throw APIError.notFound("the org did not exist then") }
                     return Reply.json(orgJSON(state), etag: state.version)
                 }
@@ -68,7 +68,7 @@ extension LedgerAPI {
                 var body = Body(try await request.jsonObject(), allowed: ["display_name", "avatar_url"])
                 let name = body.string("display_name", required: false), avatar = body.nullableString("avatar_url")
                 try body.check()
-                return try await execute(request, target: .id(orgID), command: .updateProfile(displayName: name, avatarURL: avatar), actor: actor) { _, _, state in
+                return try await execute(request, body: body, target: .id(orgID), command: .updateProfile(displayName: name, avatarURL: avatar), actor: actor) { _, _, state in
                     (.ok, orgJSON(state))
                 }
             }
@@ -80,7 +80,7 @@ extension LedgerAPI {
                 var body = Body(try await request.jsonObject(), allowed: ["handle"])
                 let handle = body.string("handle")
                 try body.check()
-                return try await execute(request, target: .id(orgID), command: .renameHandle(handle!), actor: actor) { _, _, state in
+                return try await execute(request, body: body, target: .id(orgID), command: .renameHandle(handle!), actor: actor) { _, _, state in
                     (.ok, orgJSON(state))
                 }
             }
@@ -105,7 +105,7 @@ extension LedgerAPI {
                 var body = Body(try await request.jsonObject(), allowed: ["confirm"])
                 let confirm = body.string("confirm")
                 try body.check()
-                return try await execute(request, target: .id(orgID), command: .scheduleDeletion(confirm: confirm!), actor: actor) { _, _, state in
+                return try await execute(request, body: body, target: .id(orgID), command: .scheduleDeletion(confirm: confirm!), actor: actor) { _, _, state in
                     (.accepted, orgJSON(state))
                 }
             }
@@ -122,8 +122,8 @@ extension LedgerAPI {
     }
 
     /// The org's state as of `as_of` (a seq or an RFC 3339 time), by folding its own stream.
-    func stateAsOf(_ orgID: String, _ asOf: String) throws -> OrgState? {
+    func stateAsOf(_ orgID: String, _ asOf: String) async throws -> OrgState? {
         guard let point = TimeTravel.Point(asOf) else { throw APIError.invalid("as_of", "must be a seq or an RFC 3339 time") }
-        return try read { txn in try TimeTravel.state(of: orgID, at: point, log: tables.log, in: txn) }
+        return try await scan { txn in try TimeTravel.state(of: orgID, at: point, log: tables.log, in: txn) }
     }
 }

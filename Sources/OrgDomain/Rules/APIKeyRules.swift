@@ -1,0 +1,59 @@
+/// Whether an API key verifies, and if not, why (product spec §1). The one home of that rule: `verify`,
+/// the key list and the projections all ask `APIKey.status(in:)`.
+public enum KeyStatus: Sendable, Hashable {
+    case active
+    case revoked
+    case void(VoidReason)
+
+    public enum VoidReason: String, Sendable, Hashable, CaseIterable {
+        /// Issued before the org's last auth reset.
+        case authReset = "auth_reset"
+        /// The membership the key was made in has ended (left, removed; a re-join is another membership).
+        case creatorLeft = "creator_left"
+        case creatorSuspended = "creator_suspended"
+        /// The creator's role could no longer create this key.
+        case creatorDemoted = "creator_demoted"
+        /// The org is pending deletion (or purged).
+        case orgInactive = "org_inactive"
+    }
+
+    /// `active`, `revoked` or `void`: the `status` of a key row.
+    public var name: String {
+        switch self {
+        case .active: "active"
+        case .revoked: "revoked"
+        case .void: "void"
+        }
+    }
+
+    public var voidReason: VoidReason? {
+        if case .void(let reason) = self { return reason }
+        return nil
+    }
+}
+
+extension APIKey {
+    /// A key verifies only while it is not revoked, was issued after the org's last auth reset, the org
+    /// is active, and its creator could create that very key now, in the same membership: active, with
+    /// a role allowed to create keys and to grant this key's role (`Permissions.keyRoles`).
+    public func status(in org: OrgState) -> KeyStatus {
+        if revoked { return .revoked }
+        // Checked before the org's status: a key of an older epoch is void for good, whatever comes, so
+        // only the (at most `Policy.maximumUnrevokedKeys`) keys of the current epoch can change status.
+        if authEpoch != org.authEpoch { return .void(.authReset) }
+        if org.status != .active { return .void(.orgInactive) }
+        guard let creator = org.members[createdBy], creator.membership == creatorMembership else { return .void(.creatorLeft) }
+        guard creator.status == .active else { return .void(.creatorSuspended) }
+        guard Permissions.allows(.active(creator.role), .createAPIKey), Permissions.keyRoles(for: creator.role).contains(role) else {
+            return .void(.creatorDemoted)
+        }
+        return .active
+    }
+}
+
+extension OrgState {
+    /// The keys whose status can still change: unrevoked, of the current auth epoch.
+    public var liveKeys: some Sequence<APIKey> {
+        apiKeys.values.lazy.filter { !$0.revoked && $0.authEpoch == self.authEpoch }
+    }
+}

@@ -1,0 +1,46 @@
+import Foundation
+
+/// The character rules every text value shares: one home for "which scalars may a stored value hold".
+///
+/// Why these: control characters break logs and CSV; format, invisible and default-ignorable scalars
+/// (U+200B, U+2060, U+FEFF, …) make two values that look the same compare different; line and paragraph
+/// separators break line-based formats; bidi controls make a value display as something it is not.
+public enum TextRules {
+    /// Scalars no identifier (email, header value) may contain: white space, Cc, Cf, Zl, Zp, default
+    /// ignorables and bidi controls.
+    public static func isForbiddenInIdentifier(_ scalar: Unicode.Scalar) -> Bool {
+        let p = scalar.properties
+        if p.isWhitespace || p.isDefaultIgnorableCodePoint || p.isBidiControl { return true }
+        switch p.generalCategory {
+        case .control, .format, .lineSeparator, .paragraphSeparator: return true
+        default: return false
+        }
+    }
+
+    /// Scalars no display text (names) may contain: controls (C0, C1, DEL), line and paragraph separators,
+    /// bidi controls. Joiners stay allowed: emoji sequences need U+200D.
+    public static func isForbiddenInDisplayText(_ scalar: Unicode.Scalar) -> Bool {
+        let p = scalar.properties
+        if p.isBidiControl { return true }
+        switch p.generalCategory {
+        case .control, .lineSeparator, .paragraphSeparator: return true
+        default: return false
+        }
+    }
+
+    /// Whether a scalar shows as something on its own: not white space, not a mark, format or
+    /// default-ignorable scalar. A name needs at least one.
+    public static func isVisible(_ scalar: Unicode.Scalar) -> Bool {
+        let p = scalar.properties
+        if p.isWhitespace || p.isDefaultIgnorableCodePoint { return false }
+        switch p.generalCategory {
+        case .control, .format, .nonspacingMark, .enclosingMark, .spacingMark, .lineSeparator, .paragraphSeparator,
+            .spaceSeparator, .unassigned, .surrogate, .privateUse:
+            return false
+        default: return true
+        }
+    }
+
+    /// Unicode NFC (canonical composition): one spelling for text that looks the same.
+    public static func nfc(_ text: String) -> String { text.precomposedStringWithCanonicalMapping }
+}
