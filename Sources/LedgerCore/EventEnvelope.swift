@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 /// Request context recorded with an event (`meta`): where a command came from, never what it did.
 public struct EventMeta: Sendable, Hashable {
     public var requestId: String?
@@ -10,6 +13,55 @@ public struct EventMeta: Sendable, Hashable {
         self.clientIP = clientIP
         self.userAgent = userAgent
         self.idempotencyKey = idempotencyKey
+    }
+
+    public enum Field: String, Sendable, CaseIterable {
+        case requestId = "request_id", clientIP = "client_ip", userAgent = "user_agent", idempotencyKey = "idempotency_key"
+    }
+
+    /// A recorded value is at most this many UTF-8 bytes.
+    public static let maximumValueBytes = 512
+    /// An idempotency key is part of an LMDB key (at most 511 bytes with the actor's email).
+    public static let maximumIdempotencyKeyBytes = 255
+
+    /// Why `value` cannot be recorded as `field`, or nil: the one home of these rules (the API checks
+    /// each header with it, an import each recorded envelope). No C0 or C1 control, DEL, line or
+    /// paragraph separator or bidi control; at most 512 bytes; `client_ip` an IPv4 or IPv6 address;
+    /// `idempotency_key` 1–255 printable ASCII characters.
+    public static func problem(_ field: Field, _ value: String) -> String? {
+        if value.isEmpty { return "must not be empty" }
+        if value.utf8.count > maximumValueBytes { return "must be at most \(maximumValueBytes) bytes" }
+        if let bad = value.unicodeScalars.first(where: isForbidden) {
+            return "must not contain the character U+\(String(bad.value, radix: 16, uppercase: true))"
+        }
+        switch field {
+        case .clientIP:
+            var v4 = in_addr(), v6 = in6_addr()
+            guard inet_pton(AF_INET, value, &v4) == 1 || inet_pton(AF_INET6, value, &v6) == 1 else { return "must be an IPv4 or IPv6 address" }
+        case .idempotencyKey:
+            guard value.utf8.count <= maximumIdempotencyKeyBytes, value.utf8.allSatisfy({ (0x20...0x7E).contains($0) }) else {
+                return "must be 1–\(maximumIdempotencyKeyBytes) printable ASCII characters"
+            }
+        case .requestId, .userAgent:
+            break
+        }
+        return nil
+    }
+
+    public static func isForbidden(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x00...0x1F, 0x7F...0x9F, 0x2028, 0x2029: return true
+        default: return scalar.properties.isBidiControl
+        }
+    }
+
+    /// The first value that breaks its rule, as "field: why", or nil.
+    public var problem: String? {
+        let values: [(Field, String?)] = [(.requestId, requestId), (.clientIP, clientIP), (.userAgent, userAgent), (.idempotencyKey, idempotencyKey)]
+        for case let (field, value?) in values {
+            if let why = Self.problem(field, value) { return "meta.\(field.rawValue) \(why)" }
+        }
+        return nil
     }
 
     /// The `meta` object: only the members that are present.

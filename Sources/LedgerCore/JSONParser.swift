@@ -64,8 +64,16 @@ public struct JSONParser: ~Copyable {
         guard peek() == UInt8(ascii: "{") else { throw error("expected an object") }
         var members: [(String, JSONValue)] = []
         members.reserveCapacity(8)
+        // A linear scan while the object is small (event data has a handful of members); a set beyond
+        // that, so a hostile object of many members costs linear time, not quadratic.
+        var names: Set<String>?
         try parseMembers { key, value in
-            guard !members.contains(where: { $0.0 == key }) else { return false }
+            if names == nil, members.count >= 16 { names = Set(members.map(\.0)) }
+            if names != nil {
+                guard names!.insert(key).inserted else { return false }
+            } else {
+                guard !members.contains(where: { $0.0 == key }) else { return false }
+            }
             members.append((key, value))
             return true
         }

@@ -65,6 +65,7 @@ public enum OrgLedgerServer {
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: LogRequestsMiddleware(.debug))
         router.add(middleware: ProblemMiddleware())
+        router.add(middleware: HeaderRulesMiddleware())
         api.register(on: router)
         let responder = router.buildResponder()
 

@@ -32,13 +32,22 @@ struct Import: ParsableCommand {
 
     @OptionGroup var options: DataOptions
 
+    @Option(help: ArgumentHelp("Refuse unless the export's last hash is this one (64 hex digits), e.g. a head hash pinned earlier.", valueName: "HASH"))
+    var expectHead: String?
+
+    func validate() throws {
+        if let expectHead, ChainHash(hex: expectHead) == nil { throw ValidationError("--expect-head takes a hash of 64 hex digits") }
+    }
+
     func run() throws {
         try FileManager.default.createDirectory(atPath: options.data, withIntermediateDirectories: true)
         let lock = try DataFolderLock(folder: options.data)
         let progress = ProgressReporter(label: "import", total: 0)
         do {
-            let head = try Importer.load(StandardInputLines(), into: options.data, progress: { progress.update($0) })
-            progress.finish()
+            let head = try Importer.load(
+                StandardInputLines(maximumLine: Importer.maximumLineBytes), into: options.data, expectedHead: expectHead.flatMap(ChainHash.init(hex:)),
+                progress: { progress.update($0) })
+            progress.finish(at: head.seq)
             print("import: ok — \(head.seq) events, chain intact, head hash \(head.hash.hex)")
         } catch let error as Importer.ImportError {
             printError("import: refused, nothing written — \(error)")
@@ -48,17 +57,27 @@ struct Import: ParsableCommand {
     }
 }
 
-/// Standard input as lines (without the newline), read in large chunks.
+/// Standard input as lines (without the newline), read in large chunks. A line longer than
+/// `maximumLine` is handed over as soon as it is known to be too long (its first `maximumLine + 1`
+/// bytes), so a hostile input without newlines is never buffered whole.
 struct StandardInputLines: Sequence, IteratorProtocol {
+    let maximumLine: Int
     private var buffer: [UInt8] = []
     private var start = 0
     private var done = false
+
+    init(maximumLine: Int) { self.maximumLine = maximumLine }
 
     mutating func next() -> [UInt8]? {
         while true {
             if let newline = buffer[start...].firstIndex(of: UInt8(ascii: "\n")) {
                 let line = Array(buffer[start..<newline])
                 start = newline + 1
+                return line
+            }
+            if buffer.count - start > maximumLine {
+                let line = Array(buffer[start...(start + maximumLine)])
+                start = buffer.count
                 return line
             }
             if done {
@@ -103,12 +122,18 @@ struct Audit: ParsableCommand {
         let store = try OfflineStore(options.data)
         let sinceTime = since.flatMap(Timestamp.init(rfc3339:)), untilTime = until.flatMap(Timestamp.init(rfc3339:))
         let filter = AuditFilter(actor: actor, action: action, target: target, since: sinceTime, until: untilTime)
-        let rows = try store.environment.read { txn in
+        let found = try store.environment.read { txn -> [(entry: AuditEntry, row: [UInt8])]? in
             var orgID = org
             if case .success(let handle) = Handle.parse(org), let holder = try Queries.currentHolder(of: handle, tables: store.tables, in: txn) {
                 orgID = holder
             }
+            // An org is known by its stream (purged orgs keep theirs); an unknown one is an error, not an empty trail.
+            guard orgID.utf8.count <= AppendRequest.maximumStreamLength, try store.log.streamHead(orgID, in: txn) != nil else { return nil }
             return try Queries.audit(orgID, before: 0, limit: limit > 0 ? limit : Int.max, filter: filter, tables: store.tables, in: txn)
+        }
+        guard let rows = found else {
+            printError("audit: no org '\(org)' in \(options.data) (give its id, or its current handle)")
+            throw ExitCode(1)
         }
         let out: [UInt8]
         switch AuditFormat(rawValue: format)! {

@@ -16,7 +16,29 @@ struct Verify: ParsableCommand {
 
     @OptionGroup var options: DataOptions
 
+    @Flag(help: .private) var inProcess = false
+
+    /// LMDB maps the data file and trusts its pages: a corrupt page can fault (SIGSEGV, SIGBUS) inside
+    /// LMDB itself. So the reading runs in a child process (this command again, `--in-process`), and a
+    /// child killed by a signal is reported as a corrupt data file: exit 1 with a message, never a crash.
     func run() throws {
+        if inProcess { return try check() }
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: "/proc/self/exe")
+        child.arguments = ["verify", "--data", options.data, "--in-process"]
+        // The child's crash is reported below in one line; Swift's backtrace of it would only bury that.
+        child.environment = ProcessInfo.processInfo.environment.merging(["SWIFT_BACKTRACE": "enable=no"]) { _, new in new }
+        try child.run()
+        child.waitUntilExit()
+        if child.terminationReason == .uncaughtSignal {
+            printError("verify: FAILED — reading \(options.data)/data.mdb crashed (signal \(child.terminationStatus)): the data file is corrupt")
+            printError("verify: restore it from a backup or an export ('orgledger import'); 'orgledger export' may still read the intact part")
+            throw ExitCode(1)
+        }
+        guard child.terminationStatus == 0 else { throw ExitCode(child.terminationStatus == 2 ? 2 : 1) }
+    }
+
+    private func check() throws {
         let store = try OfflineStore(options.data)
         let head = try store.environment.read { txn in try store.log.head(in: txn) }
         let (report, problem) = try store.environment.read { txn in

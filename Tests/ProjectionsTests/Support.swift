@@ -46,9 +46,16 @@ final class Fixture: @unchecked Sendable {
         current = try LedgerStore(path: folder.path)
     }
 
+    /// A fresh id of the service's shape (`prefix_` + 26 base32 characters), so an export imports.
     func id(_ prefix: String) -> String {
         counter += 1
-        return "\(prefix)_\(counter)"
+        let alphabet = Array("0123456789abcdefghjkmnpqrstvwxyz")
+        var n = counter, digits: [Character] = []
+        repeat {
+            digits.append(alphabet[n % 32])
+            n /= 32
+        } while n > 0
+        return prefix + "_" + String(repeating: "0", count: 26 - digits.count) + String(digits.reversed())
     }
 
     @discardableResult

@@ -150,3 +150,78 @@ def test_missing_data_folder_is_a_clear_error(tmp_path):
     assert result.returncode != 0
     assert "no OrgLedger data" in result.stderr
     assert not (tmp_path / "nothing").exists()
+
+
+def rechain(envelopes):
+    """Export lines for envelopes with prev_hash and hash recomputed as README.md says: a forged log whose
+    chain verifies, so only the import's model rules can refuse it."""
+    prev, lines = "0" * 64, []
+    for envelope in envelopes:
+        envelope = dict(envelope)
+        envelope.pop("hash", None)
+        envelope["prev_hash"] = prev
+        body = json.dumps(envelope, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        prev = hashlib.sha256(body.encode()).hexdigest()
+        envelope["hash"] = prev
+        lines.append(json.dumps(envelope, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
+    return "\n".join(lines) + "\n"
+
+
+def test_import_refuses_a_rechained_forgery_and_checks_the_expected_head(data_dir, tmp_path):
+    envelopes = [json.loads(line) for line in run("export", "--data", str(data_dir)).stdout.splitlines()]
+    honest = rechain(envelopes)
+    head = json.loads(honest.splitlines()[-1])["hash"]
+    ok = run("import", "--data", str(tmp_path / "ok"), "--expect-head", head, input=honest)
+    assert ok.returncode == 0, ok.stderr
+    wrong = run("import", "--data", str(tmp_path / "wrong"), "--expect-head", "0" * 64, input=honest)
+    assert wrong.returncode == 1 and "not the expected" in wrong.stderr
+    assert not (tmp_path / "wrong" / "data.mdb").exists()
+    # system makes someone owner: a valid chain, an event the service could never have written.
+    joined = next(e for e in envelopes if e["type"] == "member.joined" and e["version"] > 2)
+    forged = envelopes + [dict(joined, seq=len(envelopes) + 1, actor="system", type="member.role_changed",
+                               version=max(e["version"] for e in envelopes if e["stream"] == joined["stream"]) + 1,
+                               data={"email": joined["data"]["email"], "from": joined["data"]["role"], "to": "owner"})]
+    refused = run("import", "--data", str(tmp_path / "forged"), input=rechain(forged))
+    assert refused.returncode == 1, refused.stdout
+    assert f"seq {len(forged)}" in refused.stderr and "system" in refused.stderr
+    assert not (tmp_path / "forged" / "data.mdb").exists()
+
+
+def test_an_empty_import_and_an_unknown_org_are_errors(data_dir, tmp_path):
+    empty = run("import", "--data", str(tmp_path / "empty"), input="")
+    assert empty.returncode == 1 and "no events" in empty.stderr
+    unknown = run("audit", "--data", str(data_dir), "--org", "org_" + "z" * 26)
+    assert unknown.returncode == 1 and "no org" in unknown.stderr
+
+
+def test_verify_of_a_randomly_corrupted_file_exits_1_never_by_a_signal(data_dir, tmp_path):
+    """Bit flips anywhere in data.mdb: verify answers 0 (the flip hit unused space) or 1 with a message,
+    and is never killed by a signal (LMDB may fault on a corrupt page: verify reads in a child)."""
+    import random
+    original = (data_dir / "data.mdb").read_bytes()
+    rng = random.Random(20261201)
+    outcomes = {0: 0, 1: 0}
+    for case in range(60):
+        copy = tmp_path / f"flip{case}"
+        copy.mkdir()
+        data = bytearray(original)
+        for _ in range(rng.choice([1, 8, 64])):
+            data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+        (copy / "data.mdb").write_bytes(bytes(data))
+        result = run("verify", "--data", str(copy))
+        assert result.returncode in (0, 1), f"case {case}: exit {result.returncode}: {result.stderr[-400:]}"
+        if result.returncode == 1:
+            assert result.stderr.strip(), f"case {case}: exit 1 without a message"
+        outcomes[result.returncode] += 1
+    assert outcomes[1] > 0, "no flip was noticed at all"
+
+
+def test_verify_of_a_truncated_file_reports_it_instead_of_dying(data_dir, tmp_path):
+    """A data file cut short (a copy interrupted, a full disk): its meta pages name pages past the end of
+    the file, and LMDB reading them through its memory map dies of SIGBUS. verify must say so and exit 1."""
+    copy = tmp_path / "cut"
+    copy.mkdir()
+    (copy / "data.mdb").write_bytes((data_dir / "data.mdb").read_bytes()[: 4 * 4096])
+    result = run("verify", "--data", str(copy))
+    assert result.returncode == 1, f"exit {result.returncode}: {result.stderr[-400:]}"
+    assert "corrupt" in result.stderr

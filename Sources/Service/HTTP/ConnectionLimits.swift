@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdCore
 import NIOCore
+import NIOHTTP1
 import NIOHTTPTypes
 
 /// What keeps one client from starving the others (product spec §5): a connection cap below the
@@ -32,7 +33,7 @@ public struct ConnectionLimits: Sendable {
 
     func serverBuilder() -> HTTPServerBuilder {
         let limits = self
-        return .http1(configuration: .init(additionalChannelHandlers: [RequestDeadlineHandler(limits: limits)]))
+        return .http1(configuration: .init(additionalChannelHandlers: [RequestDeadlineHandler(limits: limits), ParserErrorProblemHandler()]))
     }
 }
 
@@ -112,5 +113,26 @@ struct LoopbackHostGuard<Inner: HTTPResponder>: HTTPResponder where Inner.Contex
             if authority == host || authority == "\(host):\(port)" { return true }
         }
         return false
+    }
+}
+
+/// The HTTP parser's own refusals (a control character in a header, a malformed request line) as
+/// problem documents like every other error (product spec §5), instead of Hummingbird's empty 400.
+/// The connection is closed after it: what follows a malformed request cannot be framed.
+final class ParserErrorProblemHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias OutboundOut = HTTPResponsePart
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard error is HTTPParserError else { return context.fireErrorCaught(error) }
+        let problem = APIError(.badRequest, reason: "malformed_http", detail: "the request is not valid HTTP/1.1 (\(error)); nothing was done")
+        let body = problem.body
+        let head = HTTPResponse(status: .badRequest, headerFields: [
+            .contentType: "application/problem+json", .contentLength: String(body.count), .connection: "close",
+        ])
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.body(ByteBuffer(bytes: body))), promise: nil)
+        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in loopBound.value.close(promise: nil) }
     }
 }

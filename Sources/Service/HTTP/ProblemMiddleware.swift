@@ -21,3 +21,12 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         }
     }
 }
+
+/// Checks every request's headers before any route runs (`Request.checkHeaders`): a read with a bidi
+/// control in `X-Request-Id` is refused like a command.
+struct HeaderRulesMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        try request.checkHeaders()
+        return try await next(request, context)
+    }
+}

@@ -16,12 +16,6 @@ extension HTTPField.Name {
 /// The largest request body accepted (413 beyond it).
 let maximumBodySize = 1 << 20
 
-/// Longest accepted value of a header recorded in `meta`.
-let maximumMetaLength = 512
-
-/// `Idempotency-Key`: 1–255 printable ASCII bytes (it is part of an LMDB key, at most 511 bytes).
-let maximumIdempotencyKeyLength = 255
-
 extension Request {
     /// A header that may appear at most once: a repeated one is 400 (HTTP would join the copies with
     /// commas, and `ada@example.com,` must not become somebody). Its value must hold no C0 or C1
@@ -29,23 +23,16 @@ extension Request {
     func singleHeader(_ name: HTTPField.Name) throws(APIError) -> String? {
         let values = headers[values: name]
         guard values.count <= 1 else { throw APIError.invalid(name.rawName, "must be sent once, not \(values.count) times") }
-        guard let value = values.first, !value.isEmpty else { return nil }
-        if let bad = value.unicodeScalars.first(where: Self.isForbiddenInHeader) {
+        guard let value = values.first else { return nil }
+        if let bad = value.unicodeScalars.first(where: EventMeta.isForbidden) {
             throw APIError.invalid(name.rawName, "must not contain the character U+\(String(bad.value, radix: 16, uppercase: true))")
         }
         return value
     }
 
-    static func isForbiddenInHeader(_ scalar: Unicode.Scalar) -> Bool {
-        switch scalar.value {
-        case 0x00...0x1F, 0x7F...0x9F, 0x2028, 0x2029: return true
-        default: return scalar.properties.isBidiControl
-        }
-    }
-
     /// The actor named by `X-Actor`, normalized like any email; required (401 without it).
     func actor() throws(APIError) -> Actor {
-        guard let raw = try singleHeader(.xActor) else {
+        guard let raw = try singleHeader(.xActor), !raw.isEmpty else {
             throw APIError(.unauthorized, reason: "no_actor", detail: "say who acts: send X-Actor with your email")
         }
         if raw.trimmingCharacters(in: .whitespaces).lowercased() == "system" {
@@ -57,22 +44,26 @@ extension Request {
         }
     }
 
-    /// The request context recorded in each event's `meta`: each header at most once, free of control
-    /// and bidi characters, at most 512 bytes; `X-Client-IP` an IPv4 or IPv6 address; `Idempotency-Key`
-    /// 1–255 printable ASCII bytes.
+    /// Every request's headers by the rules of product spec §5, whether or not it is a command: the
+    /// recorded ones (`meta`) and `X-Actor` at most once each and free of controls and bidi.
+    func checkHeaders() throws(APIError) {
+        _ = try meta()
+        _ = try singleHeader(.xActor)
+    }
+
+    /// The request context recorded in each event's `meta`: each header at most once, its value by
+    /// `EventMeta.problem` (no controls or bidi, at most 512 bytes; `X-Client-IP` an IP address;
+    /// `Idempotency-Key` 1–255 printable ASCII).
     func meta() throws(APIError) -> EventMeta {
-        func header(_ name: HTTPField.Name) throws(APIError) -> String? {
-            guard let value = try singleHeader(name) else { return nil }
-            guard value.utf8.count <= maximumMetaLength else { throw APIError.invalid(name.rawName, "must be at most \(maximumMetaLength) bytes") }
+        func header(_ name: HTTPField.Name, _ field: EventMeta.Field) throws(APIError) -> String? {
+            // Present but empty is "not sent", but for the idempotency key: an empty one is a client bug.
+            guard let value = try singleHeader(name), !value.isEmpty || field == .idempotencyKey else { return nil }
+            if let why = EventMeta.problem(field, value) { throw APIError.invalid(name.rawName, why) }
             return value
         }
-        let clientIP = try header(.xClientIP)
-        if let clientIP, !IPAddress.isValid(clientIP) { throw APIError.invalid("X-Client-IP", "must be an IPv4 or IPv6 address") }
-        let key = try header(.idempotencyKey)
-        if let key, key.utf8.count > maximumIdempotencyKeyLength || !key.utf8.allSatisfy({ (0x20...0x7E).contains($0) }) {
-            throw APIError.invalid("Idempotency-Key", "must be 1–\(maximumIdempotencyKeyLength) printable ASCII characters")
-        }
-        return EventMeta(requestId: try header(.xRequestID), clientIP: clientIP, userAgent: try header(.userAgent), idempotencyKey: key)
+        return EventMeta(
+            requestId: try header(.xRequestID, .requestId), clientIP: try header(.xClientIP, .clientIP),
+            userAgent: try header(.userAgent, .userAgent), idempotencyKey: try header(.idempotencyKey, .idempotencyKey))
     }
 
     /// `If-Match: "<version>"` (also `W/"<version>"` or a bare number), or nil.
@@ -147,14 +138,6 @@ enum MediaType {
         guard type.hasPrefix("application/"), type.hasSuffix("+json") else { return false }
         let subtype = type.dropFirst("application/".count).dropLast("+json".count)
         return !subtype.isEmpty && subtype.allSatisfy { $0.isLetter || $0.isNumber || "!#$&-^_.".contains($0) }
-    }
-}
-
-/// IP address syntax, by the C library's own parser.
-enum IPAddress {
-    static func isValid(_ text: String) -> Bool {
-        var v4 = in_addr(), v6 = in6_addr()
-        return inet_pton(AF_INET, text, &v4) == 1 || inet_pton(AF_INET6, text, &v6) == 1
     }
 }
 

@@ -16,7 +16,22 @@ guard CommandLine.arguments.count == 2 else {
 }
 let store = try LedgerStore(path: CommandLine.arguments[1], configuration: .init(mapSize: 64 << 10))
 let start = Timestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000))
-let run = UUID().uuidString.prefix(8).lowercased()
+// Random per run (up to 32^8), so two runs on one folder make different ids and handles.
+let run = Int.random(in: 0..<(1 << 40))
+
+/// An id of the service's shape (`prefix_` + 26 base32 characters), unique per (run, task, n), so the
+/// log this child writes can be exported and imported like the service's own.
+func serviceID(_ prefix: String, _ run: Int, _ task: Int, _ n: Int) -> String {
+    let alphabet = Array("0123456789abcdefghjkmnpqrstvwxyz")
+    var digits: [Character] = []
+    for var part in [run, task, n] {
+        for _ in 0..<8 {
+            digits.append(alphabet[part % 32])
+            part /= 32
+        }
+    }
+    return prefix + "_" + String(repeating: "0", count: 26 - digits.count) + String(digits)
+}
 
 /// One write(2) per acknowledged command: unbuffered, so nothing acknowledged is lost with the process.
 func acknowledge(_ outcome: CommandOutcome) {
@@ -31,7 +46,7 @@ try await withThrowingTaskGroup(of: Void.self) { group in
     for task in 0..<8 {
         group.addTask {
             let owner = "owner-\(task)@example.com"
-            let orgID = "org_\(run)_\(task)"
+            let orgID = serviceID("org", run, task, 0)
             func execute(_ command: Command, by actor: String, on target: OrgRef) async throws {
                 acknowledge(try await store.pipeline.execute(CommandRequest(
                     target: target, command: command, actor: .user(Email(trusted: actor)), now: start,
@@ -42,7 +57,7 @@ try await withThrowingTaskGroup(of: Void.self) { group in
             while true {
                 n += 1
                 let invitee = "user-\(n)@t\(task).example.com"
-                let id = "inv_\(run)_\(task)_\(n)"
+                let id = serviceID("inv", run, task, n)
                 try await execute(.invite(emails: [invitee], role: ["member", "viewer", "moderator"][n % 3], ttlDays: nil, invitationIDs: [id]), by: owner, on: .id(orgID))
                 try await execute(.acceptInvitation(id: id), by: invitee, on: .invitation(id))
             }
