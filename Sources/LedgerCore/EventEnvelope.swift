@@ -26,7 +26,7 @@ public struct EventMeta: Sendable, Hashable {
 
     /// Why `value` cannot be recorded as `field`, or nil: the one home of these rules (the API checks
     /// each header with it, an import each recorded envelope). No C0 or C1 control, DEL, line or
-    /// paragraph separator or bidi control; at most 512 bytes; `client_ip` an IPv4 or IPv6 address;
+    /// paragraph separator, bidi control or U+FFFD (bytes that were not UTF-8); at most 512 bytes; `client_ip` an IPv4 or IPv6 address;
     /// `idempotency_key` 1–255 printable ASCII characters.
     public static func problem(_ field: Field, _ value: String) -> String? {
         if value.isEmpty { return "must not be empty" }
@@ -50,7 +50,8 @@ public struct EventMeta: Sendable, Hashable {
 
     public static func isForbidden(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar.value {
-        case 0x00...0x1F, 0x7F...0x9F, 0x2028, 0x2029: return true
+        // U+FFFD: the header's bytes were not UTF-8, and what was meant is lost.
+        case 0x00...0x1F, 0x7F...0x9F, 0x2028, 0x2029, 0xFFFD: return true
         default: return scalar.properties.isBidiControl
         }
     }

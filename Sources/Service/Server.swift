@@ -64,9 +64,12 @@ public enum OrgLedgerServer {
         let router = Router()
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: LogRequestsMiddleware(.debug))
-        router.add(middleware: ProblemMiddleware())
+        router.add(middleware: ErrorCountMiddleware(metrics: metrics))
+        let routes = RouteTable()
+        router.add(middleware: ProblemMiddleware(routes: routes))
         router.add(middleware: HeaderRulesMiddleware())
         api.register(on: router)
+        routes.load(router.routes.map { ($0.path.description, $0.method.rawValue) })
         let responder = router.buildResponder()
 
         // The socket is created by bind(2) with the process umask: set it so the file starts at the
@@ -194,10 +197,6 @@ extension OrgLedgerServer {
         defer { store.close() }
         let router = Router()
         LedgerAPI(store: store).register(on: router)
-        return router.routes.map { route in
-            let path = route.path.description.split(separator: "/", omittingEmptySubsequences: false)
-                .map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0) }.joined(separator: "/")
-            return "\(route.method.rawValue) \(path)"
-        }.sorted()
+        return router.routes.map { "\($0.method.rawValue) \($0.path.description)" }.sorted()
     }
 }

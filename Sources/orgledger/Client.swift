@@ -138,8 +138,10 @@ struct ClientOptions: ParsableArguments {
         }
         let value = reply.json!
         if let listKey, let items = value[listKey]?.arrayValue {
-            print(Table.render(items, columns: columns ?? []))
-            if let next = value["next_cursor"]?.stringValue { print("(more: --cursor \(next))") }
+            let table = Table.render(items, columns: columns ?? [])
+            if !table.isEmpty { print(table) }
+            // On standard error, so a piped table holds rows only.
+            if let next = value["next_cursor"]?.stringValue { printError("(more: --cursor \(next))") }
         } else {
             print(Table.fields(value))
         }
@@ -157,32 +159,103 @@ enum Table {
         }
     }
 
-    /// Rows as aligned columns.
-    static func render(_ rows: [JSONValue], columns: [String]) -> String {
-        guard !rows.isEmpty else { return "(none)" }
-        let columns = columns.isEmpty ? (rows[0].objectValue?.keys.sorted() ?? []) : columns
+    /// Rows for people or programs: on a terminal, aligned columns that fit its width (the widest
+    /// columns are cut with "…"); piped, one tab-separated line per row without a header, as `gh` does,
+    /// so `cut -f` and `awk -F'\t'` work (tabs and line breaks inside a value become spaces).
+    static func render(_ rows: [JSONValue], columns: [String], terminal: Terminal = .standardOutput) -> String {
+        let columns = columns.isEmpty ? (rows.first?.objectValue?.keys.sorted() ?? []) : columns
         let cells = rows.map { row in columns.map { text(row[$0]) } }
-        let widths = columns.indices.map { i in max(columns[i].count, cells.map { $0[i].count }.max() ?? 0) }
-        func line(_ items: [String]) -> String {
-            items.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ")
-                .trimmingCharacters(in: .whitespaces)
+        guard let width = terminal.width else {
+            return cells.map { $0.map(flattened).joined(separator: "\t") }.joined(separator: "\n")
         }
-        return ([line(columns.map { $0.uppercased() })] + cells.map(line)).joined(separator: "\n")
+        guard !rows.isEmpty else { return "(none)" }
+        let header = columns.map { $0.uppercased() }
+        var widths = columns.indices.map { i in ([header[i]] + cells.map { $0[i] }).map { DisplayWidth.of(flattened($0)) }.max() ?? 0 }
+        // Shrink the widest column, one cell at a time, until the line fits (no column below 6).
+        while widths.reduce(0, +) + 2 * (widths.count - 1) > width, let widest = widths.indices.max(by: { widths[$0] < widths[$1] }), widths[widest] > 6 {
+            widths[widest] -= 1
+        }
+        func line(_ items: [String]) -> String {
+            items.enumerated().map { DisplayWidth.fit(flattened($1), to: widths[$0]) }.joined(separator: "  ")
+                .replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
+        }
+        return ([line(header)] + cells.map(line)).joined(separator: "\n")
     }
 
-    /// One object as "key: value" lines.
-    static func fields(_ value: JSONValue) -> String {
+    /// One object as aligned "key  value" lines; piped, "key<TAB>value".
+    static func fields(_ value: JSONValue, terminal: Terminal = .standardOutput) -> String {
         guard let members = value.objectValue else { return text(value) }
-        let width = members.keys.map(\.count).max() ?? 0
-        return members.keys.sorted().map { key in
-            key.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + text(members[key])
-        }.joined(separator: "\n")
+        let keys = members.keys.sorted()
+        guard terminal.width != nil else { return keys.map { "\($0)\t\(flattened(text(members[$0])))" }.joined(separator: "\n") }
+        let width = keys.map(\.count).max() ?? 0
+        return keys.map { key in key.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + text(members[key]) }.joined(separator: "\n")
+    }
+
+    static func flattened(_ text: String) -> String {
+        String(text.map { $0 == "\t" || $0.isNewline ? " " : $0 })
     }
 }
 
-/// Percent-encodes one path segment.
+/// Where a table goes: a terminal of some width, or a pipe (nil).
+struct Terminal {
+    let width: Int?
+
+    static var standardOutput: Terminal {
+        guard isatty(STDOUT_FILENO) == 1 else { return Terminal(width: nil) }
+        var size = winsize()
+        if ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 { return Terminal(width: Int(size.ws_col)) }
+        return Terminal(width: ProcessInfoEnvironment.value("COLUMNS").flatMap(Int.init) ?? 80)
+    }
+}
+
+/// How many terminal columns text takes: East Asian wide and fullwidth characters (CJK, most emoji)
+/// take two, combining marks and other zero-width scalars none, everything else one, per grapheme.
+enum DisplayWidth {
+    static func of(_ text: String) -> Int { text.reduce(0) { $0 + of($1) } }
+
+    static func of(_ character: Character) -> Int {
+        guard let first = character.unicodeScalars.first else { return 0 }
+        if character.unicodeScalars.allSatisfy({ isZeroWidth($0) }) { return 0 }
+        if isWide(first) || character.unicodeScalars.contains(where: { $0.properties.isEmojiPresentation }) { return 2 }
+        return 1
+    }
+
+    static func isZeroWidth(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.properties.generalCategory {
+        case .nonspacingMark, .enclosingMark, .format: return true
+        default: return scalar.properties.isDefaultIgnorableCodePoint
+        }
+    }
+
+    static func isWide(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x1100...0x115F, 0x2E80...0x303E, 0x3041...0x33FF, 0x3400...0x4DBF, 0x4E00...0x9FFF, 0xA000...0xA4CF,
+            0xAC00...0xD7A3, 0xF900...0xFAFF, 0xFE30...0xFE4F, 0xFF00...0xFF60, 0xFFE0...0xFFE6, 0x20000...0x3FFFD:
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// `text` padded with spaces to exactly `width` columns, or cut to fit with a trailing "…".
+    static func fit(_ text: String, to width: Int) -> String {
+        let total = of(text)
+        if total <= width { return text + String(repeating: " ", count: width - total) }
+        var out = "", used = 0
+        for character in text {
+            let w = of(character)
+            if used + w > width - 1 { break }
+            out.append(character)
+            used += w
+        }
+        return out + "…" + String(repeating: " ", count: max(0, width - 1 - used))
+    }
+}
+
+/// Percent-encodes one path segment: everything but ASCII letters, digits and `-._~@` (Foundation's
+/// `alphanumerics` would let `é` through unencoded).
 func segment(_ text: String) -> String {
-    text.addingPercentEncoding(withAllowedCharacters: CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~@+"))) ?? text
+    text.addingPercentEncoding(withAllowedCharacters: CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~@")) ?? text
 }
 
 func query(_ items: [(String, String?)]) -> String {

@@ -111,10 +111,16 @@ struct Org: ParsableCommand {
         @Option var target: String?
         @Option var limit: Int?
         @Option var cursor: String?
-        @Option(help: "json, ndjson or csv (ndjson and csv print as they come).") var format: String?
+        @Option(help: "table (default), json, ndjson or csv; the last three print the service's answer as it is.") var format: String?
+        func validate() throws {
+            if let format, !["table", "json", "ndjson", "csv"].contains(format) { throw ValidationError("--format must be table, json, ndjson or csv") }
+        }
         func run() throws {
+            let wire = format == "table" ? nil : format
             let q = query([("since", since), ("until", until), ("actor", byActor), ("action", action), ("target", target),
-                           ("limit", limit.map(String.init)), ("cursor", cursor), ("format", format)])
+                           ("limit", limit.map(String.init)), ("cursor", cursor), ("format", wire)])
+            var client = client
+            if wire != nil { client.json = true }  // json, ndjson and csv are for programs: print them as they come
             try client.call("GET", "/v1/orgs/\(segment(org))/audit" + q, columns: ["seq", "at", "actor", "action", "target"], listKey: "events")
         }
     }
@@ -271,7 +277,16 @@ struct KeyCommand: ParsableCommand {
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "POST /v1/auth/verify: does this secret verify, and as what?")
         @OptionGroup var client: ClientOptions
-        @Argument var secret: String
-        func run() throws { try client.call("POST", "/v1/auth/verify", body: ["secret": .string(secret)]) }
+        // The secret comes on standard input, never as an argument: arguments are visible to every user
+        // of the machine (ps, /proc) and land in shell history.
+        func run() throws {
+            let input = FileHandle.standardInput.readDataToEndOfFile()
+            let secret = String(decoding: input, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !secret.isEmpty else {
+                printError("key verify: give the secret on standard input, e.g. 'orgledger key verify < secret.txt'")
+                throw ExitCode(2)
+            }
+            try client.call("POST", "/v1/auth/verify", body: ["secret": .string(secret)])
+        }
     }
 }

@@ -1,19 +1,46 @@
 import ArgumentParser
+import Foundation
 
 @main
 struct OrgLedger: AsyncParsableCommand {
+    /// The release; `orgledger --version` prints it.
+    static let version = "0.10.0"
+
     static let configuration = CommandConfiguration(
         commandName: "orgledger",
         abstract: "An event-sourced ledger of organizations and their members.",
         discussion: """
             Offline commands open the data folder directly and work while the service runs.
-            Exit status: 0 success, 1 a check failed (verify), 2 usage or I/O error.
+            Exit status: 0 success, 1 refused or failed (a problem answer, a failed check), 2 usage.
             """,
+        version: version,
         subcommands: [
             Serve.self, Health.self, Orgs.self, Org.self, MemberCommand.self, Invite.self, InvitationCommand.self, KeyCommand.self, Events.self, MetricsCommand.self, Demo.self,
             Verify.self, Rebuild.self, Export.self, Import.self, Audit.self, Routes.self,
         ]
     )
+}
+
+extension OrgLedger {
+    /// The exit codes of product spec §6: 0 ok, 1 refused or failed, 2 usage. ArgumentParser's own
+    /// are 64 for usage (EX_USAGE) and 1 for other errors; its messages and usage text (of the
+    /// subcommand that was misused) are kept.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success { exit(withError: error) }  // --help, --version
+            let usage = code == .validationFailure || error is ValidationError
+            if !(error is ExitCode) { FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8)) }
+            Foundation.exit(usage ? 2 : (error as? ExitCode)?.rawValue == 2 ? 2 : 1)
+        }
+    }
 }
 
 /// Options shared by the offline commands.

@@ -23,22 +23,42 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The socket file's mode, in octal.")
     var socketMode: String = "600"
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error.")
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "notice"
 
-    func run() async throws {
-        guard let mode = mode_t(socketMode, radix: 8), mode <= 0o777 else { throw ValidationError("--socket-mode must be octal, e.g. 600") }
-        var tcp: (String, Int)?
-        if let listen {
-            guard let address = LoopbackAddress(listen) else {
-                throw ValidationError("--listen takes a loopback address and port: 127.0.0.1:PORT, localhost:PORT or [::1]:PORT")
-            }
-            tcp = (address.host, address.port)
+    @Option(help: "Open connections per listener; more wait until one closes (at most a quarter of the file-descriptor limit).")
+    var maxConnections: Int = ConnectionLimits().maximumConnections
+
+    @Option(help: "Seconds a connection may take to send a request's head (and may stay idle between requests).")
+    var headerTimeout: Int = 30
+
+    @Option(help: "Seconds a request's body may take to arrive.")
+    var bodyTimeout: Int = 30
+
+    func validate() throws {
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
         }
+        guard let mode = mode_t(socketMode, radix: 8), mode <= 0o777 else { throw ValidationError("--socket-mode must be octal, e.g. 600") }
+        if let listen, LoopbackAddress(listen) == nil {
+            throw ValidationError("--listen takes a loopback address and port: 127.0.0.1:PORT, localhost:PORT or [::1]:PORT")
+        }
+        guard maxConnections >= 1, headerTimeout >= 1, bodyTimeout >= 1 else {
+            throw ValidationError("--max-connections, --header-timeout and --body-timeout must be at least 1")
+        }
+    }
+
+    func run() async throws {
+        let mode = mode_t(socketMode, radix: 8)!
+        var tcp: (String, Int)?
+        if let address = listen.flatMap(LoopbackAddress.init) { tcp = (address.host, address.port) }
         var logger = Logger(label: "orgledger")
-        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .notice
+        logger.logLevel = Logger.Level(rawValue: logLevel)!
+        var serverOptions = ServerOptions(dataPath: options.data, socketPath: socket, tcp: tcp, socketMode: mode)
+        serverOptions.limits = ConnectionLimits(
+            maximumConnections: maxConnections, headerTimeout: .seconds(Int64(headerTimeout)), bodyTimeout: .seconds(Int64(bodyTimeout)))
         do {
-            try await OrgLedgerServer.run(ServerOptions(dataPath: options.data, socketPath: socket, tcp: tcp, socketMode: mode), logger: logger)
+            try await OrgLedgerServer.run(serverOptions, logger: logger)
         } catch let error as ServeError {
             printError("serve: \(error)")
             throw ExitCode(1)

@@ -76,7 +76,7 @@ struct OfflineStore {
     init(_ path: String) throws {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path + "/data.mdb", isDirectory: &isDirectory), !isDirectory.boolValue else {
-            throw ValidationError("no OrgLedger data in \(path) (expected \(path)/data.mdb)")
+            throw OfflineError("no OrgLedger data in \(path) (expected \(path)/data.mdb)")
         }
         environment = try Environment(path: path)
         log = try LogTables(environment: environment)
@@ -86,4 +86,10 @@ struct OfflineStore {
 
 func printError(_ message: String) {
     FileHandle.standardError.write(Data((message + "\n").utf8))
+}
+
+/// A failure of an offline command (exit 1), as opposed to a usage error (exit 2).
+struct OfflineError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

@@ -64,6 +64,7 @@ struct ValueRuleTests {
         "ada\u{200B}@example.com", "\u{202E}ada@example.com", "ada@exa\u{200D}mple.com", "ada\u{2060}@example.com",
         "\u{FEFF}ada@example.com", "ada\u{AD}@example.com", "ada\u{2028}@example.com", "ada\u{85}@example.com",
         "ada\u{200E}@example.com", "ada\u{2066}@example.com", "ada\u{7F}@example.com", "ada\u{3000}x@example.com",
+        "jos\u{FFFD}@example.com",
     ])
     func emailInvisibles(raw: String) {
         #expect((try? Email.parse(raw).get()) == nil, "accepted \(raw.unicodeScalars.map { String($0.value, radix: 16) })")

@@ -77,7 +77,8 @@ class Service:
         connection = UnixConnection(self.sock)
         all_headers = dict(headers or {})
         if actor:
-            all_headers["X-Actor"] = actor
+            # Header bytes are UTF-8 on the wire; http.client writes str headers as Latin-1.
+            all_headers["X-Actor"] = actor.encode().decode("latin-1") if isinstance(actor, str) else actor
         payload = raw
         if body is not None:
             payload = json.dumps(body).encode()

@@ -965,3 +965,14 @@ def test_slow_stalled_half_request_does_not_block_sigterm(tmp_path):
         stalled.close()
         if svc.process.poll() is None:
             svc.stop(signal.SIGKILL)
+
+
+def test_a_header_that_is_not_utf8_is_400_not_another_person(svc):
+    """`jos\\xe9@example.com` in Latin-1 is not UTF-8: it must not become `jos\\ufffd@example.com`, a
+    different (and valid-looking) identity."""
+    create(svc)
+    before = head(svc)
+    latin1 = "jos\xe9@example.com"  # http.client writes str headers as Latin-1: the byte 0xE9
+    problem(svc.request("POST", "/v1/orgs", {"handle": "latin", "display_name": "Latin"}, actor=latin1.encode("latin-1")), 400)
+    problem(svc.request("GET", "/v1/orgs/acme", headers={"X-Request-Id": "r\xe9"}, actor=OWNER), 400)
+    assert head(svc) == before

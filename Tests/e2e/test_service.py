@@ -308,3 +308,19 @@ def test_a_full_disk_answers_507_reads_keep_working_and_writes_resume(tmp_path, 
         svc.stop()
     verify = subprocess.run([str(BIN / "orgledger"), "verify", "--data", str(small_disk / "data")], capture_output=True, text=True)
     assert verify.returncode == 0, verify.stderr
+
+
+def test_metrics_have_help_lines_and_count_every_error_answer(svc):
+    create(svc)
+    svc.request("GET", "/v1/orgs/nope", actor=OWNER)  # 404 from a route
+    svc.request("GET", "/v1/no-such-route")  # 404 from the router
+    svc.request("POST", "/v1/orgs", {"handle": "admin", "display_name": "X"}, actor=OWNER)  # 400
+    svc.request("DELETE", "/v1/health")  # 405
+    lines = svc.request("GET", "/metrics").body.decode().splitlines()
+    types = [line.split()[2] for line in lines if line.startswith("# TYPE ")]
+    helps = {line.split()[2] for line in lines if line.startswith("# HELP ") and len(line.split()) > 3}
+    assert types and [name for name in types if name not in helps] == []
+    text = "\n".join(lines)
+    assert 'orgledger_http_errors_total{status="404"} 2' in text
+    assert 'orgledger_http_errors_total{status="400"} 1' in text
+    assert 'orgledger_http_errors_total{status="405"} 1' in text

@@ -9,6 +9,8 @@ public enum TextRules {
     /// Scalars no identifier (email, header value) may contain: white space, Cc, Cf, Zl, Zp, default
     /// ignorables and bidi controls.
     public static func isForbiddenInIdentifier(_ scalar: Unicode.Scalar) -> Bool {
+        // U+FFFD stands where bytes were not UTF-8 (a Latin-1 header): never part of a real address.
+        if scalar == "\u{FFFD}" { return true }
         let p = scalar.properties
         if p.isWhitespace || p.isDefaultIgnorableCodePoint || p.isBidiControl { return true }
         switch p.generalCategory {

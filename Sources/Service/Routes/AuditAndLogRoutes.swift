@@ -85,9 +85,7 @@ extension LedgerAPI {
         }
 
         router.get("/metrics") { _, _ in
-            var buffer: [UInt8] = []
-            metrics.registry.emit(into: &buffer)
-            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: metrics.exposition())))
         }
     }
 }
