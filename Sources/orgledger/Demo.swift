@@ -30,6 +30,14 @@ struct Demo: ParsableCommand {
         let roles = ["admin", "moderator", "member", "member", "viewer", "billing_manager", "member", "viewer", "moderator", "member", "admin", "viewer", "member", "member", "viewer"]
         let firstNames = ["alice", "bruno", "chen", "dara", "emeka", "farah", "gwen", "hiro", "ines", "jonas", "kemi", "lars", "mei", "nadia", "omar"]
         let orgs = [("acme", "Acme Rockets", "ada"), ("globex", "Globex Corporation", "hank"), ("initech", "Initech", "bill")]
+        // Say so up front, before writing anything, if the service already has these orgs.
+        for handle in orgs.map(\.0) + ["globex-corp"] {
+            let reply = try client.send("GET", "/v1/orgs/\(handle)", headers: [("X-Actor", "demo@example.com")])
+            guard reply.status == 404 else {
+                printError("demo: the handle '\(handle)' is taken on this service; nothing was written. Run the demo on an empty service (e.g. serve --data a-new-folder).")
+                throw ExitCode(1)
+            }
+        }
         for (handle, name, ownerName) in orgs {
             let owner = "\(ownerName)@\(handle).example"
             try call("POST", "/v1/orgs", as: owner, ["handle": .string(handle), "display_name": .string(name)])
@@ -69,6 +77,6 @@ struct Demo: ParsableCommand {
         ], columns: ["handle", "owners", "note"]))
         print("try:  orgledger member list acme --as ada@acme.example --socket \(socket)")
         print("      orgledger org audit acme --as ada@acme.example --socket \(socket)")
-        print("      orgledger key verify \(key["secret"]?.stringValue ?? "…") --socket \(socket)")
+        print("      echo '\(key["secret"]?.stringValue ?? "…")' | orgledger key verify --socket \(socket)")
     }
 }

@@ -42,11 +42,13 @@ class Reply:
 class Service:
     """One running `orgledger serve` on DATA and SOCKET (optionally under faketime)."""
 
-    def __init__(self, folder, data=None, sock=None, faketime=None, extra=()):
+    def __init__(self, folder, data=None, sock=None, faketime=None, extra=(), ulimit_files=None):
         self.folder = Path(folder)
         self.data = Path(data or self.folder / "data")
         self.sock = str(sock or self.folder / "orgledger.sock")
         command = [str(BIN / "orgledger"), "serve", "--data", str(self.data), "--socket", self.sock, *extra]
+        if ulimit_files:
+            command = ["prlimit", f"--nofile={ulimit_files}", "--", *command]
         env = dict(os.environ)
         if faketime:
             command = ["faketime", "-f", faketime, *command]
@@ -73,8 +75,8 @@ class Service:
         self.log.seek(0)
         return self.log.read()
 
-    def request(self, method, path, body=None, actor=None, headers=None, raw=None, content_type="application/json"):
-        connection = UnixConnection(self.sock)
+    def request(self, method, path, body=None, actor=None, headers=None, raw=None, content_type="application/json", timeout=10):
+        connection = UnixConnection(self.sock, timeout=timeout)
         all_headers = dict(headers or {})
         if actor:
             # Header bytes are UTF-8 on the wire; http.client writes str headers as Latin-1.

@@ -164,3 +164,15 @@ def test_keys_from_the_cli(svc):
     assert json.loads(verified.stdout)["role"] == "viewer"
     # The secret is never an argument (visible in ps and shell history): one given there is a usage error.
     assert cli(svc, "key", "verify", secret).returncode == 2
+
+
+def test_demo_on_a_service_that_has_acme_says_so_and_writes_nothing(tmp_path):
+    service = Service(tmp_path).wait_ready()
+    try:
+        assert service.request("POST", "/v1/orgs", {"handle": "acme", "display_name": "Mine"}, actor="me@example.com").status == 201
+        head = service.request("GET", "/v1/health").json["head_seq"]
+        result = subprocess.run([str(BIN / "orgledger"), "demo", "--socket", service.sock], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 1 and "'acme' is taken" in result.stderr
+        assert service.request("GET", "/v1/health").json["head_seq"] == head
+    finally:
+        service.stop()

@@ -976,3 +976,38 @@ def test_a_header_that_is_not_utf8_is_400_not_another_person(svc):
     problem(svc.request("POST", "/v1/orgs", {"handle": "latin", "display_name": "Latin"}, actor=latin1.encode("latin-1")), 400)
     problem(svc.request("GET", "/v1/orgs/acme", headers={"X-Request-Id": "r\xe9"}, actor=OWNER), 400)
     assert head(svc) == before
+
+
+def test_idle_connections_cannot_lock_everyone_out(tmp_path):
+    """300 idle connections against a service limited to 256 file descriptors: the connection cap (a
+    quarter of the limit) keeps it from running out of descriptors, the header timeout closes the idle
+    ones, and a health check gets its answer once they have been cleared — in seconds, not never."""
+    import socket as sockets
+    service = Service(tmp_path, extra=("--header-timeout", "1"), ulimit_files=256).wait_ready()
+    idle = []
+    try:
+        for _ in range(300):
+            s = sockets.socket(sockets.AF_UNIX, sockets.SOCK_STREAM)
+            s.settimeout(0.5)
+            try:
+                s.connect(service.sock)
+                idle.append(s)
+            except OSError:
+                s.close()  # the accept queue is full: the attacker's problem, not the service's
+        assert len(idle) > 64, "the test did not get past the connection cap"
+        start = time.time()
+        reply = None
+        while reply is None and time.time() - start < 30:
+            try:
+                reply = service.request("GET", "/v1/health", timeout=30)
+            except BlockingIOError:
+                time.sleep(0.1)  # the accept queue is still full of idle connections: try again
+        waited = time.time() - start
+        assert reply is not None and reply.status == 200
+        assert waited < 15, f"health waited {waited:.1f} s behind idle connections"
+        assert service.process.poll() is None, "the service died"
+    finally:
+        for s in idle:
+            s.close()
+        service.stop()
+    assert "Too many open files" not in service.output()
