@@ -115,3 +115,24 @@ class Service:
                 pass
             self.process.wait(timeout=timeout)
         return self.process.returncode
+
+
+OWNER = "owner@example.com"
+
+
+def problem(reply, status, reason=None):
+    """Asserts an RFC 9457 problem document with this status (and reason); returns it."""
+    assert reply.status == status, reply
+    assert reply.header("content-type") == "application/problem+json", reply
+    doc = reply.json
+    assert doc["status"] == status and doc["title"] and doc["detail"] and doc["type"].startswith("urn:orgledger:problem:")
+    if reason:
+        assert doc["reason"] == reason, doc
+    return doc
+
+
+def create(svc, handle="acme", actor=OWNER):
+    """Creates an org (the actor becomes its owner); returns its JSON."""
+    reply = svc.request("POST", "/v1/orgs", {"handle": handle, "display_name": handle.title()}, actor=actor)
+    assert reply.status == 201, reply
+    return reply.json

@@ -18,41 +18,10 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
-from service import BIN, Reply, Service, UnixConnection
-
-OWNER = "owner@example.com"
-
-
-@pytest.fixture
-def svc(tmp_path):
-    service = Service(tmp_path).wait_ready()
-    yield service
-    service.stop()
+from service import BIN, OWNER, Reply, Service, UnixConnection, create, problem
 
 
 # --- helpers -------------------------------------------------------------------------------------------
-
-def problem(reply, status, reason=None):
-    assert reply.status == status, reply
-    assert reply.header("content-type") == "application/problem+json", reply
-    doc = reply.json
-    assert doc["status"] == status and doc["title"] and doc["detail"] and doc["type"].startswith("urn:orgledger:problem:")
-    if reason:
-        assert doc["reason"] == reason, doc
-    return doc
-
-
-def req(svc, method, path, body=None, actor=None, headers=None, **kwargs):
-    """svc.request, with the actor sent as UTF-8 bytes (http.client would send a str as Latin-1)."""
-    if isinstance(actor, str):
-        actor = actor.encode()
-    return svc.request(method, path, body, actor=actor, headers=headers, **kwargs)
-
-
-def create(svc, handle="acme", actor=OWNER):
-    reply = req(svc, "POST", "/v1/orgs", {"handle": handle, "display_name": handle.title()}, actor=actor)
-    assert reply.status == 201, reply
-    return reply.json
 
 
 def head(svc):
@@ -62,7 +31,7 @@ def head(svc):
 
 
 def invite(svc, emails, role="member", org="acme", actor=OWNER):
-    reply = req(svc, "POST", f"/v1/orgs/{org}/invitations", {"emails": list(emails), "role": role}, actor=actor)
+    reply = svc.request("POST", f"/v1/orgs/{org}/invitations", {"emails": list(emails), "role": role}, actor=actor)
     assert reply.status == 201, reply
     return reply.json["invitations"]
 
@@ -70,7 +39,7 @@ def invite(svc, emails, role="member", org="acme", actor=OWNER):
 def join(svc, email, role="member", org="acme", actor=OWNER, accept_as=None):
     """Invite `email` and accept as `accept_as` (default: the same email); returns the accepted member."""
     inv = invite(svc, [email], role, org, actor)[0]
-    accepted = req(svc, "POST", f"/v1/invitations/{inv['id']}/accept", actor=accept_as or email)
+    accepted = svc.request("POST", f"/v1/invitations/{inv['id']}/accept", actor=accept_as or email)
     assert accepted.status == 200, accepted
     return accepted.json["member"]
 
@@ -84,7 +53,7 @@ def verify(svc, secret):
 
 
 def keys_by_id(svc, actor=OWNER):
-    reply = req(svc, "GET", "/v1/orgs/acme/api-keys", actor=actor)
+    reply = svc.request("GET", "/v1/orgs/acme/api-keys", actor=actor)
     assert reply.status == 200, reply
     return {k["id"]: k for k in reply.json["api_keys"]}
 
@@ -130,11 +99,11 @@ def free_port(family=socket.AF_INET, host="127.0.0.1"):
 def test_key_of_a_removed_admin_stays_dead_after_reinvite_and_promotion(svc):
     create(svc)
     join(svc, "bob@example.com", "admin")
-    key = req(svc, "POST", "/v1/orgs/acme/api-keys", {"name": "bob-admin", "role": "admin"}, actor="bob@example.com")
+    key = svc.request("POST", "/v1/orgs/acme/api-keys", {"name": "bob-admin", "role": "admin"}, actor="bob@example.com")
     assert key.status == 201, key
     secret, key_id = key.json["secret"], key.json["id"]
     assert verify(svc, secret).status == 200
-    removed = req(svc, "DELETE", member_path("bob@example.com"), actor=OWNER)
+    removed = svc.request("DELETE", member_path("bob@example.com"), actor=OWNER)
     assert removed.status == 200, removed
     problem(verify(svc, secret), 401)
     listed = keys_by_id(svc)[key_id]
@@ -143,7 +112,7 @@ def test_key_of_a_removed_admin_stays_dead_after_reinvite_and_promotion(svc):
     join(svc, "bob@example.com", "viewer")
     problem(verify(svc, secret), 401)
     # Even promoted back to admin by the owner: still a new membership, the old key stays void.
-    promoted = req(svc, "PUT", member_path("bob@example.com") + "/role", {"role": "admin"}, actor=OWNER)
+    promoted = svc.request("PUT", member_path("bob@example.com") + "/role", {"role": "admin"}, actor=OWNER)
     assert promoted.status == 200 and promoted.json["role"] == "admin", promoted
     problem(verify(svc, secret), 401)
     listed = keys_by_id(svc)[key_id]
@@ -153,9 +122,9 @@ def test_key_of_a_removed_admin_stays_dead_after_reinvite_and_promotion(svc):
 def test_key_of_a_member_who_left_stays_dead_after_rejoining(svc):
     create(svc)
     join(svc, "bob@example.com", "admin")
-    secret = req(svc, "POST", "/v1/orgs/acme/api-keys", {"name": "k", "role": "viewer"}, actor="bob@example.com").json["secret"]
+    secret = svc.request("POST", "/v1/orgs/acme/api-keys", {"name": "k", "role": "viewer"}, actor="bob@example.com").json["secret"]
     assert verify(svc, secret).status == 200
-    left = req(svc, "DELETE", member_path("bob@example.com"), actor="bob@example.com")
+    left = svc.request("DELETE", member_path("bob@example.com"), actor="bob@example.com")
     assert left.status == 200 and left.json["event"] == "member.left", left
     problem(verify(svc, secret), 401)
     join(svc, "bob@example.com", "admin")
@@ -165,17 +134,17 @@ def test_key_of_a_member_who_left_stays_dead_after_rejoining(svc):
 def test_key_of_a_demoted_creator_stops_verifying_and_comes_back_on_promotion(svc):
     create(svc)
     join(svc, "bob@example.com", "admin")
-    created = req(svc, "POST", "/v1/orgs/acme/api-keys", {"name": "bob-admin", "role": "admin"}, actor="bob@example.com")
+    created = svc.request("POST", "/v1/orgs/acme/api-keys", {"name": "bob-admin", "role": "admin"}, actor="bob@example.com")
     assert created.status == 201, created
     secret, key_id = created.json["secret"], created.json["id"]
     ok = verify(svc, secret)
     assert ok.status == 200 and ok.json["role"] == "admin", ok
-    demoted = req(svc, "PUT", member_path("bob@example.com") + "/role", {"role": "moderator"}, actor=OWNER)
+    demoted = svc.request("PUT", member_path("bob@example.com") + "/role", {"role": "moderator"}, actor=OWNER)
     assert demoted.status == 200 and demoted.json["role"] == "moderator", demoted
     problem(verify(svc, secret), 401)
     listed = keys_by_id(svc)[key_id]
     assert (listed["status"], listed["void_reason"]) == ("void", "creator_demoted"), listed
-    promoted = req(svc, "PUT", member_path("bob@example.com") + "/role", {"role": "admin"}, actor=OWNER)
+    promoted = svc.request("PUT", member_path("bob@example.com") + "/role", {"role": "admin"}, actor=OWNER)
     assert promoted.status == 200, promoted
     back = verify(svc, secret)
     assert back.status == 200 and back.json["key_id"] == key_id and back.json["role"] == "admin", back
@@ -186,12 +155,12 @@ def test_key_of_a_demoted_creator_stops_verifying_and_comes_back_on_promotion(sv
 def test_key_of_a_suspended_creator_is_void_until_reinstated(svc):
     create(svc)
     join(svc, "bob@example.com", "admin")
-    created = req(svc, "POST", "/v1/orgs/acme/api-keys", {"name": "k", "role": "member"}, actor="bob@example.com").json
-    assert req(svc, "POST", member_path("bob@example.com") + "/suspend", actor=OWNER).status == 200
+    created = svc.request("POST", "/v1/orgs/acme/api-keys", {"name": "k", "role": "member"}, actor="bob@example.com").json
+    assert svc.request("POST", member_path("bob@example.com") + "/suspend", actor=OWNER).status == 200
     problem(verify(svc, created["secret"]), 401)
     listed = keys_by_id(svc)[created["id"]]
     assert (listed["status"], listed["void_reason"]) == ("void", "creator_suspended"), listed
-    assert req(svc, "POST", member_path("bob@example.com") + "/reinstate", actor=OWNER).status == 200
+    assert svc.request("POST", member_path("bob@example.com") + "/reinstate", actor=OWNER).status == 200
     assert verify(svc, created["secret"]).status == 200
     listed = keys_by_id(svc)[created["id"]]
     assert (listed["status"], listed["void_reason"]) == ("active", None), listed
@@ -199,28 +168,28 @@ def test_key_of_a_suspended_creator_is_void_until_reinstated(svc):
 
 def test_key_list_shows_revoked_auth_reset_and_org_inactive(svc):
     create(svc)
-    revoked = req(svc, "POST", "/v1/orgs/acme/api-keys", {"name": "old", "role": "admin"}, actor=OWNER).json
-    live = req(svc, "POST", "/v1/orgs/acme/api-keys", {"name": "live", "role": "viewer"}, actor=OWNER).json
-    gone = req(svc, "DELETE", f"/v1/orgs/acme/api-keys/{revoked['id']}", actor=OWNER)
+    revoked = svc.request("POST", "/v1/orgs/acme/api-keys", {"name": "old", "role": "admin"}, actor=OWNER).json
+    live = svc.request("POST", "/v1/orgs/acme/api-keys", {"name": "live", "role": "viewer"}, actor=OWNER).json
+    gone = svc.request("DELETE", f"/v1/orgs/acme/api-keys/{revoked['id']}", actor=OWNER)
     assert gone.status == 200, gone
     problem(verify(svc, revoked["secret"]), 401)
     keys = keys_by_id(svc)
     assert (keys[revoked["id"]]["status"], keys[revoked["id"]]["void_reason"]) == ("revoked", None), keys
     assert (keys[live["id"]]["status"], keys[live["id"]]["void_reason"]) == ("active", None), keys
-    reset = req(svc, "POST", "/v1/orgs/acme/auth/reset", actor=OWNER)
+    reset = svc.request("POST", "/v1/orgs/acme/auth/reset", actor=OWNER)
     assert reset.status == 200, reset
     keys = keys_by_id(svc)
     assert (keys[live["id"]]["status"], keys[live["id"]]["void_reason"]) == ("void", "auth_reset"), keys
     assert keys[revoked["id"]]["status"] == "revoked", keys  # revoked stays revoked, not "void"
     problem(verify(svc, live["secret"]), 401)
     # A key made after the reset verifies, until the org is pending deletion.
-    fresh = req(svc, "POST", "/v1/orgs/acme/api-keys", {"name": "fresh", "role": "admin"}, actor=OWNER).json
+    fresh = svc.request("POST", "/v1/orgs/acme/api-keys", {"name": "fresh", "role": "admin"}, actor=OWNER).json
     assert verify(svc, fresh["secret"]).status == 200
-    assert req(svc, "POST", "/v1/orgs/acme/deletion", {"confirm": "acme"}, actor=OWNER).status == 202
+    assert svc.request("POST", "/v1/orgs/acme/deletion", {"confirm": "acme"}, actor=OWNER).status == 202
     problem(verify(svc, fresh["secret"]), 401)
     keys = keys_by_id(svc)
     assert (keys[fresh["id"]]["status"], keys[fresh["id"]]["void_reason"]) == ("void", "org_inactive"), keys
-    assert req(svc, "DELETE", "/v1/orgs/acme/deletion", actor=OWNER).status == 200
+    assert svc.request("DELETE", "/v1/orgs/acme/deletion", actor=OWNER).status == 200
     assert verify(svc, fresh["secret"]).status == 200
     for key in keys_by_id(svc).values():
         assert key["status"] in ("active", "revoked", "void") and "secret" not in key
@@ -235,18 +204,18 @@ def test_moderator_cannot_replace_a_pending_admin_invitation(svc):
     admin_inv = invite(svc, ["target@example.com"], "admin")[0]
     before = head(svc)
     for spelling in ("target@example.com", "Target@Example.COM", " target@example.com "):
-        refused = req(svc, "POST", "/v1/orgs/acme/invitations", {"emails": [spelling], "role": "member"}, actor="mod@example.com")
+        refused = svc.request("POST", "/v1/orgs/acme/invitations", {"emails": [spelling], "role": "member"}, actor="mod@example.com")
         problem(refused, 403, "not_permitted")
     assert head(svc) == before
-    listed = req(svc, "GET", "/v1/orgs/acme/invitations?status=pending", actor=OWNER).json["invitations"]
+    listed = svc.request("GET", "/v1/orgs/acme/invitations?status=pending", actor=OWNER).json["invitations"]
     assert [(i["id"], i["role"], i["status"]) for i in listed if i["email"] == "target@example.com"] == [(admin_inv["id"], "admin", "pending")]
-    mine = req(svc, "GET", "/v1/invitations", actor="target@example.com").json["invitations"]
+    mine = svc.request("GET", "/v1/invitations", actor="target@example.com").json["invitations"]
     assert [(i["id"], i["role"]) for i in mine] == [(admin_inv["id"], "admin")]
     # The moderator may still replace an invitation it could revoke.
     member_inv = invite(svc, ["m@example.com"], "member")[0]
-    again = req(svc, "POST", "/v1/orgs/acme/invitations", {"emails": ["m@example.com"], "role": "viewer"}, actor="mod@example.com")
+    again = svc.request("POST", "/v1/orgs/acme/invitations", {"emails": ["m@example.com"], "role": "viewer"}, actor="mod@example.com")
     assert again.status == 201, again
-    statuses = {i["id"]: i["status"] for i in req(svc, "GET", "/v1/orgs/acme/invitations", actor=OWNER).json["invitations"]}
+    statuses = {i["id"]: i["status"] for i in svc.request("GET", "/v1/orgs/acme/invitations", actor=OWNER).json["invitations"]}
     assert statuses[member_inv["id"]] == "revoked" and statuses[admin_inv["id"]] == "pending"
 
 
@@ -255,12 +224,12 @@ def test_moderator_cannot_replace_a_pending_admin_invitation(svc):
 def test_decline_while_pending_deletion_is_409_and_writes_nothing(svc):
     create(svc)
     inv = invite(svc, ["x@example.com"])[0]
-    assert req(svc, "POST", "/v1/orgs/acme/deletion", {"confirm": "acme"}, actor=OWNER).status == 202
+    assert svc.request("POST", "/v1/orgs/acme/deletion", {"confirm": "acme"}, actor=OWNER).status == 202
     before = head(svc)
-    problem(req(svc, "POST", f"/v1/invitations/{inv['id']}/decline", actor="x@example.com"), 409, "pending_deletion")
-    problem(req(svc, "POST", f"/v1/invitations/{inv['id']}/accept", actor="x@example.com"), 409, "pending_deletion")
+    problem(svc.request("POST", f"/v1/invitations/{inv['id']}/decline", actor="x@example.com"), 409, "pending_deletion")
+    problem(svc.request("POST", f"/v1/invitations/{inv['id']}/accept", actor="x@example.com"), 409, "pending_deletion")
     assert head(svc) == before
-    listed = req(svc, "GET", "/v1/orgs/acme/invitations", actor=OWNER).json["invitations"]
+    listed = svc.request("GET", "/v1/orgs/acme/invitations", actor=OWNER).json["invitations"]
     assert [(i["id"], i["status"]) for i in listed] == [(inv["id"], "pending")]
 
 
@@ -271,12 +240,12 @@ def test_accepting_a_used_invitation_is_410(svc):
     accepted, declined, revoked = invite(svc, ["a@example.com", "d@example.com", "r@example.com"])
     by_email = {i["email"]: i for i in (accepted, declined, revoked)}
     accepted, declined, revoked = by_email["a@example.com"], by_email["d@example.com"], by_email["r@example.com"]
-    assert req(svc, "POST", f"/v1/invitations/{accepted['id']}/accept", actor="a@example.com").status == 200
-    assert req(svc, "POST", f"/v1/invitations/{declined['id']}/decline", actor="d@example.com").status == 200
-    assert req(svc, "DELETE", f"/v1/orgs/acme/invitations/{revoked['id']}", actor=OWNER).status == 200
+    assert svc.request("POST", f"/v1/invitations/{accepted['id']}/accept", actor="a@example.com").status == 200
+    assert svc.request("POST", f"/v1/invitations/{declined['id']}/decline", actor="d@example.com").status == 200
+    assert svc.request("DELETE", f"/v1/orgs/acme/invitations/{revoked['id']}", actor=OWNER).status == 200
     before = head(svc)
     for inv in (accepted, declined, revoked):
-        problem(req(svc, "POST", f"/v1/invitations/{inv['id']}/accept", actor=inv["email"]), 410, "invitation_not_pending")
+        problem(svc.request("POST", f"/v1/invitations/{inv['id']}/accept", actor=inv["email"]), 410, "invitation_not_pending")
     assert head(svc) == before
 
 
@@ -284,12 +253,12 @@ def test_declining_a_used_invitation_is_410(svc):
     """Spec §5: 410 for a used invitation; declining is the other invitee action."""
     create(svc)
     invs = {i["email"]: i for i in invite(svc, ["a@example.com", "d@example.com", "r@example.com"])}
-    assert req(svc, "POST", f"/v1/invitations/{invs['a@example.com']['id']}/accept", actor="a@example.com").status == 200
-    assert req(svc, "POST", f"/v1/invitations/{invs['d@example.com']['id']}/decline", actor="d@example.com").status == 200
-    assert req(svc, "DELETE", f"/v1/orgs/acme/invitations/{invs['r@example.com']['id']}", actor=OWNER).status == 200
+    assert svc.request("POST", f"/v1/invitations/{invs['a@example.com']['id']}/accept", actor="a@example.com").status == 200
+    assert svc.request("POST", f"/v1/invitations/{invs['d@example.com']['id']}/decline", actor="d@example.com").status == 200
+    assert svc.request("DELETE", f"/v1/orgs/acme/invitations/{invs['r@example.com']['id']}", actor=OWNER).status == 200
     before = head(svc)
     for email, inv in invs.items():
-        problem(req(svc, "POST", f"/v1/invitations/{inv['id']}/decline", actor=email), 410, "invitation_not_pending")
+        problem(svc.request("POST", f"/v1/invitations/{inv['id']}/decline", actor=email), 410, "invitation_not_pending")
     assert head(svc) == before
 
 
@@ -302,22 +271,22 @@ def test_non_ascii_member_is_addressable_by_its_percent_encoded_email(svc, email
     assert joined["email"] == email
     path = member_path(email)
     assert "%" in path and email not in path
-    got = req(svc, "GET", path, actor=OWNER)
+    got = svc.request("GET", path, actor=OWNER)
     assert got.status == 200 and got.json["email"] == email, got
-    role = req(svc, "PUT", path + "/role", {"role": "moderator"}, actor=OWNER)
+    role = svc.request("PUT", path + "/role", {"role": "moderator"}, actor=OWNER)
     assert role.status == 200 and role.json["role"] == "moderator", role
-    suspended = req(svc, "POST", path + "/suspend", actor=OWNER)
+    suspended = svc.request("POST", path + "/suspend", actor=OWNER)
     assert suspended.status == 200 and suspended.json["status"] == "suspended", suspended
-    reinstated = req(svc, "POST", path + "/reinstate", actor=OWNER)
+    reinstated = svc.request("POST", path + "/reinstate", actor=OWNER)
     assert reinstated.status == 200 and reinstated.json["status"] == "active", reinstated
-    removed = req(svc, "DELETE", path, actor=OWNER)
+    removed = svc.request("DELETE", path, actor=OWNER)
     assert removed.status == 200 and removed.json["event"] == "member.removed", removed
-    problem(req(svc, "GET", path, actor=OWNER), 404)
+    problem(svc.request("GET", path, actor=OWNER), 404)
     # Back again, and this time the member leaves on its own (DELETE of its own email).
     join(svc, email)
-    left = req(svc, "DELETE", path, actor=email)
+    left = svc.request("DELETE", path, actor=email)
     assert left.status == 200 and left.json["event"] == "member.left", left
-    members = [m["email"] for m in req(svc, "GET", "/v1/orgs/acme/members", actor=OWNER).json["members"]]
+    members = [m["email"] for m in svc.request("GET", "/v1/orgs/acme/members", actor=OWNER).json["members"]]
     assert members == [OWNER]
 
 
@@ -329,24 +298,24 @@ def test_nfc_and_nfd_spellings_reach_the_same_member(svc):
     joined = join(svc, nfd, accept_as=nfc)
     assert joined["email"] == nfc
     for spelling in (nfc, nfd):
-        got = req(svc, "GET", member_path(spelling), actor=OWNER)
+        got = svc.request("GET", member_path(spelling), actor=OWNER)
         assert got.status == 200 and got.json["email"] == nfc, (spelling, got)
     # A command through the NFD path changes the NFC member.
-    changed = req(svc, "PUT", member_path(nfd) + "/role", {"role": "viewer"}, actor=OWNER)
+    changed = svc.request("PUT", member_path(nfd) + "/role", {"role": "viewer"}, actor=OWNER)
     assert changed.status == 200 and changed.json["email"] == nfc and changed.json["role"] == "viewer", changed
-    assert req(svc, "GET", member_path(nfc), actor=OWNER).json["role"] == "viewer"
+    assert svc.request("GET", member_path(nfc), actor=OWNER).json["role"] == "viewer"
     # The NFD actor is the NFC member: it may read the member list and sees one José.
-    listed = req(svc, "GET", "/v1/orgs/acme/members", actor=nfd)
+    listed = svc.request("GET", "/v1/orgs/acme/members", actor=nfd)
     assert listed.status == 200, listed
     assert sorted(m["email"] for m in listed.json["members"]) == sorted([OWNER, nfc])
     # Inviting either spelling finds the existing member rather than a second mailbox.
     for spelling in (nfc, nfd):
-        problem(req(svc, "POST", "/v1/orgs/acme/invitations", {"emails": [spelling], "role": "member"}, actor=OWNER), 409, "already_member")
+        problem(svc.request("POST", "/v1/orgs/acme/invitations", {"emails": [spelling], "role": "member"}, actor=OWNER), 409, "already_member")
     # Suspended through one spelling, already suspended through the other.
-    assert req(svc, "POST", member_path(nfd) + "/suspend", actor=OWNER).status == 200
-    problem(req(svc, "POST", member_path(nfc) + "/suspend", actor=OWNER), 409, "already_suspended")
+    assert svc.request("POST", member_path(nfd) + "/suspend", actor=OWNER).status == 200
+    problem(svc.request("POST", member_path(nfc) + "/suspend", actor=OWNER), 409, "already_suspended")
     # The suspended NFD actor can do nothing.
-    problem(req(svc, "GET", "/v1/orgs/acme/members", actor=nfd), 403, "suspended")
+    problem(svc.request("GET", "/v1/orgs/acme/members", actor=nfd), 403, "suspended")
 
 
 def test_punycode_and_unicode_domains_are_one_member(svc):
@@ -354,20 +323,20 @@ def test_punycode_and_unicode_domains_are_one_member(svc):
     joined = join(svc, "ada@xn--mnchen-3ya.de", accept_as="ada@münchen.de")
     assert joined["email"] == "ada@münchen.de"  # stored in Unicode form
     for spelling in ("ada@xn--mnchen-3ya.de", "ada@münchen.de", "ADA@XN--MNCHEN-3YA.DE", "Ada@MÜNCHEN.de"):
-        got = req(svc, "GET", member_path(spelling), actor=OWNER)
+        got = svc.request("GET", member_path(spelling), actor=OWNER)
         assert got.status == 200 and got.json["email"] == "ada@münchen.de", (spelling, got)
-    members = [m["email"] for m in req(svc, "GET", "/v1/orgs/acme/members", actor=OWNER).json["members"]]
+    members = [m["email"] for m in svc.request("GET", "/v1/orgs/acme/members", actor=OWNER).json["members"]]
     assert sorted(members) == sorted([OWNER, "ada@münchen.de"])
     # The punycode actor acts as the member, and a command via the punycode path hits the same member.
-    assert req(svc, "GET", "/v1/orgs/acme/members", actor="ada@xn--mnchen-3ya.de").status == 200
-    changed = req(svc, "PUT", member_path("ada@xn--mnchen-3ya.de") + "/role", {"role": "viewer"}, actor=OWNER)
+    assert svc.request("GET", "/v1/orgs/acme/members", actor="ada@xn--mnchen-3ya.de").status == 200
+    changed = svc.request("PUT", member_path("ada@xn--mnchen-3ya.de") + "/role", {"role": "viewer"}, actor=OWNER)
     assert changed.status == 200 and changed.json["email"] == "ada@münchen.de", changed
     # Inviting either spelling again is an invitation to the existing member, not to a second mailbox.
     before = head(svc)
     for spelling in ("ada@münchen.de", "ada@xn--mnchen-3ya.de", "ADA@XN--MNCHEN-3YA.DE"):
-        problem(req(svc, "POST", "/v1/orgs/acme/invitations", {"emails": [spelling], "role": "member"}, actor=OWNER), 409, "already_member")
+        problem(svc.request("POST", "/v1/orgs/acme/invitations", {"emails": [spelling], "role": "member"}, actor=OWNER), 409, "already_member")
     assert head(svc) == before
-    members = [m["email"] for m in req(svc, "GET", "/v1/orgs/acme/members", actor=OWNER).json["members"]]
+    members = [m["email"] for m in svc.request("GET", "/v1/orgs/acme/members", actor=OWNER).json["members"]]
     assert members.count("ada@münchen.de") == 1 and "ada@xn--mnchen-3ya.de" not in members
 
 
@@ -392,16 +361,16 @@ def test_hostile_email_is_400_as_actor_and_in_invitations(svc, name):
     email = HOSTILE_EMAILS[name]
     create(svc)
     before = head(svc)
-    as_actor = req(svc, "POST", "/v1/orgs", {"handle": "evil", "display_name": "Evil"}, actor=email)
+    as_actor = svc.request("POST", "/v1/orgs", {"handle": "evil", "display_name": "Evil"}, actor=email)
     doc = problem(as_actor, 400)
     # C0 and DEL never get past the HTTP parser: its refusal is a problem document too, without fields.
     assert doc.get("errors") or (doc["reason"] == "malformed_http" and name in ("C0 control", "DEL")), doc
-    problem(req(svc, "GET", "/v1/orgs/acme", actor=email), 400)
-    invited = req(svc, "POST", "/v1/orgs/acme/invitations", {"emails": ["ok@example.com", email], "role": "member"}, actor=OWNER)
+    problem(svc.request("GET", "/v1/orgs/acme", actor=email), 400)
+    invited = svc.request("POST", "/v1/orgs/acme/invitations", {"emails": ["ok@example.com", email], "role": "member"}, actor=OWNER)
     doc = problem(invited, 400)
     assert doc.get("errors") and all(e["field"].startswith("emails") for e in doc["errors"]), doc
     assert head(svc) == before  # all or nothing: ok@example.com was not invited either
-    assert req(svc, "GET", "/v1/orgs/acme/invitations", actor=OWNER).json["invitations"] == []
+    assert svc.request("GET", "/v1/orgs/acme/invitations", actor=OWNER).json["invitations"] == []
 
 
 def test_email_over_254_bytes_of_few_graphemes_is_400_never_500(svc):
@@ -409,17 +378,17 @@ def test_email_over_254_bytes_of_few_graphemes_is_400_never_500(svc):
     long_email = "a" + "\u0301" * 300 + "@example.com"
     assert len(long_email.encode()) > 600
     before = head(svc)
-    invited = req(svc, "POST", "/v1/orgs/acme/invitations", {"emails": [long_email], "role": "member"}, actor=OWNER)
+    invited = svc.request("POST", "/v1/orgs/acme/invitations", {"emails": [long_email], "role": "member"}, actor=OWNER)
     doc = problem(invited, 400)
     assert doc.get("errors"), doc
-    problem(req(svc, "POST", "/v1/orgs", {"handle": "longer", "display_name": "L"}, actor=long_email), 400)
+    problem(svc.request("POST", "/v1/orgs", {"handle": "longer", "display_name": "L"}, actor=long_email), 400)
     # 254 bytes is the line: a 255-byte ASCII address is refused too.
     ascii_long = "a" * (255 - len("@example.com")) + "@example.com"
     assert len(ascii_long.encode()) == 255
-    problem(req(svc, "POST", "/v1/orgs/acme/invitations", {"emails": [ascii_long], "role": "member"}, actor=OWNER), 400)
+    problem(svc.request("POST", "/v1/orgs/acme/invitations", {"emails": [ascii_long], "role": "member"}, actor=OWNER), 400)
     # Addressed in a path, it must be refused or unknown, never a 500.
     for method, suffix, body in (("GET", "", None), ("DELETE", "", None), ("PUT", "/role", {"role": "viewer"}), ("POST", "/suspend", None)):
-        reply = req(svc, method, member_path(long_email) + suffix, body, actor=OWNER)
+        reply = svc.request(method, member_path(long_email) + suffix, body, actor=OWNER)
         assert reply.status in (400, 404), (method, suffix, reply)
         problem(reply, reply.status)
     assert head(svc) == before
@@ -433,27 +402,27 @@ def test_one_grapheme_of_a_megabyte_as_display_name_is_400(svc):
     name = "a" + "\u0301" * 499_999  # one grapheme cluster, ~1 MB of UTF-8
     body = json.dumps({"handle": "huge", "display_name": name}, ensure_ascii=False).encode()
     assert 900_000 < len(body) < (1 << 20)
-    created = req(svc, "POST", "/v1/orgs", raw=body, actor=OWNER)
+    created = svc.request("POST", "/v1/orgs", raw=body, actor=OWNER)
     doc = problem(created, 400)
     assert any(e["field"] == "display_name" for e in doc.get("errors", [])), doc
     patch = json.dumps({"display_name": name}, ensure_ascii=False).encode()
-    doc = problem(req(svc, "PATCH", "/v1/orgs/acme", raw=patch, actor=OWNER), 400)
+    doc = problem(svc.request("PATCH", "/v1/orgs/acme", raw=patch, actor=OWNER), 400)
     assert any(e["field"] == "display_name" for e in doc.get("errors", [])), doc
     key = json.dumps({"name": name, "role": "viewer"}, ensure_ascii=False).encode()
-    problem(req(svc, "POST", "/v1/orgs/acme/api-keys", raw=key, actor=OWNER), 400)
+    problem(svc.request("POST", "/v1/orgs/acme/api-keys", raw=key, actor=OWNER), 400)
     assert head(svc) == before
-    assert req(svc, "GET", "/v1/orgs/acme", actor=OWNER).json["display_name"] == "Acme"
+    assert svc.request("GET", "/v1/orgs/acme", actor=OWNER).json["display_name"] == "Acme"
 
 
 @pytest.mark.parametrize("name", ["\u200b", "\u3000", " ", "\u200b\u200b\u200b", "\u3000 \u3000", "\u2060", "\ufeff"])
 def test_blank_or_invisible_display_name_is_400(svc, name):
     create(svc)
     before = head(svc)
-    doc = problem(req(svc, "POST", "/v1/orgs", {"handle": "blank", "display_name": name}, actor=OWNER), 400)
+    doc = problem(svc.request("POST", "/v1/orgs", {"handle": "blank", "display_name": name}, actor=OWNER), 400)
     assert any(e["field"] == "display_name" for e in doc.get("errors", [])), doc
-    doc = problem(req(svc, "PATCH", "/v1/orgs/acme", {"display_name": name}, actor=OWNER), 400)
+    doc = problem(svc.request("PATCH", "/v1/orgs/acme", {"display_name": name}, actor=OWNER), 400)
     assert any(e["field"] == "display_name" for e in doc.get("errors", [])), doc
-    problem(req(svc, "POST", "/v1/orgs/acme/api-keys", {"name": name, "role": "viewer"}, actor=OWNER), 400)
+    problem(svc.request("POST", "/v1/orgs/acme/api-keys", {"name": name, "role": "viewer"}, actor=OWNER), 400)
     assert head(svc) == before
 
 
@@ -462,7 +431,7 @@ def test_blank_or_invisible_display_name_is_400(svc, name):
 def test_bad_idempotency_key_is_400_and_writes_nothing(svc, key):
     create(svc)
     before = head(svc)
-    reply = req(svc, "POST", "/v1/orgs/acme/invitations", {"emails": ["x@example.com"], "role": "member"}, actor=OWNER,
+    reply = svc.request("POST", "/v1/orgs/acme/invitations", {"emails": ["x@example.com"], "role": "member"}, actor=OWNER,
                 headers={"Idempotency-Key": key})
     problem(reply, 400)
     assert head(svc) == before
@@ -471,7 +440,7 @@ def test_bad_idempotency_key_is_400_and_writes_nothing(svc, key):
 def test_idempotency_key_of_255_printable_bytes_is_accepted(svc):
     create(svc)
     key = "k" * 254 + "~"
-    reply = req(svc, "POST", "/v1/orgs/acme/invitations", {"emails": ["x@example.com"], "role": "member"}, actor=OWNER,
+    reply = svc.request("POST", "/v1/orgs/acme/invitations", {"emails": ["x@example.com"], "role": "member"}, actor=OWNER,
                 headers={"Idempotency-Key": key})
     assert reply.status == 201, reply
 
@@ -482,12 +451,12 @@ def test_x_client_ip_must_be_an_ip_address(svc):
     create(svc)
     before = head(svc)
     for bad in ("not-an-ip", "10.0.0.256", "1.2.3", "::g", "10.0.0.1, 10.0.0.2", "127.0.0.1:80", "<script>"):
-        reply = req(svc, "POST", "/v1/orgs/acme/invitations", {"emails": ["x@example.com"], "role": "member"}, actor=OWNER,
+        reply = svc.request("POST", "/v1/orgs/acme/invitations", {"emails": ["x@example.com"], "role": "member"}, actor=OWNER,
                     headers={"X-Client-IP": bad})
         problem(reply, 400)
     assert head(svc) == before
     for n, good in enumerate(("::1", "10.0.0.1", "2001:db8::1")):
-        reply = req(svc, "POST", "/v1/orgs/acme/invitations", {"emails": [f"ok{n}@example.com"], "role": "member"}, actor=OWNER,
+        reply = svc.request("POST", "/v1/orgs/acme/invitations", {"emails": [f"ok{n}@example.com"], "role": "member"}, actor=OWNER,
                     headers={"X-Client-IP": good})
         assert reply.status == 201, (good, reply)
     assert head(svc) == before + 3
@@ -501,10 +470,10 @@ def test_x_request_id_with_controls_or_bidi_is_400(svc, name):
     value = UNICODE_CONTROLS[name].encode("utf-8")
     create(svc)
     before = head(svc)
-    reply = req(svc, "POST", "/v1/orgs/acme/invitations", {"emails": ["x@example.com"], "role": "member"}, actor=OWNER,
+    reply = svc.request("POST", "/v1/orgs/acme/invitations", {"emails": ["x@example.com"], "role": "member"}, actor=OWNER,
                 headers={"X-Request-Id": value})
     problem(reply, 400)
-    reply = req(svc, "POST", "/v1/orgs/acme/invitations", {"emails": ["y@example.com"], "role": "member"}, actor=OWNER,
+    reply = svc.request("POST", "/v1/orgs/acme/invitations", {"emails": ["y@example.com"], "role": "member"}, actor=OWNER,
                 headers={"User-Agent": value})
     problem(reply, 400)
     assert head(svc) == before
@@ -515,8 +484,8 @@ def test_header_values_with_controls_or_bidi_are_400_on_reads_too(svc, name):
     """Spec §5: header values with C0/C1 controls, DEL, U+2028/2029 or bidi controls are 400 — any request."""
     value = UNICODE_CONTROLS[name].encode("utf-8")
     create(svc)
-    problem(req(svc, "GET", "/v1/orgs/acme", actor=OWNER, headers={"X-Request-Id": value}), 400)
-    problem(req(svc, "GET", "/v1/orgs/acme/members", actor=OWNER, headers={"User-Agent": value}), 400)
+    problem(svc.request("GET", "/v1/orgs/acme", actor=OWNER, headers={"X-Request-Id": value}), 400)
+    problem(svc.request("GET", "/v1/orgs/acme/members", actor=OWNER, headers={"User-Agent": value}), 400)
 
 
 @pytest.mark.parametrize("header,value", [("X-Request-Id", b"req\x1b[31m"), ("X-Request-Id", b"req\x7f"), ("X-Request-Id", b"req\x00x"),
@@ -529,7 +498,7 @@ def test_c0_and_del_in_headers_are_400_problem_documents(svc, header, value):
     before = head(svc)
     headers = {header: value}
     actor = None if header == "X-Actor" else OWNER
-    reply = req(svc, "POST", "/v1/orgs/acme/invitations", {"emails": ["x@example.com"], "role": "member"}, actor=actor, headers=headers)
+    reply = svc.request("POST", "/v1/orgs/acme/invitations", {"emails": ["x@example.com"], "role": "member"}, actor=actor, headers=headers)
     doc = problem(reply, 400)
     assert doc.get("reason"), doc
     assert head(svc) == before
@@ -549,7 +518,7 @@ def test_two_x_actor_headers_are_400(svc):
     reply = raw_request(svc.sock, "PATCH", "/v1/orgs/acme", [("x-actor", "mallory@example.com"), ("X-ACTOR", OWNER), ("Content-Type", "application/json")], body)
     problem(reply, 400)
     assert head(svc) == before
-    assert req(svc, "GET", "/v1/orgs/acme", actor=OWNER).json["display_name"] == "Acme"
+    assert svc.request("GET", "/v1/orgs/acme", actor=OWNER).json["display_name"] == "Acme"
 
 
 # --- 9. Content types ----------------------------------------------------------------------------------
@@ -559,14 +528,14 @@ def test_content_type_must_be_json_exactly(svc):
     before = head(svc)
     body = json.dumps({"emails": ["x@example.com"], "role": "member"}).encode()
     for bad in ("application/jsonx", "application/json-evil", "text/json", "application/x-json", "application/jsonp", "application/problem+jsonx"):
-        problem(req(svc, "POST", "/v1/orgs/acme/invitations", raw=body, actor=OWNER, content_type=bad), 415)
+        problem(svc.request("POST", "/v1/orgs/acme/invitations", raw=body, actor=OWNER, content_type=bad), 415)
     assert head(svc) == before
-    ok = req(svc, "POST", "/v1/orgs/acme/invitations", raw=body, actor=OWNER, content_type="application/json; charset=utf-8")
+    ok = svc.request("POST", "/v1/orgs/acme/invitations", raw=body, actor=OWNER, content_type="application/json; charset=utf-8")
     assert ok.status == 201, ok
-    ok = req(svc, "POST", "/v1/orgs/acme/invitations", raw=json.dumps({"emails": ["y@example.com"], "role": "member"}).encode(),
+    ok = svc.request("POST", "/v1/orgs/acme/invitations", raw=json.dumps({"emails": ["y@example.com"], "role": "member"}).encode(),
              actor=OWNER, content_type="Application/JSON")
     assert ok.status == 201, ok
-    patched = req(svc, "PATCH", "/v1/orgs/acme", raw=json.dumps({"display_name": "Merge"}).encode(), actor=OWNER,
+    patched = svc.request("PATCH", "/v1/orgs/acme", raw=json.dumps({"display_name": "Merge"}).encode(), actor=OWNER,
                   content_type="application/merge-patch+json")
     assert patched.status == 200 and patched.json["display_name"] == "Merge", patched
 
@@ -592,7 +561,7 @@ def test_events_after_the_largest_seq_is_empty_and_beyond_is_400(svc):
 def test_malformed_ids_are_404_never_500(svc, ident):
     create(svc)
     invite(svc, ["x@example.com"])
-    req(svc, "POST", "/v1/orgs/acme/api-keys", {"name": "k", "role": "viewer"}, actor=OWNER)
+    svc.request("POST", "/v1/orgs/acme/api-keys", {"name": "k", "role": "viewer"}, actor=OWNER)
     before = head(svc)
     # A segment that does not decode to UTF-8 may be refused as 400 instead of 404.
     allowed = (400, 404) if ident == "%ff%fe" else (404,)
@@ -600,12 +569,12 @@ def test_malformed_ids_are_404_never_500(svc, ident):
                          ("DELETE", f"/v1/orgs/acme/api-keys/{ident}"),
                          ("POST", f"/v1/invitations/{ident}/accept"),
                          ("POST", f"/v1/invitations/{ident}/decline")):
-        reply = req(svc, method, path, actor=OWNER)
+        reply = svc.request(method, path, actor=OWNER)
         assert reply.status in allowed, (method, path, reply)
         problem(reply, reply.status)
     # There is no GET of one invitation or key: a GET is 404 or 405, never a 500.
     for path in (f"/v1/orgs/acme/invitations/{ident}", f"/v1/orgs/acme/api-keys/{ident}", f"/v1/invitations/{ident}"):
-        reply = req(svc, "GET", path, actor=OWNER)
+        reply = svc.request("GET", path, actor=OWNER)
         assert reply.status in (404, 405), (path, reply)
         problem(reply, reply.status)
     assert head(svc) == before
@@ -615,8 +584,8 @@ def test_unknown_org_id_of_600_chars_is_404(svc):
     create(svc)
     for org in ("org_" + "a" * 600, "org_" + "0" * 26, "org_%00", "a" * 600):
         for method, suffix in (("GET", ""), ("GET", "/members"), ("GET", "/invitations"), ("GET", "/audit"), ("DELETE", "/deletion")):
-            problem(req(svc, method, f"/v1/orgs/{org}{suffix}", actor=OWNER), 404)
-    problem(req(svc, "PATCH", "/v1/orgs/org_" + "a" * 600, {"display_name": "X"}, actor=OWNER), 404)
+            problem(svc.request(method, f"/v1/orgs/{org}{suffix}", actor=OWNER), 404)
+    problem(svc.request("PATCH", "/v1/orgs/org_" + "a" * 600, {"display_name": "X"}, actor=OWNER), 404)
 
 
 # --- 12. Member paging in UTF-8 byte order -------------------------------------------------------------
@@ -639,7 +608,7 @@ def test_member_paging_returns_every_member_once_in_byte_order(svc):
     rows = svc.pages("/v1/orgs/acme/members", "members", actor=OWNER.encode(), limit=2)
     assert [m["email"] for m in rows] == expected
     # Filtered by role: the Link keeps role= and limit=.
-    first = req(svc, "GET", "/v1/orgs/acme/members?role=member&limit=2", actor=OWNER)
+    first = svc.request("GET", "/v1/orgs/acme/members?role=member&limit=2", actor=OWNER)
     assert first.status == 200 and len(first.json["members"]) == 2, first
     query = query_of(link_target(first))
     assert query.get("role") == ["member"] and query.get("limit") == ["2"] and query.get("cursor"), query
@@ -659,15 +628,15 @@ def test_invitations_are_paged_newest_first_with_status_filter(svc):
     for n in range(9):
         sent.append(invite(svc, [f"user{n}@example.com"])[0])
     # Some are no longer pending.
-    assert req(svc, "POST", f"/v1/invitations/{sent[1]['id']}/accept", actor=sent[1]["email"]).status == 200
-    assert req(svc, "POST", f"/v1/invitations/{sent[4]['id']}/decline", actor=sent[4]["email"]).status == 200
-    assert req(svc, "DELETE", f"/v1/orgs/acme/invitations/{sent[6]['id']}", actor=OWNER).status == 200
-    first = req(svc, "GET", "/v1/orgs/acme/invitations?limit=2", actor=OWNER)
+    assert svc.request("POST", f"/v1/invitations/{sent[1]['id']}/accept", actor=sent[1]["email"]).status == 200
+    assert svc.request("POST", f"/v1/invitations/{sent[4]['id']}/decline", actor=sent[4]["email"]).status == 200
+    assert svc.request("DELETE", f"/v1/orgs/acme/invitations/{sent[6]['id']}", actor=OWNER).status == 200
+    first = svc.request("GET", "/v1/orgs/acme/invitations?limit=2", actor=OWNER)
     assert first.status == 200 and len(first.json["invitations"]) == 2 and first.json["next_cursor"], first
     assert query_of(link_target(first)).get("limit") == ["2"]
     rows = svc.pages("/v1/orgs/acme/invitations", "invitations", actor=OWNER, limit=2)
     assert [i["id"] for i in rows] == [i["id"] for i in reversed(sent)]
-    pending_first = req(svc, "GET", "/v1/orgs/acme/invitations?status=pending&limit=2", actor=OWNER)
+    pending_first = svc.request("GET", "/v1/orgs/acme/invitations?status=pending&limit=2", actor=OWNER)
     query = query_of(link_target(pending_first))
     assert query.get("status") == ["pending"] and query.get("limit") == ["2"], query
     pending = svc.pages("/v1/orgs/acme/invitations?status=pending", "invitations", actor=OWNER, limit=2)
@@ -675,9 +644,9 @@ def test_invitations_are_paged_newest_first_with_status_filter(svc):
     assert [i["id"] for i in pending] == expected
     assert all(i["status"] == "pending" for i in pending)
     for bad in ("garbage", "%00", "-1", "a" * 600, "18446744073709551616"):
-        problem(req(svc, "GET", f"/v1/orgs/acme/invitations?limit=2&cursor={bad}", actor=OWNER), 400)
+        problem(svc.request("GET", f"/v1/orgs/acme/invitations?limit=2&cursor={bad}", actor=OWNER), 400)
     for bad in ("0", "-1", "abc", "100000"):
-        reply = req(svc, "GET", f"/v1/orgs/acme/invitations?limit={bad}", actor=OWNER)
+        reply = svc.request("GET", f"/v1/orgs/acme/invitations?limit={bad}", actor=OWNER)
         assert reply.status in (200, 400), (bad, reply)
         if reply.status == 200:
             assert len(reply.json["invitations"]) <= 9
@@ -717,8 +686,8 @@ def test_audit_link_keeps_action_and_limit(svc):
     create(svc)
     for n in range(5):
         invite(svc, [f"a{n}@example.com"])
-        req(svc, "PATCH", "/v1/orgs/acme", {"display_name": f"Acme {n}"}, actor=OWNER)
-    first = req(svc, "GET", "/v1/orgs/acme/audit?limit=2&action=invitation.sent", actor=OWNER)
+        svc.request("PATCH", "/v1/orgs/acme", {"display_name": f"Acme {n}"}, actor=OWNER)
+    first = svc.request("GET", "/v1/orgs/acme/audit?limit=2&action=invitation.sent", actor=OWNER)
     assert first.status == 200 and len(first.json["events"]) == 2, first
     query = query_of(link_target(first))
     assert query.get("action") == ["invitation.sent"] and query.get("limit") == ["2"] and query.get("cursor"), query
@@ -734,18 +703,18 @@ def test_etag_of_member_invitations_and_keys_is_the_org_version(svc):
     create(svc)
     join(svc, "bob@example.com", "admin")
     invite(svc, ["carol@example.com"])
-    req(svc, "POST", "/v1/orgs/acme/api-keys", {"name": "k", "role": "viewer"}, actor=OWNER)
+    svc.request("POST", "/v1/orgs/acme/api-keys", {"name": "k", "role": "viewer"}, actor=OWNER)
     for _ in range(2):
-        org = req(svc, "GET", "/v1/orgs/acme", actor=OWNER)
+        org = svc.request("GET", "/v1/orgs/acme", actor=OWNER)
         version = org.json["version"]
         assert org.header("etag") == f'"{version}"'
         for path in ("/v1/orgs/acme/members/bob@example.com", "/v1/orgs/acme/invitations", "/v1/orgs/acme/api-keys", "/v1/orgs/acme/members"):
-            reply = req(svc, "GET", path, actor=OWNER)
+            reply = svc.request("GET", path, actor=OWNER)
             assert reply.status == 200 and reply.header("etag") == f'"{version}"', (path, version, reply.headers)
         # A change moves every ETag with it.
-        assert req(svc, "PATCH", "/v1/orgs/acme", {"display_name": f"v{version}"}, actor=OWNER).status == 200
+        assert svc.request("PATCH", "/v1/orgs/acme", {"display_name": f"v{version}"}, actor=OWNER).status == 200
     # A stale ETag from those reads is refused on a command.
-    problem(req(svc, "PUT", "/v1/orgs/acme/members/bob@example.com/role", {"role": "viewer"}, actor=OWNER, headers={"If-Match": f'"{version}"'}), 412)
+    problem(svc.request("PUT", "/v1/orgs/acme/members/bob@example.com/role", {"role": "viewer"}, actor=OWNER, headers={"If-Match": f'"{version}"'}), 412)
 
 
 # --- 17. Idempotency -------------------------------------------------------------------------------------
@@ -754,29 +723,29 @@ def test_idempotency_replays_and_refuses_a_different_request(svc):
     create(svc)
     body = {"emails": ["ada@example.com"], "role": "member"}
     headers = {"Idempotency-Key": "attack-1"}
-    first = req(svc, "POST", "/v1/orgs/acme/invitations", body, actor=OWNER, headers=headers)
+    first = svc.request("POST", "/v1/orgs/acme/invitations", body, actor=OWNER, headers=headers)
     assert first.status == 201 and first.header("idempotent-replayed") is None, first
     after_first = head(svc)
-    again = req(svc, "POST", "/v1/orgs/acme/invitations", body, actor=OWNER, headers=headers)
+    again = svc.request("POST", "/v1/orgs/acme/invitations", body, actor=OWNER, headers=headers)
     assert again.status == 201 and again.body == first.body, again
     assert again.header("idempotent-replayed") == "true"
     assert again.header("etag") == first.header("etag") and again.header("etag")
     assert again.header("content-type") == first.header("content-type")
     assert head(svc) == after_first
     # Same key, different body.
-    problem(req(svc, "POST", "/v1/orgs/acme/invitations", {"emails": ["eve@example.com"], "role": "member"}, actor=OWNER, headers=headers), 422, "idempotency_key_reused")
-    problem(req(svc, "POST", "/v1/orgs/acme/invitations", {"emails": ["ada@example.com"], "role": "viewer"}, actor=OWNER, headers=headers), 422, "idempotency_key_reused")
+    problem(svc.request("POST", "/v1/orgs/acme/invitations", {"emails": ["eve@example.com"], "role": "member"}, actor=OWNER, headers=headers), 422, "idempotency_key_reused")
+    problem(svc.request("POST", "/v1/orgs/acme/invitations", {"emails": ["ada@example.com"], "role": "viewer"}, actor=OWNER, headers=headers), 422, "idempotency_key_reused")
     # Same key and body, different path or method.
     create(svc, "other")
     after_other = head(svc)
-    problem(req(svc, "POST", "/v1/orgs/other/invitations", body, actor=OWNER, headers=headers), 422, "idempotency_key_reused")
-    problem(req(svc, "PATCH", "/v1/orgs/acme", {"display_name": "X"}, actor=OWNER, headers=headers), 422, "idempotency_key_reused")
+    problem(svc.request("POST", "/v1/orgs/other/invitations", body, actor=OWNER, headers=headers), 422, "idempotency_key_reused")
+    problem(svc.request("PATCH", "/v1/orgs/acme", {"display_name": "X"}, actor=OWNER, headers=headers), 422, "idempotency_key_reused")
     assert head(svc) == after_other
-    listed = req(svc, "GET", "/v1/orgs/acme/invitations", actor=OWNER).json["invitations"]
+    listed = svc.request("GET", "/v1/orgs/acme/invitations", actor=OWNER).json["invitations"]
     assert [i["email"] for i in listed] == ["ada@example.com"]
-    assert req(svc, "GET", "/v1/orgs/other/invitations", actor=OWNER).json["invitations"] == []
+    assert svc.request("GET", "/v1/orgs/other/invitations", actor=OWNER).json["invitations"] == []
     # A replay after a later change still answers the first response, with its ETag.
-    later = req(svc, "POST", "/v1/orgs/acme/invitations", body, actor=OWNER, headers=headers)
+    later = svc.request("POST", "/v1/orgs/acme/invitations", body, actor=OWNER, headers=headers)
     assert later.status == 201 and later.body == first.body and later.header("etag") == first.header("etag")
 
 
@@ -784,9 +753,9 @@ def test_idempotency_key_of_another_actor_does_not_replay_its_response(svc):
     create(svc)
     join(svc, "admin2@example.com", "admin")
     body = {"emails": ["ada@example.com"], "role": "member"}
-    first = req(svc, "POST", "/v1/orgs/acme/invitations", body, actor=OWNER, headers={"Idempotency-Key": "shared"})
+    first = svc.request("POST", "/v1/orgs/acme/invitations", body, actor=OWNER, headers={"Idempotency-Key": "shared"})
     assert first.status == 201
-    other = req(svc, "POST", "/v1/orgs/acme/invitations", body, actor="admin2@example.com", headers={"Idempotency-Key": "shared"})
+    other = svc.request("POST", "/v1/orgs/acme/invitations", body, actor="admin2@example.com", headers={"Idempotency-Key": "shared"})
     assert other.header("idempotent-replayed") is None, other
     assert other.body != first.body
 
@@ -900,7 +869,7 @@ def test_health_answers_within_a_second_during_16_heavy_reads(svc):
             path = paths[i % len(paths)]
             i += 1
             try:
-                reply = req(svc, "GET", path, actor=OWNER)
+                reply = svc.request("GET", path, actor=OWNER)
             except (OSError, http.client.HTTPException) as error:
                 with lock:
                     failures.append((path, repr(error)))

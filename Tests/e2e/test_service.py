@@ -8,32 +8,7 @@ import time
 
 import pytest
 
-from service import BIN, Service
-
-OWNER = "owner@example.com"
-
-
-@pytest.fixture
-def svc(tmp_path):
-    service = Service(tmp_path).wait_ready()
-    yield service
-    service.stop()
-
-
-def problem(reply, status, reason=None):
-    assert reply.status == status, reply
-    assert reply.header("content-type") == "application/problem+json", reply
-    doc = reply.json
-    assert doc["status"] == status and doc["title"] and doc["detail"] and doc["type"].startswith("urn:orgledger:problem:")
-    if reason:
-        assert doc["reason"] == reason, doc
-    return doc
-
-
-def create(svc, handle="acme", actor=OWNER):
-    reply = svc.request("POST", "/v1/orgs", {"handle": handle, "display_name": handle.title()}, actor=actor)
-    assert reply.status == 201, reply
-    return reply.json
+from service import BIN, OWNER, Service, create, problem
 
 
 def test_socket_is_private_and_health_answers(svc):
