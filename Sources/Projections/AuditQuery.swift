@@ -1,6 +1,7 @@
 import EventLog
 import LMDB
 import LedgerCore
+import OrgDomain
 
 /// One audit index entry, decoded.
 public struct AuditEntry: Sendable, Hashable {
@@ -31,10 +32,13 @@ public struct AuditFilter: Sendable, Hashable {
     /// Before.
     public var until: Timestamp?
 
+    /// An email given as `actor` or `target` is normalized (`Email.parse`), so any spelling of it finds
+    /// the entries the log records in its one spelling; other values are compared as given.
     public init(actor: String? = nil, action: String? = nil, target: String? = nil, since: Timestamp? = nil, until: Timestamp? = nil) {
-        self.actor = actor
+        func normalized(_ value: String?) -> String? { value.map { (try? Email.parse($0).get())?.value ?? $0 } }
+        self.actor = normalized(actor)
         self.action = action
-        self.target = target
+        self.target = normalized(target)
         self.since = since
         self.until = until
     }

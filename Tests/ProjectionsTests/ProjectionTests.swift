@@ -260,6 +260,9 @@ struct ProjectionTests {
         #expect(try seqs(AuditFilter(actor: "ada@example.com")) == [6, 5])
         #expect(try seqs(AuditFilter(action: "invitation.sent")) == [4, 3])
         #expect(try seqs(AuditFilter(target: "ada@example.com")) == [7, 6, 5, 3])
+        // Any spelling of an email finds what the log records in its one spelling.
+        #expect(try seqs(AuditFilter(actor: " ADA@Example.com")) == [6, 5])
+        #expect(try seqs(AuditFilter(target: "Ada@EXAMPLE.com")) == [7, 6, 5, 3])
         #expect(try seqs(AuditFilter(since: t0.adding(days: 1))) == [7, 6, 5])
         #expect(try seqs(AuditFilter(until: t0.adding(days: 1))) == [4, 3, 2, 1])
         let rows = try f.read { txn in try Queries.audit(org, before: 0, limit: 1, tables: f.store.tables, in: txn) }

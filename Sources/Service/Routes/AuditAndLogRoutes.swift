@@ -19,7 +19,7 @@ extension LedgerAPI {
                     guard let t = Timestamp(rfc3339: raw) else { errors.append(FieldError(field: name, message: "must be an RFC 3339 time")); return nil }
                     return t
                 }
-                let filter = AuditFilter(actor: request.query("actor")?.lowercased(), action: request.query("action"), target: request.query("target"), since: time("since"), until: time("until"))
+                let filter = AuditFilter(actor: request.query("actor"), action: request.query("action"), target: request.query("target"), since: time("since"), until: time("until"))
                 var before: UInt64 = 0
                 if let cursor = request.query("cursor") {
                     if let seq = UInt64(cursor), seq > 0 { before = seq } else { errors.append(FieldError(field: "cursor", message: "is not a cursor from this API")) }
