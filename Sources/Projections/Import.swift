@@ -83,6 +83,7 @@ public enum Importer {
                 progress?(decoded.envelope.seq)
             }
         }
+        if let problem = model.endProblem { throw ImportError(line: lineNumber, message: problem) }
         try flush()
         let tables = try ProjectionTables(environment: environment, log: log)
         try Replay.rebuild(environment: environment, tables: tables)
@@ -90,32 +91,103 @@ public enum Importer {
     }
 }
 
-/// The orgs of an import as their events make them, to check each event against the state before it
-/// (`RecordedEventRules`) and keep the handle directory across orgs.
+/// The orgs of an import as their events make them: each event is checked against the state before it
+/// by asking the domain again what the service would have written there (`RecordedEventRules`).
+///
+/// A command's events are contiguous in the log (one append), so the log is read in order: the first
+/// event of each command names the command; the events it owes after that (the owner joining after
+/// `org.created`, the member joining after `invitation.accepted`, the rest of a due-event run) must
+/// follow at once, by the same actor at the same time. A replacing `invitation.revoked` is held until
+/// the `invitation.sent` it belongs to.
 struct ImportModel {
     private var states: [String: OrgState] = [:]
     private var claims: [Handle: HandleClaim] = [:]
+    private var owed: (stream: String, actor: Actor, at: Timestamp, events: ArraySlice<OrgEvent>)?
+    private var heldReplacement: (envelope: EventEnvelope, event: OrgEvent)?
 
-    /// Why the envelope is not one the service could have written, or nil (and it is applied).
+    /// Why the envelope is not one the service could have written here, or nil (and it is applied).
     mutating func admit(_ envelope: EventEnvelope) -> String? {
         guard envelope.schemaVersion == OrgEvent.schemaVersion else {
             return "schema_version \(envelope.schemaVersion) is not \(OrgEvent.schemaVersion)"
         }
         if let problem = envelope.meta.problem { return problem }
-        let state = states[envelope.stream]
-        let claims = self.claims
-        if let problem = RecordedEventRules.problem(
-            type: envelope.type, data: envelope.data, actor: envelope.actor, stream: envelope.stream, version: envelope.version,
-            state: state, handleHolder: { claims[$0] }, at: envelope.at)
-        {
-            return problem
+        let (event, actor): (OrgEvent, Actor)
+        switch RecordedEventRules.envelopeEvent(type: envelope.type, data: envelope.data, actor: envelope.actor, stream: envelope.stream) {
+        case .success(let found): (event, actor) = found
+        case .failure(let problem): return problem.description
         }
-        guard let event = try? OrgEvent(type: envelope.type, data: envelope.data) else { return "undecodable \(envelope.type)" }
-        var next = state
-        apply(&next, event, EventContext(at: envelope.at, actor: Actor(recorded: envelope.actor), version: envelope.version))
-        updateClaims(before: state, after: next)
-        states[envelope.stream] = next
+        if let owed {
+            guard envelope.stream == owed.stream, actor == owed.actor, envelope.at == owed.at, let next = owed.events.first, Self.same(event, next) else {
+                return "the service writes \(owed.events.first.map(Self.described) ?? "nothing") here (by \(owed.actor) at \(owed.at)), not \(Self.described(event))"
+            }
+            self.owed = owed.events.count > 1 ? (owed.stream, owed.actor, owed.at, owed.events.dropFirst()) : nil
+            apply(event, envelope)
+            return nil
+        }
+        if let held = heldReplacement {
+            heldReplacement = nil
+            guard case .invitationSent = event, envelope.stream == held.envelope.stream, envelope.actor == held.envelope.actor, envelope.at == held.envelope.at else {
+                return "a replacing invitation.revoked must be followed by the invitation.sent that replaces it"
+            }
+            if let problem = expect([held.event, event], from: event, actor: actor, envelope: envelope) { return problem }
+            apply(held.event, held.envelope)
+            apply(event, envelope)
+            return nil
+        }
+        if case .invitationRevoked(_, _, .replaced) = event {
+            heldReplacement = (envelope, event)
+            return nil
+        }
+        let claims = self.claims
+        switch RecordedEventRules.expectedEvents(startingWith: event, actor: actor, at: envelope.at, state: states[envelope.stream], handleHolder: { claims[$0] }) {
+        case .failure(let problem): return problem.description
+        case .success(let expected):
+            guard let first = expected.first, Self.same(first, event) else {
+                return "the service writes \(expected.map(Self.described).joined(separator: ", ")) here, not \(Self.described(event))"
+            }
+            if expected.count > 1 { owed = (envelope.stream, actor, envelope.at, expected.dropFirst()) }
+            apply(event, envelope)
+            return nil
+        }
+    }
+
+    /// Why the log cannot end here (inside a command), or nil.
+    var endProblem: String? {
+        if let owed { return "the log ends before the \(owed.events.first?.type ?? "") the service writes next" }
+        if heldReplacement != nil { return "the log ends after a replacing invitation.revoked, before its invitation.sent" }
         return nil
+    }
+
+    /// Checks that deciding again from `event` answers exactly `recorded`.
+    private func expect(_ recorded: [OrgEvent], from event: OrgEvent, actor: Actor, envelope: EventEnvelope) -> String? {
+        let claims = self.claims
+        switch RecordedEventRules.expectedEvents(startingWith: event, actor: actor, at: envelope.at, state: states[envelope.stream], handleHolder: { claims[$0] }) {
+        case .failure(let problem): return problem.description
+        case .success(let expected):
+            guard expected.count == recorded.count, zip(expected, recorded).allSatisfy(Self.same) else {
+                return "the service writes \(expected.map(Self.described).joined(separator: ", ")) here, not \(recorded.map(Self.described).joined(separator: ", "))"
+            }
+            return nil
+        }
+    }
+
+    /// `type {data}` (data as canonical JSON, escaped where not plain ASCII), for messages.
+    private static func described(_ event: OrgEvent) -> String {
+        let data = (try? CanonicalJSON.encode(event.data)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        return event.type + " " + data.unicodeScalars.map { $0.isASCII ? String($0) : "\\u{\(String($0.value, radix: 16))}" }.joined()
+    }
+
+    /// The same event to the byte: type and canonical data (Swift's `==` on strings would equate NFC and NFD).
+    private static func same(_ a: OrgEvent, _ b: OrgEvent) -> Bool {
+        a.type == b.type && (try? CanonicalJSON.encode(a.data)) == (try? CanonicalJSON.encode(b.data))
+    }
+
+    private mutating func apply(_ event: OrgEvent, _ envelope: EventEnvelope) {
+        let before = states[envelope.stream]
+        var next = before
+        OrgDomain.apply(&next, event, EventContext(at: envelope.at, actor: Actor(recorded: envelope.actor), version: envelope.version))
+        updateClaims(before: before, after: next)
+        states[envelope.stream] = next
     }
 
     /// The handles an org holds (its current one, and former ones within their hold) as the directory has them.

@@ -68,8 +68,11 @@ public struct LedgerAPI: Sendable {
         }
         guard let (orgID, moved) = found else { throw APIError.notFound("no org '\(raw)'") }
         if let moved {
-            var path = request.uri.path
-            if let range = path.range(of: "/v1/orgs/\(raw)") { path.replaceSubrange(range, with: "/v1/orgs/\(moved)") }
+            // `{org}` is the fourth segment of every `/v1/orgs/{org}…` path; replace that segment as sent
+            // (it may be percent-encoded), not a search for the decoded text.
+            var segments = request.uri.path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+            if segments.count > 3 { segments[3] = moved }
+            var path = segments.joined(separator: "/")
             if let query = request.uri.query { path += "?" + query }
             throw APIError(.permanentRedirect, reason: "handle_moved", detail: "'\(raw)' is now '\(moved)'", headers: [.location: path])
         }

@@ -101,6 +101,9 @@ def test_rename_answers_308_from_the_old_handle(svc):
     assert renamed.status == 200 and renamed.json["handle"] == "acme-labs"
     moved = svc.request("GET", "/v1/orgs/acme/members?role=owner", actor=OWNER)
     assert moved.status == 308 and moved.header("location") == "/v1/orgs/acme-labs/members?role=owner"
+    # The former handle percent-encoded: the same redirect, not one to itself.
+    encoded = svc.request("GET", "/v1/orgs/%61cme/members", actor=OWNER)
+    assert encoded.status == 308 and encoded.header("location") == "/v1/orgs/acme-labs/members"
     problem(svc.request("POST", "/v1/orgs", {"handle": "acme", "display_name": "Copycat"}, actor="b@example.com"), 409, "handle_taken")
 
 

@@ -1,142 +1,108 @@
 import LedgerCore
 
-/// Whether an event that comes from outside the service (an import) is one the service could have
-/// written: the one home of those checks. `decide` guards what the service appends; an import has no
-/// commands, so each event is checked against the same value rules and the org's state before it.
+/// Whether events that come from outside the service (an import) are ones the service could have
+/// written. The rules themselves are not repeated here: every event is traced back to the command (or
+/// the due-event run) that produces it, `decide` (or `dueEvents`) is asked again against the org's state
+/// before it, and the recorded events must be exactly what it answers. So an import obeys the same
+/// permission matrix, value rules and state rules as the live service, and can never drift from them.
 ///
-/// Checked: the stream is an org id of the service's shape; the actor is `system` or a normalized
-/// email; only the service's own due events are by `system`, and nobody else writes them; `data` is
-/// exactly what the event type encodes (no unknown or missing members); every email, handle, name, URL,
-/// id and secret hash in it passes its value rule as already normalized (so the reserved handle `admin`
-/// or an email with a zero-width space is refused); and the event fits the state: an org is created
-/// once, at version 1, with its creator as the only owner, on a handle nobody else holds; other events
-/// need a live org and the member, invitation or key they name; owner is never granted by joining.
+/// What `decide` does not see is checked per envelope (`envelopeProblem`): the stream is an org id of
+/// the service's shape, the actor is `system` or an email in its one spelling, `data` is exactly what
+/// the event type encodes, and the ids the service makes (invitations, keys) have its shape.
 public enum RecordedEventRules {
-    public static func problem(
-        type: String, data: JSONValue, actor rawActor: String, stream: String, version: UInt64, state: OrgState?,
-        handleHolder: (Handle) -> HandleClaim?, at: Timestamp
-    ) -> String? {
-        guard ResourceID.isWellFormed(stream, prefix: "org") else { return "stream \(quoted(stream)) is not an org id (org_ + 26 base32 characters)" }
+    /// The event an envelope records and who recorded it, or why the envelope alone is not one the
+    /// service could have written.
+    public static func envelopeEvent(type: String, data: JSONValue, actor rawActor: String, stream: String) -> Result<(OrgEvent, Actor), RecordedEventProblem> {
+        func fail(_ why: String) -> Result<(OrgEvent, Actor), RecordedEventProblem> { .failure(RecordedEventProblem(why)) }
+        guard ResourceID.isWellFormed(stream, prefix: "org") else { return fail("stream \(quoted(stream)) is not an org id (org_ + 26 base32 characters)") }
         let actor: Actor
         if rawActor == "system" {
             actor = .system
-        } else if case .success(let email) = Email.parse(rawActor), email.value == rawActor {
+        } else if case .success(let email) = Email.parse(rawActor), email.value.utf8.elementsEqual(rawActor.utf8) {
             actor = .user(email)
         } else {
-            return "actor \(quoted(rawActor)) is neither system nor a normalized email"
+            return fail("actor \(quoted(rawActor)) is neither system nor an email in its one spelling")
         }
         let event: OrgEvent
-        do { event = try OrgEvent(type: type, data: data) } catch { return "data of \(type): \(error)" }
-        guard event.data == data else { return "data of \(type) has members the event type does not define" }
-        if event.isDue != (actor == .system) {
-            return event.isDue ? "\(type) is appended only by the service (actor system)" : "system appends only due events, not \(type)"
+        do { event = try OrgEvent(type: type, data: data) } catch { return fail("data of \(type): \(error)") }
+        // Canonical bytes, not JSONValue equality (which compares strings as Swift does, NFC == NFD).
+        guard let recorded = try? CanonicalJSON.encode(data), let decoded = try? CanonicalJSON.encode(event.data), recorded == decoded else {
+            return fail("data of \(type) is not exactly what the event type encodes")
         }
-        if let problem = valueProblem(event, stream: stream) { return problem }
-        return stateProblem(event, actor: actor, version: version, state: state, handleHolder: handleHolder, at: at)
+        if let id = event.madeID, !ResourceID.isWellFormed(id.value, prefix: id.prefix) {
+            return fail("id \(quoted(id.value)) is not a \(id.prefix)_ id of the service's shape")
+        }
+        return .success((event, actor))
     }
 
-    private static func valueProblem(_ event: OrgEvent, stream: String) -> String? {
-        func email(_ e: Email) -> String? {
-            guard case .success(let parsed) = Email.parse(e.value), parsed == e else { return "email \(quoted(e.value)) is not a valid, normalized email" }
-            return nil
-        }
-        func handle(_ h: Handle) -> String? {
-            guard case .success(let parsed) = Handle.parse(h.value), parsed == h else { return "handle \(quoted(h.value)) is not a valid handle" }
-            return nil
-        }
-        func text(_ value: String, _ parse: (String) -> Result<String, FieldError>, _ what: String) -> String? {
-            guard case .success(let parsed) = parse(value), parsed == value else { return "\(what) \(quoted(value)) breaks the \(what) rules" }
-            return nil
-        }
-        func id(_ value: String, _ prefix: String) -> String? {
-            ResourceID.isWellFormed(value, prefix: prefix) ? nil : "id \(quoted(value)) is not a \(prefix)_ id"
-        }
+    /// What produced `event` (its first event, when the producer writes several): the command to decide
+    /// again, or the due-event run. nil: no command produces this event first (`member.joined` only
+    /// follows `org.created` or `invitation.accepted`; a replacing `invitation.revoked` belongs to the
+    /// `invitation.sent` after it, see `replacement`).
+    public static func producer(of event: OrgEvent, at: Timestamp, state: OrgState?) -> Producer? {
         switch event {
-        case .orgCreated(let orgID, let h, let name, let avatar):
-            if orgID != stream { return "org.created names org \(orgID) on stream \(stream)" }
-            return handle(h) ?? text(name, { DisplayName.parse($0) }, "display name") ?? avatar.flatMap { text($0, { AvatarURL.parse($0) }, "avatar URL") }
-        case .profileUpdated(let name, let avatar):
-            if name == nil && avatar == nil { return "org.profile_updated changes nothing" }
-            return name.flatMap { text($0.to, { DisplayName.parse($0) }, "display name") } ?? avatar?.to.flatMap { text($0, { AvatarURL.parse($0) }, "avatar URL") }
-        case .handleRenamed(let from, let to, _):
-            return handle(from) ?? handle(to)
-        case .handleReleased(let h), .purged(let h):
-            return handle(h)
-        case .invitationSent(let i, let e, _, _), .invitationRevoked(let i, let e, _), .invitationAccepted(let i, let e),
-            .invitationDeclined(let i, let e), .invitationExpired(let i, let e):
-            return id(i, "inv") ?? email(e)
-        case .memberJoined(let e, _, let invitedBy, let invitation):
-            return email(e) ?? invitedBy.flatMap(email) ?? invitation.flatMap { id($0, "inv") }
-        case .memberRoleChanged(let e, _, _), .memberSuspended(let e, _), .memberReinstated(let e, _), .memberRemoved(let e, _), .memberLeft(let e, _):
-            return email(e)
-        case .apiKeyCreated(let k, let name, _, let hash, _):
-            guard hash.utf8.count == 64, hash.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) else {
-                return "secret_sha256 is not 64 lower-case hex digits"
-            }
-            return id(k, "key") ?? text(name, { KeyName.parse($0) }, "key name")
-        case .apiKeyRevoked(let k):
-            return id(k, "key")
-        case .authReset(_, let keys):
-            return keys.lazy.compactMap { id($0, "key") }.first
-        case .deletionScheduled, .deletionCanceled:
-            return nil
+        case .orgCreated(let orgID, let handle, let name, _): return .command(.createOrg(orgID: orgID, handle: handle.value, displayName: name))
+        case .profileUpdated(let name, let avatar): return .command(.updateProfile(displayName: name?.to, avatarURL: avatar.map(\.to)))
+        case .handleRenamed(_, let to, _): return .command(.renameHandle(to.value))
+        case .invitationSent(let id, let email, let role, let expiresAt):
+            let milliseconds = expiresAt.millisecondsSinceEpoch - at.millisecondsSinceEpoch
+            guard milliseconds % Timestamp.millisecondsPerDay == 0, let days = Int(exactly: milliseconds / Timestamp.millisecondsPerDay) else { return nil }
+            return .command(.invite(emails: [email.value], role: role.rawValue, ttlDays: days, invitationIDs: [id]))
+        case .invitationRevoked(let id, _, .revoked): return .command(.revokeInvitation(id: id))
+        case .invitationRevoked(_, _, .replaced): return nil
+        case .invitationAccepted(let id, _): return .command(.acceptInvitation(id: id))
+        case .invitationDeclined(let id, _): return .command(.declineInvitation(id: id))
+        case .memberJoined: return nil
+        case .memberRoleChanged(let email, _, let to): return .command(.changeRole(email: email.value, role: to.rawValue))
+        case .memberSuspended(let email, _): return .command(.suspend(email: email.value))
+        case .memberReinstated(let email, _): return .command(.reinstate(email: email.value))
+        case .memberRemoved(let email, _), .memberLeft(let email, _): return .command(.remove(email: email.value))
+        case .apiKeyCreated(let id, let name, let role, let hash, _): return .command(.createAPIKey(keyID: id, name: name, role: role.rawValue, secretSHA256: hash))
+        case .apiKeyRevoked(let id): return .command(.revokeAPIKey(keyID: id))
+        case .authReset: return .command(.resetAuth)
+        case .deletionScheduled: return .command(.scheduleDeletion(confirm: state?.handle.value ?? ""))
+        case .deletionCanceled: return .command(.cancelDeletion)
+        case .invitationExpired, .handleReleased, .purged: return .due
         }
     }
 
-    private static func stateProblem(
-        _ event: OrgEvent, actor: Actor, version: UInt64, state: OrgState?, handleHolder: (Handle) -> HandleClaim?, at: Timestamp
-    ) -> String? {
-        func available(_ handle: Handle, for orgID: String) -> String? {
-            guard let claim = handleHolder(handle), claim.orgID != orgID else { return nil }
-            if let until = claim.heldUntil, until <= at { return nil }
-            return "handle \(handle) is held by \(claim.orgID)"
-        }
-        if case .orgCreated(let orgID, let handle, _, _) = event {
-            guard state == nil, version == 1 else { return "org.created must open its stream (version 1)" }
-            return available(handle, for: orgID)
-        }
-        guard let org = state, org.status != .purged else { return "\(event.type) on an org that does not exist (or was purged)" }
-        if version == 2 {
-            // The only event after org.created: its creator joins as owner.
-            guard case .memberJoined(let email, .owner, nil, nil) = event, actor == .user(email) else {
-                return "the event after org.created must be its creator joining as owner"
+    public enum Producer: Sendable {
+        case command(Command)
+        /// The service's own run of due events (actor `system`): exactly `dueEvents(state, now: at)`.
+        case due
+    }
+
+    /// The events the producer of `event` writes, decided again against `state` at `at` by `actor`:
+    /// the recorded events must equal them, in order. `replaced` is a replacing `invitation.revoked`
+    /// recorded just before an `invitation.sent` (the two events of one invitation).
+    public static func expectedEvents(
+        startingWith event: OrgEvent, actor: Actor, at: Timestamp, state: OrgState?, handleHolder: @escaping @Sendable (Handle) -> HandleClaim?
+    ) -> Result<[OrgEvent], RecordedEventProblem> {
+        switch producer(of: event, at: at, state: state) {
+        case nil:
+            return .failure(RecordedEventProblem("\(event.type) is not the first event of anything the service does"))
+        case .due?:
+            guard actor == .system, let state else { return .failure(RecordedEventProblem("\(event.type) is appended only by the service (actor system) to a live org")) }
+            let due = dueEvents(state, now: at)
+            return due.isEmpty ? .failure(RecordedEventProblem("nothing of \(state.id) is due at \(at)")) : .success(due)
+        case .command(let command)?:
+            switch decide(command, by: actor, state: state, context: DecisionContext(now: at, handleHolder: handleHolder)) {
+            case .success(let events): return .success(events)
+            case .failure(let refusal): return .failure(RecordedEventProblem("the service refuses \(event.type) here: \(refusal)"))
             }
-            return nil
-        }
-        switch event {
-        case .memberJoined(let email, let role, _, let invitation):
-            if role == .owner { return "owner is granted only by promotion, never by joining" }
-            if org.members[email] != nil { return "\(email) is already a member" }
-            guard let id = invitation, let inv = org.invitations[id], inv.email == email, inv.role == role else {
-                return "member.joined names no invitation of \(email) for \(role)"
-            }
-            return nil
-        case .memberRoleChanged(let email, let from, _), .memberSuspended(let email, let from), .memberReinstated(let email, let from),
-            .memberRemoved(let email, let from), .memberLeft(let email, let from):
-            guard let member = org.members[email] else { return "\(email) is not a member" }
-            return member.role == from ? nil : "\(email) has role \(member.role), not \(from)"
-        case .invitationRevoked(let id, let email, _), .invitationAccepted(let id, let email), .invitationDeclined(let id, let email),
-            .invitationExpired(let id, let email):
-            guard let inv = org.invitations[id], inv.email == email, inv.status == .pending else { return "no pending invitation \(id) to \(email)" }
-            return nil
-        case .invitationSent(let id, _, let role, _):
-            if role == .owner { return "owner is never granted by invitation" }
-            return org.invitations[id] == nil ? nil : "invitation id \(id) is taken"
-        case .apiKeyCreated(let id, _, _, _, _):
-            return org.apiKeys[id] == nil ? nil : "key id \(id) is taken"
-        case .apiKeyRevoked(let id):
-            return org.apiKeys[id].map { $0.revoked ? "key \(id) is already revoked" : nil } ?? "no key \(id)"
-        case .handleRenamed(let from, let to, _):
-            return from == org.handle ? available(to, for: org.id) : "the org's handle is \(org.handle), not \(from)"
-        default:
-            return nil
         }
     }
 
-    private static func quoted(_ text: String) -> String {
+    static func quoted(_ text: String) -> String {
         let shown = text.unicodeScalars.prefix(80).map { $0.isASCII && $0.value >= 0x20 && $0.value < 0x7F ? String($0) : "\\u{\(String($0.value, radix: 16))}" }.joined()
         return "\"" + shown + (text.unicodeScalars.count > 80 ? "…" : "") + "\""
     }
+}
+
+/// Why recorded events are not ones the service could have written.
+public struct RecordedEventProblem: Error, Sendable, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }
 
 extension OrgEvent {
@@ -145,6 +111,18 @@ extension OrgEvent {
         switch self {
         case .invitationExpired, .handleReleased, .purged: true
         default: false
+        }
+    }
+
+    /// The id the service made for this event (an invitation's or a key's), with its prefix.
+    var madeID: (value: String, prefix: String)? {
+        switch self {
+        case .invitationSent(let id, _, _, _), .invitationRevoked(let id, _, _), .invitationAccepted(let id, _),
+            .invitationDeclined(let id, _), .invitationExpired(let id, _):
+            (id, "inv")
+        case .memberJoined(_, _, _, let id?): (id, "inv")
+        case .apiKeyCreated(let id, _, _, _, _), .apiKeyRevoked(let id): (id, "key")
+        default: nil
         }
     }
 }

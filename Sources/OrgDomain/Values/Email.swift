@@ -37,10 +37,18 @@ public struct Email: Sendable, Hashable, Comparable, CustomStringConvertible {
                 unicodeLabels.append(String(label))
                 continue
             }
+            // Bytes, not Swift's `==` (which equates NFC and NFD): an A-label must decode to the one
+            // spelling, or `xn--munchen-gie` would store an NFD `münchen` beside the NFC one.
             guard let decoded = Punycode.decode(label.dropFirst(4)), decoded.unicodeScalars.contains(where: { !$0.isASCII }),
-                decoded == TextRules.nfc(decoded.lowercased()), !decoded.unicodeScalars.contains(where: TextRules.isForbiddenInIdentifier)
+                decoded.utf8.elementsEqual(TextRules.domainLabel(decoded).utf8),
+                !decoded.unicodeScalars.contains(where: TextRules.isForbiddenInIdentifier)
             else { return fail("the domain label '\(label)' is not a valid internationalized label") }
             unicodeLabels.append(decoded)
+        }
+        // A domain has one spelling: no fullwidth or other compatibility forms (`ｅｘａｍｐｌｅ.com` is
+        // `example.com` to browsers and mail software; IDNA2008 refuses it).
+        if let label = unicodeLabels.first(where: { !$0.utf8.elementsEqual(TextRules.domainLabel($0).utf8) }) {
+            return fail("the domain label '\(label)' is not in its one spelling (NFKC, lower case)")
         }
         let value = String(local) + "@" + unicodeLabels.joined(separator: ".")
         guard value.utf8.count <= maximumBytes else { return fail(tooLong) }
@@ -51,7 +59,12 @@ public struct Email: Sendable, Hashable, Comparable, CustomStringConvertible {
     public init(trusted value: String) { self.value = value }
 
     public var description: String { value }
-    /// Byte order, as LMDB keys and every cursor compare (Swift's `String <` is canonical order).
+
+    // Equality, hashing and order are of the UTF-8 bytes, as LMDB keys and cursors compare: Swift's
+    // `String` equality is canonical equivalence, under which an NFD spelling would equal the NFC one in
+    // memory while being another key on disk.
+    public static func == (a: Email, b: Email) -> Bool { a.value.utf8.elementsEqual(b.value.utf8) }
+    public func hash(into hasher: inout Hasher) { value.utf8.forEach { hasher.combine($0) } }
     public static func < (a: Email, b: Email) -> Bool { a.value.utf8.lexicographicallyPrecedes(b.value.utf8) }
 }
 

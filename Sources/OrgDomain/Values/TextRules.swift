@@ -45,4 +45,10 @@ public enum TextRules {
 
     /// Unicode NFC (canonical composition): one spelling for text that looks the same.
     public static func nfc(_ text: String) -> String { text.precomposedStringWithCanonicalMapping }
+
+    /// A domain label's one spelling: NFKC (compatibility forms such as fullwidth letters folded) and
+    /// lower case, then NFC again. A label is valid only if it already is this (compare the bytes).
+    public static func domainLabel(_ label: String) -> String {
+        nfc(label.precomposedStringWithCompatibilityMapping.lowercased())
+    }
 }
