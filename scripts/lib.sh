@@ -1,5 +1,5 @@
 # Shared by scripts/run, scripts/test and scripts/bench: install what a fresh machine lacks.
-# Debian packages only, non-interactive; nothing is downloaded from anywhere else.
+# Debian packages (non-interactive) and pinned PyPI packages (pip); nothing is downloaded from anywhere else.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,12 +26,21 @@ ensure_swift() {
     command -v swift >/dev/null || { echo "swift is not on PATH (expected /opt/swift/usr/bin)" >&2; exit 1; }
 }
 
+# The end-to-end tests' Python tools, pinned: Tests/e2e checks the schemas with jsonschema, PyYAML and
+# openapi-spec-validator, and runs schemathesis against the live service (its generated cases depend on the
+# version; test_schemathesis.py checks it is this one).
+PYTHON_TOOLS=(pytest==9.0.3 jsonschema==4.26.0 PyYAML==6.0.3 openapi-spec-validator==0.9.0 schemathesis==4.32.5)
+
 ensure_python_tools() {
-    python3 -c "import pytest, jsonschema" 2>/dev/null && return 0
-    echo "==> installing pytest and jsonschema (pip)" >&2
-    python3 -m pip install --quiet pytest jsonschema >&2
+    python3 - "${PYTHON_TOOLS[@]}" 2>/dev/null <<'EOF' && return 0
+import sys
+from importlib.metadata import version
+sys.exit(any(version(name) != wanted for name, _, wanted in (spec.partition("==") for spec in sys.argv[1:])))
+EOF
+    echo "==> installing ${PYTHON_TOOLS[*]} (pip)" >&2
+    python3 -m pip install --quiet "${PYTHON_TOOLS[@]}" >&2
 }
 
 ensure_e2e_tools() {
-    apt_install faketime curl
+    apt_install faketime curl util-linux  # util-linux: prlimit, for the file-descriptor limit test
 }

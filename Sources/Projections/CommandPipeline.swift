@@ -161,10 +161,6 @@ public final class CommandPipeline: Sendable {
         // The writer owns this org's state for the command: taken out of the cache, changed in place.
         var state = try cache.take(orgID, log: tables.log, in: txn)
         let head = try tables.log.streamHead(orgID, in: txn)?.hash
-        if let expected = request.ifMatch, expected != (state?.version ?? 0) {
-            if let head { cache.remember(orgID, head: head, state: state) }
-            return .versionMismatch(current: state?.version ?? 0)
-        }
         let claim = try handleClaim(for: request.command, in: txn)
         let context = DecisionContext(now: request.now, handleHolder: { handle in claim?.0 == handle ? claim?.1 : nil })
         let events: [OrgEvent]
@@ -173,6 +169,12 @@ public final class CommandPipeline: Sendable {
             if let head { cache.remember(orgID, head: head, state: state) }
             return .refused(refusal)
         case .success(let decided): events = decided
+        }
+        // If-Match only once the command would be allowed (RFC 9110 §13.2.1): a stranger learns nothing,
+        // not even the version, from a precondition.
+        if let expected = request.ifMatch, expected != (state?.version ?? 0) {
+            if let head { cache.remember(orgID, head: head, state: state) }
+            return .versionMismatch(current: state?.version ?? 0)
         }
         guard !events.isEmpty else {
             if let head { cache.remember(orgID, head: head, state: state) }

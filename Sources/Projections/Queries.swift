@@ -83,27 +83,34 @@ public enum Queries {
         return out
     }
 
-    /// For index tables keyed `prefix ‖ suffix`: every (suffix, value) under `prefix`, in key order.
+    /// For index tables keyed `prefix ‖ suffix`: the (suffix, value) pairs under `prefix` in key order,
+    /// after the suffix `after` (exclusive, bytes), at most `limit`.
     public static func entries(
-        under prefix: [UInt8], in db: Database, txn: borrowing some TransactionReading & ~Copyable
+        under prefix: [UInt8], after: [UInt8]? = nil, limit: Int = .max, in db: Database, txn: borrowing some TransactionReading & ~Copyable
     ) throws -> [(suffix: [UInt8], value: [UInt8])] {
         var out: [(suffix: [UInt8], value: [UInt8])] = []
+        guard limit > 0 else { return out }
+        let start = after.map { prefix + $0 }
         try txn.withCursor(on: db) { cursor in
-            try cursor.forEach(from: prefix) { entry in
+            try cursor.forEach(from: start ?? prefix) { entry in
                 guard entry.key.starts(with: prefix) else { return false }
+                if let start, entry.key.elementsEqual(start) { return true }
                 out.append((Array(entry.key[prefix.count...]), Array(entry.value)))
-                return true
+                return out.count < limit
             }
         }
         return out
     }
 
-    /// The rows of `table` whose keys are the suffixes found under `prefix` in the index `index`
-    /// (e.g. an org's invitations through `org_invitations`).
+    /// The rows of `table` whose keys are the suffixes found under `prefix` in the index `index` (e.g.
+    /// an org's keys through `org_api_keys`), after the suffix `after`, at most `limit`; with each its key.
     public static func rows(
-        indexedUnder prefix: [UInt8], index: Database, table: Database, txn: borrowing some TransactionReading & ~Copyable
-    ) throws -> [[UInt8]] {
-        try entries(under: prefix, in: index, txn: txn).compactMap { try txn.value(in: table, forKey: $0.suffix) }
+        indexedUnder prefix: [UInt8], after: [UInt8]? = nil, limit: Int = .max, index: Database, table: Database,
+        txn: borrowing some TransactionReading & ~Copyable
+    ) throws -> [(key: [UInt8], row: [UInt8])] {
+        try entries(under: prefix, after: after, limit: limit, in: index, txn: txn).compactMap { entry in
+            try txn.value(in: table, forKey: entry.suffix).map { (entry.suffix, $0) }
+        }
     }
 
     static func rows(withPrefix prefix: [UInt8], in db: Database, txn: borrowing some TransactionReading & ~Copyable) throws -> [[UInt8]] {

@@ -126,6 +126,36 @@ public struct LedgerAPI: Sendable {
         }
     }
 
+    // MARK: Paging
+
+    /// `?limit=` (1–1000, default 100) and `?cursor=` of a list keyed by ids of one shape (the id of the
+    /// last row of the previous page, `idPrefix_…`; anything else is 400).
+    func idPage(_ request: Request, idPrefix: String) throws -> (limit: Int, after: [UInt8]?) {
+        let limit = try pageLimit(request)
+        guard let cursor = request.query("cursor") else { return (limit, nil) }
+        guard ResourceID.isWellFormed(cursor, prefix: idPrefix) else { throw APIError.invalid("cursor", "is not a cursor from this API") }
+        return (limit, Array(cursor.utf8))
+    }
+
+    /// The rows of `table` listed under `prefix` in `index`, one page of them (`idPage`), as a
+    /// `{"<key>": [...], "next_cursor": …}` answer with `Link: rel="next"` while more follow.
+    func indexedPage(
+        _ request: Request, key: StaticString, under prefix: [UInt8], index: ProjectionTables.Table, table: ProjectionTables.Table,
+        idPrefix: String, etag: (@Sendable (borrowing ReadTransaction) throws -> UInt64?)? = nil
+    ) async throws -> Response {
+        let (limit, after) = try idPage(request, idPrefix: idPrefix)
+        let tables = self.tables
+        let (found, version) = try await scan { txn in
+            (try Queries.rows(indexedUnder: prefix, after: after, limit: limit + 1, index: tables[index], table: tables[table], txn: txn), try etag?(txn))
+        }
+        let page = found.prefix(limit)
+        let next = found.count > limit ? page.last.map { String(decoding: $0.key, as: UTF8.self) } : nil
+        var headers: HTTPFields = [:]
+        if let version { headers[.eTag] = "\"\(version)\"" }
+        if let next { headers.append(contentsOf: request.nextLink("cursor", next)) }
+        return Reply.page(key, rows: page.map(\.row), nextCursor: next, headers: headers)
+    }
+
     // MARK: Commands
 
     /// Runs a command and answers it: `render` turns the applied outcome into a status and body. Handles
@@ -140,6 +170,12 @@ public struct LedgerAPI: Sendable {
         let commandRequest = CommandRequest(target: target, command: command, actor: actor, now: clock(), ifMatch: try request.ifMatch(), meta: meta)
         let idempotency = meta.idempotencyKey.map { key in
             Idempotency(key: key, fingerprint: Self.fingerprint(request, requestBody)) { outcome in
+                // A refusal is the first response too, and is replayed as one. A version mismatch is not
+                // kept: it answers the If-Match header, which is not part of the request's fingerprint.
+                if case .refused(let refusal) = outcome {
+                    let problem = APIError(refusal)
+                    return StoredResponse(status: Int(problem.status.code), body: problem.body, at: commandRequest.now)
+                }
                 guard case .applied(let orgID, let events, let state) = outcome else { return nil }
                 var (status, body) = render(orgID, events, state)
                 if keepSecretsOutOfReplay, case .object(var members) = body {
@@ -168,7 +204,9 @@ public struct LedgerAPI: Sendable {
         case .versionMismatch(let current):
             throw APIError(.preconditionFailed, reason: "version_mismatch", detail: "If-Match names another version; the org is at version \(current)", headers: [.eTag: "\"\(current)\""])
         case .replayed(let stored):
-            return Reply.raw(HTTPResponse.Status(code: stored.status), stored.body, etag: stored.etag, headers: [.idempotentReplayed: "true"])
+            var reply = Reply.raw(HTTPResponse.Status(code: stored.status), stored.body, etag: stored.etag, headers: [.idempotentReplayed: "true"])
+            if stored.status >= 400 { reply.headers[.contentType] = "application/problem+json" }
+            return reply
         case .idempotencyKeyReused:
             throw APIError(.unprocessableContent, reason: "idempotency_key_reused",
                 detail: "this Idempotency-Key was used within 24 hours for another request (method, path or body differ); nothing was written. Use a new key for a new request.")

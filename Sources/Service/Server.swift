@@ -88,7 +88,7 @@ public enum OrgLedgerServer {
         let cap = options.limits.connectionCap()
         let configuration = ApplicationConfiguration(
             address: .unixDomainSocket(path: options.socketPath), serverName: nil, availableConnectionsDelegate: MaximumAvailableConnections(cap))
-        services.append(Application(responder: responder, server: options.limits.serverBuilder(), configuration: configuration, onServerRunning: { _ in
+        services.append(Application(responder: responder, server: options.limits.serverBuilder(metrics: metrics), configuration: configuration, onServerRunning: { _ in
             umask(previousMask)
             chmod(options.socketPath, options.socketMode)
             socketLock.adoptCreatedSocket()
@@ -97,7 +97,9 @@ public enum OrgLedgerServer {
         if let tcp = options.tcp {
             let address = ApplicationConfiguration(
                 address: .hostname(tcp.host, port: tcp.port), serverName: nil, availableConnectionsDelegate: MaximumAvailableConnections(cap))
-            services.append(Application(responder: LoopbackHostGuard(inner: responder, port: tcp.port), server: options.limits.serverBuilder(), configuration: address, logger: logger))
+            services.append(Application(
+                responder: LoopbackHostGuard(inner: responder, port: tcp.port, metrics: metrics), server: options.limits.serverBuilder(metrics: metrics),
+                configuration: address, logger: logger))
         }
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         defer {

@@ -87,6 +87,19 @@ struct ValueRuleTests {
         }
     }
 
+    @Test("an @ or a dot followed by a combining mark is still an @ or a dot", arguments: [
+        "x@\u{301}y@example.com", "ada@\u{301}example.com", "ada@example.\u{301}com", "\u{301}ada@example.com",
+    ])
+    func emailCombiningMarks(raw: String) {
+        #expect((try? Email.parse(raw).get()) == nil, "accepted \(raw.unicodeScalars.map { String($0.value, radix: 16) })")
+    }
+
+    @Test("an avatar's user information is found behind a combining mark too")
+    func avatarCombiningMark() {
+        #expect((try? AvatarURL.parse("https://user@\u{301}evil.example/a.png").get()) == nil)
+        #expect((try? AvatarURL.parse("https://cdn.example.com/\u{301}a.png").get()) != nil)
+    }
+
     @Test("the Kelvin sign is not a k: handles lower-case ASCII only")
     func handleKelvin() {
         #expect((try? Handle.parse("\u{212A}acme").get()) == nil)

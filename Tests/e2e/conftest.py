@@ -1,7 +1,9 @@
 """Fixtures shared by the end-to-end tests."""
+import signal
+
 import pytest
 
-from service import Service
+from service import STARTED, Service
 
 
 @pytest.fixture
@@ -10,3 +12,11 @@ def svc(tmp_path):
     service = Service(tmp_path).wait_ready()
     yield service
     service.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def stop_leftover_services():
+    """A test that fails before its own stop must not leave a server running after the session."""
+    yield
+    for service in STARTED:
+        service.stop(signal.SIGKILL)

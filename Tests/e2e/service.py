@@ -39,6 +39,10 @@ class Reply:
         return f"<{self.status} {self.body[:300]!r}>"
 
 
+# Every service a test started, so the session can stop what a failed test left running.
+STARTED = []
+
+
 class Service:
     """One running `orgledger serve` on DATA and SOCKET (optionally under faketime)."""
 
@@ -56,6 +60,7 @@ class Service:
         # A process group of its own: `faketime` runs the service as its child, and a signal to the
         # group reaches both (signalling faketime alone left the service running after the test).
         self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        STARTED.append(self)
 
     def wait_ready(self, timeout=30):
         deadline = time.time() + timeout

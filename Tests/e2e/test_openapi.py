@@ -29,6 +29,32 @@ def schema(name):
     return {"$ref": f"#/components/schemas/{name}", "components": DOC["components"]}
 
 
+def problem(status):
+    """The problem document a status answers with (components/responses/E<status>)."""
+    return {**DOC["components"]["responses"][f"E{status}"]["content"]["application/problem+json"]["schema"],
+            "components": DOC["components"]}
+
+
+def test_every_operation_documents_the_statuses_it_can_answer():
+    """Every route can answer 400 (a bad header) and 421 (the TCP listener's Host check); every command 412
+    (If-Match), 422 (Idempotency-Key) and 507 (a full disk); every {org} route 308 and 404; every JSON body
+    413 and 415. Every problem response names its status."""
+    for path, item in DOC["paths"].items():
+        for method, operation in item.items():
+            codes = set(operation["responses"])
+            names = {p.get("$ref", "").rsplit("/", 1)[-1] for p in operation.get("parameters", [])}
+            assert {"400", "421"} <= codes, (method, path)
+            if "IfMatch" in names:
+                assert {"412", "422", "507"} <= codes, (method, path)
+            if "Org" in names:
+                assert {"308", "404"} <= codes, (method, path)
+            if "requestBody" in operation:
+                assert {"413", "415"} <= codes, (method, path)
+    for name, response in DOC["components"]["responses"].items():
+        status = response["content"]["application/problem+json"]["schema"]["allOf"][1]["properties"]["status"]["const"]
+        assert name.startswith(f"E{status}"), name
+
+
 @pytest.fixture(scope="module")
 def svc(tmp_path_factory):
     service = Service(tmp_path_factory.mktemp("openapi")).wait_ready()
@@ -53,4 +79,15 @@ def test_answers_fit_the_documented_schemas(svc):
     check(svc.request("POST", "/v1/orgs/acme/auth/reset", actor=owner), "AuthReset")
     check(svc.request("GET", "/v1/orgs/acme/audit", actor=owner), "AuditPage")
     check(svc.request("GET", "/v1/health"), "Health")
-    check(svc.request("POST", "/v1/orgs/acme/deletion", {"confirm": "nope"}, actor=owner), "Problem")
+    svc.request("POST", "/v1/orgs/acme/invitations", {"emails": ["bob@example.com", "cy@example.com"], "role": "viewer"}, actor=owner)
+    for path, name in [("/v1/orgs/acme/invitations?limit=1", "InvitationPage"), ("/v1/orgs/acme/members?limit=1", "MemberPage"),
+                       ("/v1/orgs/acme/audit?limit=1", "AuditPage")]:
+        page = svc.request("GET", path, actor=owner)
+        check(page, name)
+        assert page.json["next_cursor"] is not None and page.header("Link").endswith('; rel="next"'), page
+    jsonschema.validate(svc.request("POST", "/v1/orgs/acme/deletion", {"confirm": "nope"}, actor=owner).json, problem(400))
+    jsonschema.validate(svc.request("GET", "/v1/orgs/nobody-here", actor=owner).json, problem(404))
+    jsonschema.validate(svc.request("GET", "/v1/orgs/acme").json, problem(401))
+    wrong_method = svc.request("PUT", "/v1/health")
+    jsonschema.validate(wrong_method.json, problem(405))
+    assert wrong_method.header("Allow") == "GET"

@@ -52,8 +52,9 @@ extension APIKey {
 }
 
 extension OrgState {
-    /// The keys whose status can still change: unrevoked, of the current auth epoch.
-    public var liveKeys: some Sequence<APIKey> {
-        apiKeys.values.lazy.filter { !$0.revoked && $0.authEpoch == self.authEpoch }
+    /// The keys whose status can still change: unrevoked, of the current auth epoch. At most
+    /// `Policy.maximumUnrevokedKeys`; an auth reset voids exactly these.
+    public var liveKeys: [APIKey] {
+        apiKeys.values.filter { !$0.revoked && $0.authEpoch == authEpoch }
     }
 }

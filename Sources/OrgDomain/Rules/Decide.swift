@@ -129,7 +129,7 @@ private struct Decider {
             }
             guard org.apiKeys[keyID] == nil else { throw Refusal(.orgExists, "key id \(keyID) is taken") }
             // An auth reset lists every key it voids in one event, which must stay under 64 KiB.
-            guard org.apiKeys.values.count(where: { !$0.revoked && $0.authEpoch == org.authEpoch }) < Policy.maximumUnrevokedKeys else {
+            guard org.liveKeys.count < Policy.maximumUnrevokedKeys else {
                 throw Refusal(.tooManyKeys, "an org holds at most \(Policy.maximumUnrevokedKeys) unrevoked API keys; revoke one first")
             }
             return [.apiKeyCreated(keyID: keyID, name: name, role: role, secretSHA256: secretSHA256, authEpoch: org.authEpoch)]
@@ -142,7 +142,7 @@ private struct Decider {
 
         case .resetAuth:
             let org = try permitted(.resetAuth)
-            let voided = org.apiKeys.values.filter { !$0.revoked && $0.authEpoch == org.authEpoch }.map(\.id).sorted()
+            let voided = org.liveKeys.map(\.id).sorted()
             return [.authReset(authEpoch: org.authEpoch + 1, voidedKeys: voided)]
 
         case .scheduleDeletion(let confirm):

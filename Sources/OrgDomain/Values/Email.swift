@@ -23,18 +23,25 @@ public struct Email: Sendable, Hashable, Comparable, CustomStringConvertible {
             return fail("must not contain spaces, control, format, invisible or bidi characters")
         }
         let normalized = TextRules.nfc(trimmed.lowercased())
-        let parts = normalized.split(separator: "@", omittingEmptySubsequences: false)
+        // Split on scalars, not characters: `@` or `.` followed by a combining mark is one Character
+        // that is neither, yet it is an `@` or a `.` to everything downstream.
+        let parts = normalized.unicodeScalars.split(separator: "@", omittingEmptySubsequences: false).map { String(String.UnicodeScalarView($0)) }
         guard parts.count == 2 else { return fail("must contain exactly one '@'") }
         let (local, domain) = (parts[0], parts[1])
         guard !local.isEmpty else { return fail("the part before '@' must not be empty") }
-        let labels = domain.split(separator: ".", omittingEmptySubsequences: false)
+        let labels = domain.unicodeScalars.split(separator: ".", omittingEmptySubsequences: false).map { String(String.UnicodeScalarView($0)) }
         guard labels.count >= 2, !labels.contains(where: \.isEmpty) else {
             return fail("the domain must contain a dot and no empty labels")
+        }
+        // A part that starts with a combining mark has nothing to combine with: it is a mark stuck to the
+        // `@` or `.` before it, a look-alike of another address.
+        if ([local] + labels).contains(where: { $0.unicodeScalars.first.map(TextRules.isMark) ?? false }) {
+            return fail("no part of it may start with a combining mark")
         }
         var unicodeLabels: [String] = []
         for label in labels {
             guard label.hasPrefix("xn--") else {
-                unicodeLabels.append(String(label))
+                unicodeLabels.append(label)
                 continue
             }
             // Bytes, not Swift's `==` (which equates NFC and NFD): an A-label must decode to the one
@@ -50,7 +57,7 @@ public struct Email: Sendable, Hashable, Comparable, CustomStringConvertible {
         if let label = unicodeLabels.first(where: { !$0.utf8.elementsEqual(TextRules.domainLabel($0).utf8) }) {
             return fail("the domain label '\(label)' is not in its one spelling (NFKC, lower case)")
         }
-        let value = String(local) + "@" + unicodeLabels.joined(separator: ".")
+        let value = local + "@" + unicodeLabels.joined(separator: ".")
         guard value.utf8.count <= maximumBytes else { return fail(tooLong) }
         return .success(Email(trusted: value))
     }

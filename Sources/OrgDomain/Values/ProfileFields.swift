@@ -36,11 +36,12 @@ public enum AvatarURL {
         guard !raw.unicodeScalars.contains(where: TextRules.isForbiddenInIdentifier) else {
             return fail("must not contain spaces, control, format, invisible or bidi characters")
         }
-        let rest = raw.dropFirst("https://".count)
+        // Scalars, not characters: `@` or `/` followed by a combining mark is still an `@` or a `/` to a browser.
+        let rest = raw.unicodeScalars.dropFirst("https://".count)
         let authority = rest.prefix(while: { $0 != "/" && $0 != "?" && $0 != "#" })
         guard !authority.isEmpty else { return fail("must name a host") }
         guard !authority.contains("@") else { return fail("must not contain user information") }
-        return .success("https://" + rest)
+        return .success("https://" + String(String.UnicodeScalarView(rest)))
     }
 }
 

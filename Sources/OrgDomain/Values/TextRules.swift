@@ -43,6 +43,14 @@ public enum TextRules {
         }
     }
 
+    /// A combining mark (Mn, Mc, Me): it belongs to the scalar before it.
+    public static func isMark(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.properties.generalCategory {
+        case .nonspacingMark, .spacingMark, .enclosingMark: return true
+        default: return false
+        }
+    }
+
     /// Unicode NFC (canonical composition): one spelling for text that looks the same.
     public static func nfc(_ text: String) -> String { text.precomposedStringWithCanonicalMapping }
 

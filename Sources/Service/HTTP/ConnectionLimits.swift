@@ -31,9 +31,9 @@ public struct ConnectionLimits: Sendable {
         return max(4, min(maximumConnections, Int(limit.rlim_cur) / 4))
     }
 
-    func serverBuilder() -> HTTPServerBuilder {
+    func serverBuilder(metrics: APIMetrics) -> HTTPServerBuilder {
         let limits = self
-        return .http1(configuration: .init(additionalChannelHandlers: [RequestDeadlineHandler(limits: limits), ParserErrorProblemHandler()]))
+        return .http1(configuration: .init(additionalChannelHandlers: [RequestDeadlineHandler(limits: limits), ParserErrorProblemHandler(metrics: metrics)]))
     }
 }
 
@@ -98,9 +98,11 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
 struct LoopbackHostGuard<Inner: HTTPResponder>: HTTPResponder where Inner.Context == BasicRequestContext {
     let inner: Inner
     let port: Int
+    let metrics: APIMetrics
 
     func respond(to request: Request, context: BasicRequestContext) async throws -> Response {
         guard Self.isAllowed(request.head.authority, port: port) else {
+            metrics.requestError(status: 421)
             return APIError(HTTPResponse.Status(code: 421, reasonPhrase: "Misdirected Request"), reason: "host_not_allowed",
                 detail: "this listener answers only Host 127.0.0.1, localhost or [::1]").response
         }
@@ -123,8 +125,13 @@ final class ParserErrorProblemHandler: ChannelInboundHandler, RemovableChannelHa
     typealias InboundIn = HTTPRequestPart
     typealias OutboundOut = HTTPResponsePart
 
+    let metrics: APIMetrics
+
+    init(metrics: APIMetrics) { self.metrics = metrics }
+
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         guard error is HTTPParserError else { return context.fireErrorCaught(error) }
+        metrics.requestError(status: 400)
         let problem = APIError(.badRequest, reason: "malformed_http", detail: "the request is not valid HTTP/1.1 (\(error)); nothing was done")
         let body = problem.body
         let head = HTTPResponse(status: .badRequest, headerFields: [

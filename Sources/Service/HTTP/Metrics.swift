@@ -32,8 +32,9 @@ public final class APIMetrics: Sendable {
     }
 
     /// Answers with status 400 or more, by status: every refusal and failure the API answered, whether a
-    /// route, the router or the HTTP parser's problem made it. (Hummingbird's `hb_request_errors` counts
-    /// only errors thrown past the routes, which answer their own problems.)
+    /// route, the router, the loopback listener's Host check or the HTTP parser's problem made it.
+    /// (Hummingbird's `hb_request_errors` counts only errors thrown past the routes, which answer their
+    /// own problems.)
     func requestError(status: Int) {
         errors.withLock { counters in
             let counter = counters[status] ?? registry.makeCounter(name: "orgledger_http_errors_total", labels: [("status", String(status))], help: Self.errorsHelp)

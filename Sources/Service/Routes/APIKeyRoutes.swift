@@ -29,12 +29,11 @@ extension LedgerAPI {
             try await answer {
                 let (actor, orgID) = try actorAndOrg(request, context)
                 try requireRead(.createAPIKey, orgID: orgID, actor: actor)
-                // At most `Policy.maximumUnrevokedKeys` live keys, but revoked ones accumulate: a scan.
-                let (rows, version) = try await scan { txn in
-                    (try Queries.rows(indexedUnder: Keys.joined(orgID, ""), index: tables[.orgAPIKeys], table: tables[.apiKeys], txn: txn),
-                     try Queries.orgRow(orgID, tables: tables, in: txn).flatMap(Render.version(ofOrgRow:)))
+                // Paged by key id: revoked keys accumulate without limit.
+                let tables = self.tables
+                return try await indexedPage(request, key: "api_keys", under: Keys.joined(orgID, ""), index: .orgAPIKeys, table: .apiKeys, idPrefix: "key") { txn in
+                    try Queries.orgRow(orgID, tables: tables, in: txn).flatMap(Render.version(ofOrgRow:))
                 }
-                return Reply.json(status: .ok, ["api_keys": .array(rows.map(Reply.value))], etag: version)
             }
         }
 

@@ -77,10 +77,9 @@ extension LedgerAPI {
         router.get("/v1/invitations") { request, _ in
             try await answer {
                 guard let email = try request.actor().email else { return Reply.json(["invitations": []]) }
-                let rows = try await scan { txn in
-                    try Queries.rows(indexedUnder: Keys.pendingPrefix(email.value), index: tables[.invitationsPending], table: tables[.invitations], txn: txn)
-                }.map(Reply.value)
-                return Reply.json(["invitations": .array(rows)])
+                // Paged by invitation id: one person may be invited by any number of orgs.
+                return try await indexedPage(
+                    request, key: "invitations", under: Keys.pendingPrefix(email.value), index: .invitationsPending, table: .invitations, idPrefix: "inv")
             }
         }
 

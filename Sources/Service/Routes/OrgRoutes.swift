@@ -27,23 +27,24 @@ extension LedgerAPI {
             }
         }
 
-        // The orgs the actor belongs to, with its role.
+        // The orgs the actor belongs to, with its role: paged by org id (?limit=&cursor=).
         router.get("/v1/orgs") { request, _ in
             try await answer {
                 guard let email = try request.actor().email else { return Reply.json(["orgs": []]) }
-                let orgs: [JSONValue] = try await scan { txn in
+                let (limit, after) = try idPage(request, idPrefix: "org")
+                let (orgs, next): ([JSONValue], String?) = try await scan { txn in
                     var out: [JSONValue] = []
-                    let memberships = try Queries.entries(under: Keys.joined(email.value, ""), in: tables[.memberships], txn: txn).map {
+                    let memberships = try Queries.entries(under: Keys.joined(email.value, ""), after: after, limit: limit + 1, in: tables[.memberships], txn: txn).map {
                         (String(decoding: $0.suffix, as: UTF8.self), String(decoding: $0.value, as: UTF8.self))
                     }
-                    for (orgID, role) in memberships {
+                    for (orgID, role) in memberships.prefix(limit) {
                         guard let row = try Queries.orgRow(orgID, tables: tables, in: txn), case .object(var org) = Reply.value(row) else { continue }
                         org["role"] = .string(role)
                         out.append(.object(org))
                     }
-                    return out
+                    return (out, memberships.count > limit ? memberships[limit - 1].0 : nil)
                 }
-                return Reply.json(["orgs": .array(orgs)])
+                return Reply.json(["orgs": .array(orgs), "next_cursor": next.map(JSONValue.string) ?? .null], headers: next.map { request.nextLink("cursor", $0) } ?? [:])
             }
         }
 
