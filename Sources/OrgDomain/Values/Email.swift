@@ -1,3 +1,5 @@
+import Foundation
+
 /// A normalized email address, the one spelling of a mailbox everywhere (commands, reads, paging, keys):
 /// trimmed, lower-cased, Unicode NFC, at most 254 UTF-8 bytes, exactly one `@`, a non-empty local part
 /// and a domain with a dot (no empty labels); no white space, control, format, invisible or bidi
@@ -22,7 +24,9 @@ public struct Email: Sendable, Hashable, Comparable, CustomStringConvertible {
         guard !trimmed.unicodeScalars.contains(where: TextRules.isForbiddenInIdentifier) else {
             return fail("must not contain spaces, control, format, invisible or bidi characters")
         }
-        let normalized = TextRules.nfc(trimmed.lowercased())
+        // ASCII is its own NFC and NFKC: skip Foundation's normalization for the common case.
+        let ascii = trimmed.utf8.allSatisfy { $0 < 0x80 }
+        let normalized = ascii ? trimmed.lowercased() : TextRules.nfc(trimmed.lowercased())
         // Split on scalars, not characters: `@` or `.` followed by a combining mark is one Character
         // that is neither, yet it is an `@` or a `.` to everything downstream.
         let parts = normalized.unicodeScalars.split(separator: "@", omittingEmptySubsequences: false).map { String(String.UnicodeScalarView($0)) }
@@ -54,7 +58,9 @@ public struct Email: Sendable, Hashable, Comparable, CustomStringConvertible {
         }
         // A domain has one spelling: no fullwidth or other compatibility forms (`ｅｘａｍｐｌｅ.com` is
         // `example.com` to browsers and mail software; IDNA2008 refuses it).
-        if let label = unicodeLabels.first(where: { !$0.utf8.elementsEqual(TextRules.domainLabel($0).utf8) }) {
+        if !ascii || !unicodeLabels.isEmpty && labels.contains(where: { $0.hasPrefix("xn--") }),
+            let label = unicodeLabels.first(where: { !$0.utf8.elementsEqual(TextRules.domainLabel($0).utf8) })
+        {
             return fail("the domain label '\(label)' is not in its one spelling (NFKC, lower case)")
         }
         let value = local + "@" + unicodeLabels.joined(separator: ".")
@@ -70,8 +76,16 @@ public struct Email: Sendable, Hashable, Comparable, CustomStringConvertible {
     // Equality, hashing and order are of the UTF-8 bytes, as LMDB keys and cursors compare: Swift's
     // `String` equality is canonical equivalence, under which an NFD spelling would equal the NFC one in
     // memory while being another key on disk.
-    public static func == (a: Email, b: Email) -> Bool { a.value.utf8.elementsEqual(b.value.utf8) }
-    public func hash(into hasher: inout Hasher) { value.utf8.forEach { hasher.combine($0) } }
+    // (memcmp over the contiguous UTF-8: the writer compares emails in loops, e.g. finding a pending
+    // invitation, and a byte-by-byte generic loop there showed in the command benchmark.)
+    public static func == (a: Email, b: Email) -> Bool {
+        var (x, y) = (a.value, b.value)
+        return x.withUTF8 { p in y.withUTF8 { q in p.count == q.count && (p.isEmpty || memcmp(p.baseAddress!, q.baseAddress!, p.count) == 0) } }
+    }
+    public func hash(into hasher: inout Hasher) {
+        var bytes = value
+        bytes.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+    }
     public static func < (a: Email, b: Email) -> Bool { a.value.utf8.lexicographicallyPrecedes(b.value.utf8) }
 }
 
