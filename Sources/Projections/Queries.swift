@@ -24,6 +24,11 @@ public enum Queries {
         try txn.value(in: tables[.orgs], forKey: Array(orgID.utf8))
     }
 
+    /// The org's version (its stream version, the `ETag` of its reads), from its stored row.
+    public static func orgVersion(_ orgID: String, tables: ProjectionTables, in txn: borrowing some TransactionReading & ~Copyable) throws -> UInt64? {
+        try orgRow(orgID, tables: tables, in: txn).flatMap(Render.version(ofOrgRow:))
+    }
+
     public static func memberRow(_ orgID: String, _ email: String, tables: ProjectionTables, in txn: borrowing some TransactionReading & ~Copyable) throws -> [UInt8]? {
         try txn.value(in: tables[.members], forKey: Keys.member(orgID, email))
     }
@@ -111,18 +116,6 @@ public enum Queries {
         try entries(under: prefix, after: after, limit: limit, in: index, txn: txn).compactMap { entry in
             try txn.value(in: table, forKey: entry.suffix).map { (entry.suffix, $0) }
         }
-    }
-
-    static func rows(withPrefix prefix: [UInt8], in db: Database, txn: borrowing some TransactionReading & ~Copyable) throws -> [[UInt8]] {
-        var out: [[UInt8]] = []
-        try txn.withCursor(on: db) { cursor in
-            try cursor.forEach(from: prefix) { entry in
-                guard entry.key.starts(with: prefix) else { return false }
-                out.append(Array(entry.value))
-                return true
-            }
-        }
-        return out
     }
 
 }

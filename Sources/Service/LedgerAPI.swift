@@ -128,6 +128,22 @@ public struct LedgerAPI: Sendable {
 
     // MARK: Paging
 
+    /// `?limit=` for lists: 1–1000 by default, 100 when absent.
+    func pageLimit(_ request: Request, default value: Int = 100, maximum: Int = 1000) throws -> Int {
+        guard let raw = request.query("limit") else { return value }
+        guard let limit = Int(raw), (1...maximum).contains(limit) else { throw APIError.invalid("limit", "must be between 1 and \(maximum)") }
+        return limit
+    }
+
+    /// One page of stored rows as `{"<key>": [...], "next_cursor": …}`, with the org version as `ETag`
+    /// and, while more follow (`next`), `Link: rel="next"` keeping every other query parameter.
+    func pageReply(_ request: Request, key: StaticString, rows: some Sequence<[UInt8]>, next: String?, version: UInt64?) -> Response {
+        var headers: HTTPFields = [:]
+        if let version { headers[.eTag] = "\"\(version)\"" }
+        if let next { headers.append(contentsOf: request.nextLink("cursor", next)) }
+        return Reply.page(key, rows: rows, nextCursor: next, headers: headers)
+    }
+
     /// `?limit=` (1–1000, default 100) and `?cursor=` of a list keyed by ids of one shape (the id of the
     /// last row of the previous page, `idPrefix_…`; anything else is 400).
     func idPage(_ request: Request, idPrefix: String) throws -> (limit: Int, after: [UInt8]?) {
@@ -150,10 +166,7 @@ public struct LedgerAPI: Sendable {
         }
         let page = found.prefix(limit)
         let next = found.count > limit ? page.last.map { String(decoding: $0.key, as: UTF8.self) } : nil
-        var headers: HTTPFields = [:]
-        if let version { headers[.eTag] = "\"\(version)\"" }
-        if let next { headers.append(contentsOf: request.nextLink("cursor", next)) }
-        return Reply.page(key, rows: page.map(\.row), nextCursor: next, headers: headers)
+        return pageReply(request, key: key, rows: page.map(\.row), next: next, version: version)
     }
 
     // MARK: Commands

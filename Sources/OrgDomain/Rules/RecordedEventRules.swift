@@ -106,14 +106,6 @@ public struct RecordedEventProblem: Error, Sendable, CustomStringConvertible {
 }
 
 extension OrgEvent {
-    /// The events only the service appends, when they fall due (actor `system`).
-    public var isDue: Bool {
-        switch self {
-        case .invitationExpired, .handleReleased, .purged: true
-        default: false
-        }
-    }
-
     /// The id the service made for this event (an invitation's or a key's), with its prefix.
     var madeID: (value: String, prefix: String)? {
         switch self {

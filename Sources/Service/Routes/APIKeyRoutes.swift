@@ -32,7 +32,7 @@ extension LedgerAPI {
                 // Paged by key id: revoked keys accumulate without limit.
                 let tables = self.tables
                 return try await indexedPage(request, key: "api_keys", under: Keys.joined(orgID, ""), index: .orgAPIKeys, table: .apiKeys, idPrefix: "key") { txn in
-                    try Queries.orgRow(orgID, tables: tables, in: txn).flatMap(Render.version(ofOrgRow:))
+                    try Queries.orgVersion(orgID, tables: tables, in: txn)
                 }
             }
         }

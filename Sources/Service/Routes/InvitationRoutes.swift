@@ -49,7 +49,7 @@ extension LedgerAPI {
                 let start = cursor
                 let (rows, version) = try await scan { txn in
                     (try Queries.invitationRows(orgID, after: start, limit: limit + 1, where: accepts, tables: tables, in: txn),
-                     try Queries.orgRow(orgID, tables: tables, in: txn).flatMap(Render.version(ofOrgRow:)) ?? 0)
+                     try Queries.orgVersion(orgID, tables: tables, in: txn) ?? 0)
                 }
                 let page = rows.prefix(limit)
                 var next: String?
@@ -57,9 +57,7 @@ extension LedgerAPI {
                     let sentAt = last["sent_at"]?.stringValue.flatMap(Timestamp.init(rfc3339:)) {
                     next = "\(sentAt.millisecondsSinceEpoch).\(id)"
                 }
-                var headers: HTTPFields = [.eTag: "\"\(version)\""]
-                if let next { headers.append(contentsOf: request.nextLink("cursor", next)) }
-                return Reply.page("invitations", rows: page, nextCursor: next, headers: headers)
+                return pageReply(request, key: "invitations", rows: page, next: next, version: version)
             }
         }
 

@@ -35,14 +35,12 @@ extension LedgerAPI {
                 } else {
                     page = try await scan { txn in
                         let rows = try Queries.memberRows(orgID, after: cursor, limit: limit + 1, where: accepts, tables: tables, in: txn)
-                        return MemberPage(rows: rows, version: try Queries.orgRow(orgID, tables: tables, in: txn).flatMap(Render.version(ofOrgRow:)) ?? 0)
+                        return MemberPage(rows: rows, version: try Queries.orgVersion(orgID, tables: tables, in: txn) ?? 0)
                     }
                 }
                 let rows = page.rows.prefix(limit)
                 let next = page.rows.count > limit ? rows.last.flatMap { Reply.value($0)["email"]?.stringValue } : nil
-                var headers: HTTPFields = [.eTag: "\"\(page.version)\""]
-                if let next { headers.append(contentsOf: request.nextLink("cursor", next)) }
-                return Reply.page("members", rows: rows, nextCursor: next, headers: headers)
+                return pageReply(request, key: "members", rows: rows, next: next, version: page.version)
             }
         }
 
@@ -56,7 +54,7 @@ extension LedgerAPI {
                     return Reply.raw(.ok, Render.memberRow(member), etag: state.version)
                 }
                 let found = try read { txn in
-                    (try Queries.memberRow(orgID, email.value, tables: tables, in: txn), try Queries.orgRow(orgID, tables: tables, in: txn).flatMap(Render.version(ofOrgRow:)))
+                    (try Queries.memberRow(orgID, email.value, tables: tables, in: txn), try Queries.orgVersion(orgID, tables: tables, in: txn))
                 }
                 guard let row = found.0 else { throw APIError.notFound("\(email) is not a member") }
                 return Reply.raw(.ok, row, etag: found.1)
@@ -110,12 +108,5 @@ extension LedgerAPI {
     func memberJSON(_ state: OrgState?, _ email: Email) -> JSONValue {
         guard let member = state?.members[email] else { return .null }
         return Reply.value(Render.memberRow(member))
-    }
-
-    /// `?limit=` for lists: 1–1000, default 100.
-    func pageLimit(_ request: Request, default value: Int = 100, maximum: Int = 1000) throws -> Int {
-        guard let raw = request.query("limit") else { return value }
-        guard let limit = Int(raw), (1...maximum).contains(limit) else { throw APIError.invalid("limit", "must be between 1 and \(maximum)") }
-        return limit
     }
 }
