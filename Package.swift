@@ -8,9 +8,14 @@
 //   LedgerCore  pure value types every layer shares: JSON, RFC 8785 canonical form, time, the event envelope
 //   EventLog    the append-only, hash-chained log (LMDB and in-memory) and the group-commit writer
 //   OrgDomain   pure rules: commands, events, state, decide/apply, the permission matrix (no I/O, no clock)
-//   Projections the read models in LMDB, the command pipeline, rebuild/verify, time travel, due events
-//   Service     the HTTP/JSON API on the Unix socket, the service group (writer, due events, server)
-//   orgledger   the executable
+//   Ledger      the storage seam: the `Ledger` protocol (execute a command, typed reads), its request,
+//               outcome and page types, and what stays storage-neutral above it (row rendering, audit
+//               filters and formats, time-travel points)
+//   LedgerLMDB  the `Ledger` on LMDB: view tables and key layouts, the command pipeline in the writer's
+//               transaction, rebuild/verify (the parallel fold), import, the folder lock
+//   Service     the HTTP/JSON API on the Unix socket over `any Ledger` (it imports no storage module;
+//               scripts/test checks), the service group (due events, server)
+//   orgledger   the executable: opens the LMDB ledger for `serve`, does the offline work
 import PackageDescription
 
 let package = Package(
@@ -22,7 +27,8 @@ let package = Package(
         .library(name: "LedgerCore", targets: ["LedgerCore"]),
         .library(name: "EventLog", targets: ["EventLog"]),
         .library(name: "OrgDomain", targets: ["OrgDomain"]),
-        .library(name: "Projections", targets: ["Projections"]),
+        .library(name: "Ledger", targets: ["Ledger"]),
+        .library(name: "LedgerLMDB", targets: ["LedgerLMDB"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
@@ -47,11 +53,16 @@ let package = Package(
         .target(name: "LedgerCore", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "EventLog", dependencies: ["LMDB", "LedgerCore"]),
         .target(name: "OrgDomain", dependencies: ["LedgerCore"]),
-        .target(name: "Projections", dependencies: ["LMDB", "LedgerCore", "EventLog", "OrgDomain"]),
+        .target(name: "Ledger", dependencies: ["LedgerCore", "OrgDomain"]),
+        .target(
+            name: "LedgerLMDB",
+            dependencies: ["LMDB", "LedgerCore", "EventLog", "OrgDomain", "Ledger", .product(name: "NIOPosix", package: "swift-nio")]
+        ),
         .target(
             name: "Service",
             dependencies: [
-                "LMDB", "LedgerCore", "EventLog", "OrgDomain", "Projections",
+                "Ledger", "LedgerCore", "OrgDomain",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
@@ -69,17 +80,17 @@ let package = Package(
         // The executable: offline commands now; serve and the client with the service layer.
         .executableTarget(
             name: "orgledger",
-            dependencies: ["EventLog", "LMDB", "LedgerCore", "OrgDomain", "Projections", "Service", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["EventLog", "LMDB", "LedgerCore", "OrgDomain", "Ledger", "LedgerLMDB", "Service", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         // A child process for the crash test: appends in a loop and prints each acknowledged seq.
         .executableTarget(
-            name: "orgledger-append-loop", dependencies: ["EventLog", "LedgerCore", "OrgDomain", "Projections"], path: "Tests/Support/AppendLoop"),
+            name: "orgledger-append-loop", dependencies: ["EventLog", "LedgerCore", "OrgDomain", "Ledger", "LedgerLMDB"], path: "Tests/Support/AppendLoop"),
 
         // The benchmarks (scripts/bench, release build).
         .executableTarget(
             name: "orgledger-bench",
-            dependencies: ["EventLog", "LMDB", "LedgerCore", "OrgDomain", "Projections", "Service", "CLMDB", .product(name: "Histogram", package: "hdrhistogram-swift")],
+            dependencies: ["EventLog", "LMDB", "LedgerCore", "OrgDomain", "Ledger", "LedgerLMDB", "Service", "CLMDB", .product(name: "Histogram", package: "hdrhistogram-swift")],
             path: "Benchmarks/orgledger-bench"
         ),
 
@@ -88,7 +99,15 @@ let package = Package(
         .testTarget(name: "EventLogTests", dependencies: ["EventLog", "LMDB", "LedgerCore"]),
         .target(name: "LedgerTestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "OrgDomainTests", dependencies: ["OrgDomain", "LedgerCore", "LedgerTestSupport"]),
-        .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "OrgDomain", "EventLog", "LMDB", "LedgerCore", "LedgerTestSupport"]),
+        .testTarget(
+            name: "ServiceTests",
+            dependencies: [
+                "Service", "Ledger", "LedgerLMDB", "LedgerCore", "OrgDomain",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+        .testTarget(name: "LedgerLMDBTests", dependencies: ["Ledger", "LedgerLMDB", "OrgDomain", "EventLog", "LMDB", "LedgerCore", "LedgerTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

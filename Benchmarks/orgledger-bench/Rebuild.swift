@@ -4,7 +4,8 @@ import Foundation
 import LMDB
 import LedgerCore
 import OrgDomain
-import Projections
+import Ledger
+import LedgerLMDB
 
 /// Writes a log of about `count` realistic org events straight through the domain and the log (no
 /// views, large transactions): 2,000 orgs, people invited and accepting, role changes, in interleaved

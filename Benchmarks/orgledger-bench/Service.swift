@@ -2,7 +2,8 @@ import Foundation
 import Histogram
 import LedgerCore
 import OrgDomain
-import Projections
+import Ledger
+import LedgerLMDB
 import Service
 
 // MARK: Durable commands in-process
@@ -16,7 +17,7 @@ import Service
     for submitters in [1, 16, 64] {
         let path = try freshFolder("commands-\(submitters)", in: baseDir)
         let batches = BatchRecorder()
-        let store = try LedgerStore(path: path, afterCommit: { batches.record($0) })
+        let store = try LMDBLedger(path: path, afterCommit: { batches.record($0) })
         let now = Timestamp(millisecondsSinceEpoch: 1_795_810_740_123)
         for s in 0..<submitters {
             _ = try await store.pipeline.execute(CommandRequest(target: .new("org_b\(s)"), command: .createOrg(orgID: "org_b\(s)", handle: "bench-\(s)", displayName: "Bench"), actor: .user(Email(trusted: "owner@b\(s).example")), now: now))

@@ -14,7 +14,8 @@ import Histogram
 import LMDB
 import LedgerCore
 import OrgDomain
-import Projections
+import Ledger
+import LedgerLMDB
 import Synchronization
 
 // MARK: Arguments

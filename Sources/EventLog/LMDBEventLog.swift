@@ -149,7 +149,12 @@ public struct LogTables: Sendable {
 
     /// Appends inside `txn`. A refusal is returned before anything is written; a thrown error is LMDB's.
     public func append(_ request: AppendRequest, in txn: borrowing WriteTransaction) throws -> Result<AppendReceipt, AppendError> {
-        let current = try version(ofStream: request.stream, in: txn)
+        try append(request, streamVersion: try version(ofStream: request.stream, in: txn), in: txn)
+    }
+
+    /// Appends inside `txn` to a stream whose current version the caller has just read in the same
+    /// transaction (the command pipeline, which looked its stream up once for the whole command).
+    public func append(_ request: AppendRequest, streamVersion current: UInt64, in txn: borrowing WriteTransaction) throws -> Result<AppendReceipt, AppendError> {
         let head = try head(in: txn)
         switch seal(request, streamVersion: current, head: head) {
         case .failure(let refusal):

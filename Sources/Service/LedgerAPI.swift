@@ -1,30 +1,25 @@
+import Crypto
 import Foundation
 import HTTPTypes
-import NIOCore
-import NIOPosix
-import Crypto
-import EventLog
-import Foundation
 import Hummingbird
-import LMDB
+import Ledger
 import LedgerCore
+import NIOCore
 import OrgDomain
-import Projections
+import Synchronization
 
-/// The HTTP/JSON API of product spec §5 over a `LedgerStore`. Every route lives in `Routes/`; this file
+/// The HTTP/JSON API of product spec §5 over a `Ledger`. Every route lives in `Routes/`; this file
 /// holds what they share: resolving `{org}`, the caller's standing, running a command, ids and clock.
 public struct LedgerAPI: Sendable {
-    public let store: LedgerStore
+    public let ledger: any Ledger
     public let clock: @Sendable () -> Timestamp
     public let metrics: APIMetrics
 
-    public init(store: LedgerStore, clock: @escaping @Sendable () -> Timestamp = SystemClock.now, metrics: APIMetrics = APIMetrics()) {
-        self.store = store
+    public init(ledger: any Ledger, clock: @escaping @Sendable () -> Timestamp = SystemClock.now, metrics: APIMetrics = APIMetrics()) {
+        self.ledger = ledger
         self.clock = clock
         self.metrics = metrics
     }
-
-    var tables: ProjectionTables { store.tables }
 
     /// Registers every route of the API.
     public func register(on router: Router<BasicRequestContext>) {
@@ -35,36 +30,24 @@ public struct LedgerAPI: Sendable {
         registerAuditAndLogRoutes(on: router)
     }
 
-    /// A read whose cost does not grow with the data (a point lookup): run where the request is.
-    func read<R>(_ body: (borrowing ReadTransaction) throws -> R) throws -> R { try store.environment.read(body) }
-
-    /// A read whose cost grows with the data (a page of rows, `as_of` folding an org's stream, the raw
-    /// log): run on a thread pool, never on the event loop or Swift's cooperative threads, so heavy reads
-    /// queue behind each other while point reads, commands and `/v1/health` keep answering (spec §5).
-    func scan<R: Sendable>(_ body: @escaping @Sendable (borrowing ReadTransaction) throws -> R) async throws -> R {
-        let environment = store.environment
-        return try await NIOThreadPool.singleton.runIfActive { try environment.read(body) }
-    }
-
     // MARK: {org}
 
     /// `{org}` is an org id (`org_…`) or a handle. A former handle still held answers 308 to the same
     /// path with the current handle; an unknown one 404.
-    func resolveOrg(_ raw: String, request: Request) throws -> String {
+    func resolveOrg(_ raw: String, request: Request) async throws -> String {
         if raw.hasPrefix("org_") {
             guard ResourceID.isWellFormed(raw, prefix: "org") else { throw APIError.notFound("no org '\(raw)'") }
             return raw
         }
         guard case .success(let handle) = Handle.parse(raw) else { throw APIError.notFound("no org '\(raw)'") }
         let now = clock()
-        let found: (String, String?)? = try read { txn in
-            guard let claim = try Queries.claim(on: handle, tables: tables, in: txn) else { return nil }
-            if claim.heldUntil == nil { return (claim.orgID, nil) }
-            guard let until = claim.heldUntil, until > now,
-                let row = try Queries.orgRow(claim.orgID, tables: tables, in: txn),
-                let current = Reply.value(row)["handle"]?.stringValue
-            else { return nil }
-            return (claim.orgID, current)
+        var found: (String, String?)?
+        if let claim = try await ledger.handleClaim(handle) {
+            if claim.heldUntil == nil {
+                found = (claim.orgID, nil)
+            } else if let until = claim.heldUntil, until > now, let row = try await ledger.org(claim.orgID), let current = Reply.value(row)["handle"]?.stringValue {
+                found = (claim.orgID, current)
+            }
         }
         guard let (orgID, moved) = found else { throw APIError.notFound("no org '\(raw)'") }
         if let moved {
@@ -80,9 +63,9 @@ public struct LedgerAPI: Sendable {
     }
 
     /// The actor (required) and the org named by the path's `{org}`.
-    func actorAndOrg(_ request: Request, _ context: BasicRequestContext) throws -> (Actor, String) {
+    func actorAndOrg(_ request: Request, _ context: BasicRequestContext) async throws -> (Actor, String) {
         let actor = try request.actor()
-        return (actor, try resolveOrg(try context.segment("org"), request: request))
+        return (actor, try await resolveOrg(try context.segment("org"), request: request))
     }
 
     /// `{email}` of a member path, percent-decoded and normalized (400 if it is no email).
@@ -101,22 +84,15 @@ public struct LedgerAPI: Sendable {
     }
 
     /// The org's row, or 404 (also for purged orgs).
-    func orgRow(_ orgID: String) throws -> [UInt8] {
-        guard let row = try read({ txn in try Queries.orgRow(orgID, tables: tables, in: txn) }) else { throw APIError.notFound("no such org") }
+    func orgRow(_ orgID: String) async throws -> [UInt8] {
+        guard let row = try await ledger.org(orgID) else { throw APIError.notFound("no such org") }
         return row
     }
 
     /// Checks that the actor may read `action` of the org: 401 without actor, 404 for an unknown org,
     /// 403 unless the matrix allows it.
-    func requireRead(_ action: Action, orgID: String, actor: Actor) throws {
-        let standing: Standing? = try read { txn in
-            guard try Queries.orgRow(orgID, tables: tables, in: txn) != nil else { return nil }
-            guard let email = actor.email, let row = try Queries.memberRow(orgID, email.value, tables: tables, in: txn) else { return .nonMember }
-            let member = Reply.value(row)
-            guard let role = member["role"]?.stringValue.flatMap(Role.init(rawValue:)) else { return .nonMember }
-            return member["status"] == "active" ? .active(role) : .suspended(role)
-        }
-        guard let standing else { throw APIError.notFound("no such org") }
+    func requireRead(_ action: Action, orgID: String, actor: Actor) async throws {
+        guard let standing = try await ledger.standing(of: actor, in: orgID) else { throw APIError.notFound("no such org") }
         guard Permissions.allows(standing, action) else {
             switch standing {
             case .suspended: throw APIError(Refusal(.suspended, "a suspended member can do nothing"))
@@ -135,83 +111,52 @@ public struct LedgerAPI: Sendable {
         return limit
     }
 
-    /// One page of stored rows as `{"<key>": [...], "next_cursor": …}`, with the org version as `ETag`
-    /// and, while more follow (`next`), `Link: rel="next"` keeping every other query parameter.
-    func pageReply(_ request: Request, key: StaticString, rows: some Sequence<[UInt8]>, next: String?, version: UInt64?) -> Response {
+    /// One page of view rows as `{"<key>": [...], "next_cursor": …}`, with the org version as `ETag`
+    /// and, while more follow, `Link: rel="next"` keeping every other query parameter.
+    func pageReply(_ request: Request, key: StaticString, _ page: RowPage) -> Response {
         var headers: HTTPFields = [:]
-        if let version { headers[.eTag] = "\"\(version)\"" }
-        if let next { headers.append(contentsOf: request.nextLink("cursor", next)) }
-        return Reply.page(key, rows: rows, nextCursor: next, headers: headers)
+        if let version = page.version { headers[.eTag] = "\"\(version)\"" }
+        if let next = page.next { headers.append(contentsOf: request.nextLink("cursor", next)) }
+        return Reply.page(key, rows: page.rows, nextCursor: page.next, headers: headers)
     }
 
     /// `?limit=` (1–1000, default 100) and `?cursor=` of a list keyed by ids of one shape (the id of the
     /// last row of the previous page, `idPrefix_…`; anything else is 400).
-    func idPage(_ request: Request, idPrefix: String) throws -> (limit: Int, after: [UInt8]?) {
+    func idPage(_ request: Request, idPrefix: String) throws -> PageRequest<String> {
         let limit = try pageLimit(request)
-        guard let cursor = request.query("cursor") else { return (limit, nil) }
+        guard let cursor = request.query("cursor") else { return PageRequest(limit: limit) }
         guard ResourceID.isWellFormed(cursor, prefix: idPrefix) else { throw APIError.invalid("cursor", "is not a cursor from this API") }
-        return (limit, Array(cursor.utf8))
-    }
-
-    /// The rows of `table` listed under `prefix` in `index`, one page of them (`idPage`), as a
-    /// `{"<key>": [...], "next_cursor": …}` answer with `Link: rel="next"` while more follow.
-    func indexedPage(
-        _ request: Request, key: StaticString, under prefix: [UInt8], index: ProjectionTables.Table, table: ProjectionTables.Table,
-        idPrefix: String, etag: (@Sendable (borrowing ReadTransaction) throws -> UInt64?)? = nil
-    ) async throws -> Response {
-        let (limit, after) = try idPage(request, idPrefix: idPrefix)
-        let tables = self.tables
-        let (found, version) = try await scan { txn in
-            (try Queries.rows(indexedUnder: prefix, after: after, limit: limit + 1, index: tables[index], table: tables[table], txn: txn), try etag?(txn))
-        }
-        let page = found.prefix(limit)
-        let next = found.count > limit ? page.last.map { String(decoding: $0.key, as: UTF8.self) } : nil
-        return pageReply(request, key: key, rows: page.map(\.row), next: next, version: version)
+        return PageRequest(after: cursor, limit: limit)
     }
 
     // MARK: Commands
 
-    /// Runs a command and answers it: `render` turns the applied outcome into a status and body. Handles
-    /// If-Match (412), Idempotency-Key (the first response again within 24 h), refusals (problem
-    /// documents) and a full disk (507).
+    /// Runs a command and answers it: `render` turns the applied outcome into a status and body, once:
+    /// the same rendering is the response and, with an `Idempotency-Key`, the response kept for
+    /// replays. Handles If-Match (412), Idempotency-Key (the first response again within 24 h),
+    /// refusals (problem documents) and a full disk (507).
     func execute(
         _ request: Request, body requestBody: Body? = nil, target: OrgRef, command: Command, actor: Actor?,
         keepSecretsOutOfReplay: Bool = false,
-        render: @escaping @Sendable (_ orgID: String, _ events: [RecordedEvent], _ state: OrgState?) -> (HTTPResponse.Status, JSONValue)
+        render: @escaping @Sendable (_ orgID: String, _ events: [AppliedEvent], _ state: OrgState?) -> (HTTPResponse.Status, JSONValue)
     ) async throws -> Response {
         let meta = try request.meta()
         let commandRequest = CommandRequest(target: target, command: command, actor: actor, now: clock(), ifMatch: try request.ifMatch(), meta: meta)
+        let response = RenderedResponse(at: commandRequest.now, keepSecretsOutOfReplay: keepSecretsOutOfReplay, render: render)
         let idempotency = meta.idempotencyKey.map { key in
-            Idempotency(key: key, fingerprint: Self.fingerprint(request, requestBody)) { outcome in
-                // A refusal is the first response too, and is replayed as one. A version mismatch is not
-                // kept: it answers the If-Match header, which is not part of the request's fingerprint.
-                if case .refused(let refusal) = outcome {
-                    let problem = APIError(refusal)
-                    return StoredResponse(status: Int(problem.status.code), body: problem.body, at: commandRequest.now)
-                }
-                guard case .applied(let orgID, let events, let state) = outcome else { return nil }
-                var (status, body) = render(orgID, events, state)
-                if keepSecretsOutOfReplay, case .object(var members) = body {
-                    members["secret"] = .null  // a secret is shown once and never stored, not even for a replay
-                    members["secret_redacted"] = true
-                    body = .object(members)
-                }
-                return StoredResponse(status: Int(status.code), body: (try? CanonicalJSON.encode(body)) ?? [], at: commandRequest.now, etag: state?.version)
-            }
+            Idempotency(key: key, fingerprint: Self.fingerprint(request, requestBody), render: response.toKeep)
         }
         let outcome: CommandOutcome
         do {
-            outcome = try await store.pipeline.execute(commandRequest, idempotency: idempotency)
-        } catch let error as LMDBError where error.isDiskFull || error.code == LMDBError.mapFull.rawValue || (error.code == EIO && diskIsFull()) {
-            // LMDB reports a short write during commit as EIO (mdb_page_flush): on a full disk that is the
-            // same condition as ENOSPC, so the free space decides.
-            throw APIError(HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage"), reason: "disk_full", detail: "the disk is full; nothing was written. Reads keep working; retry once there is room.")
+            outcome = try await ledger.execute(commandRequest, idempotency: idempotency)
+        } catch let error as LedgerError {
+            throw APIError(error)
         }
         metrics.command(outcome)
         switch outcome {
-        case .applied(let orgID, let events, let state):
-            let (status, body) = render(orgID, events, state)
-            return Reply.json(status: status, body, etag: state.map(\.version))
+        case .applied:
+            guard let reply = response.reply(to: outcome) else { throw APIError(LedgerError(.corrupt, "an applied command rendered no response")) }
+            return reply
         case .refused(let refusal):
             throw APIError(refusal)
         case .versionMismatch(let current):
@@ -232,13 +177,6 @@ public struct LedgerAPI: Sendable {
         var material = Array(request.method.rawValue.utf8) + [0] + Array(request.uri.description.utf8) + [0]
         if let body { material += (try? CanonicalJSON.encode(.object(body.members))) ?? [] }
         return Array(SHA256.hash(data: material))
-    }
-
-    /// Whether the data folder's filesystem has (almost) no room left for a commit.
-    func diskIsFull() -> Bool {
-        var stats = statvfs()
-        guard statvfs(store.environment.path, &stats) == 0 else { return false }
-        return UInt64(stats.f_bavail) * UInt64(stats.f_frsize) < 4 << 20
     }
 
     // MARK: Ids and secrets
@@ -290,5 +228,54 @@ func answer(_ body: () async throws -> Response) async throws -> Response {
         return try await body()
     } catch let error as APIError {
         return error.response
+    }
+}
+
+/// A command's response, rendered once: inside the ledger's transaction when it is kept for an
+/// idempotency key, else after the outcome. The kept copy drops a secret (shown once, never stored).
+final class RenderedResponse: Sendable {
+    private let at: Timestamp
+    private let keepSecretsOutOfReplay: Bool
+    private let render: @Sendable (String, [AppliedEvent], OrgState?) -> (HTTPResponse.Status, JSONValue)
+    private let rendered = Mutex<(status: HTTPResponse.Status, body: JSONValue, etag: UInt64?)?>(nil)
+
+    init(at: Timestamp, keepSecretsOutOfReplay: Bool, render: @escaping @Sendable (String, [AppliedEvent], OrgState?) -> (HTTPResponse.Status, JSONValue)) {
+        self.at = at
+        self.keepSecretsOutOfReplay = keepSecretsOutOfReplay
+        self.render = render
+    }
+
+    private func rendering(_ outcome: CommandOutcome) -> (status: HTTPResponse.Status, body: JSONValue, etag: UInt64?)? {
+        rendered.withLock { done in
+            if let done { return done }
+            guard case .applied(let orgID, let events, let state) = outcome else { return nil }
+            let (status, body) = render(orgID, events, state)
+            done = (status, body, state?.version)
+            return done
+        }
+    }
+
+    /// The response to keep for replays. A refusal is the first response too, and is replayed as one.
+    /// A version mismatch is not kept: it answers the If-Match header, which is not part of the
+    /// request's fingerprint.
+    @Sendable func toKeep(_ outcome: CommandOutcome) -> StoredResponse? {
+        if case .refused(let refusal) = outcome {
+            let problem = APIError(refusal)
+            return StoredResponse(status: Int(problem.status.code), body: problem.body, at: at)
+        }
+        guard let first = rendering(outcome) else { return nil }
+        var body = first.body
+        if keepSecretsOutOfReplay, case .object(var members) = body {
+            members["secret"] = .null
+            members["secret_redacted"] = true
+            body = .object(members)
+        }
+        return StoredResponse(status: Int(first.status.code), body: (try? CanonicalJSON.encode(body)) ?? [], at: at, etag: first.etag)
+    }
+
+    /// The reply to an applied outcome.
+    func reply(to outcome: CommandOutcome) -> Response? {
+        guard let (status, body, etag) = rendering(outcome) else { return nil }
+        return Reply.json(status: status, body, etag: etag)
     }
 }

@@ -1,19 +1,19 @@
 import Foundation
 import Hummingbird
 import HummingbirdCore
-import LMDB
+import Ledger
 import LedgerCore
 import Logging
 import Metrics
 import NIOCore
 import Prometheus
-import Projections
 import ServiceLifecycle
 import Synchronization
 
-/// `orgledger serve`: one data folder, one socket, one service group.
+/// `orgledger serve`: one ledger, one socket, one service group.
 public struct ServerOptions: Sendable {
-    public var dataPath: String
+    /// What the ledger is (a data folder), for the log.
+    public var ledgerDescription: String
     public var socketPath: String
     /// Also listen on a loopback TCP port (for tools that cannot speak to a socket).
     public var tcp: (host: String, port: Int)?
@@ -22,8 +22,8 @@ public struct ServerOptions: Sendable {
     public var dueInterval: Duration = .seconds(60)
     public var limits = ConnectionLimits()
 
-    public init(dataPath: String, socketPath: String, tcp: (host: String, port: Int)? = nil, socketMode: mode_t = 0o600) {
-        self.dataPath = dataPath
+    public init(ledgerDescription: String, socketPath: String, tcp: (host: String, port: Int)? = nil, socketMode: mode_t = 0o600) {
+        self.ledgerDescription = ledgerDescription
         self.socketPath = socketPath
         self.tcp = tcp
         self.socketMode = socketMode
@@ -47,37 +47,27 @@ public enum ServeError: Error, CustomStringConvertible {
 }
 
 public enum OrgLedgerServer {
-    /// Runs until SIGTERM or SIGINT: then no new connections, every accepted request answered, the writer
-    /// drained, the socket removed.
-    public static func run(_ options: ServerOptions, logger: Logger) async throws {
-        // One service per data folder: the lock is held for the life of the process.
-        let folderLock = try DataFolderLock(folder: try createFolder(options.dataPath))
+    /// Runs until SIGTERM or SIGINT: then no new connections, every accepted request answered, the
+    /// ledger closed (its accepted commands finished), the socket removed. `openLedger` is called once,
+    /// with the hook its writer calls after each commit (the batch size), after the socket is checked.
+    public static func run(
+        _ options: ServerOptions, openLedger: (_ afterCommit: @escaping @Sendable (Int) -> Void) throws -> any Ledger, logger: Logger
+    ) async throws {
         // One service per socket: a lock beside the socket, then a refusal if a live service answers there.
         let socketLock = try SocketGuard(path: options.socketPath)
 
         let metrics = APIMetrics()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics.registry))
-        let store = try LedgerStore(path: options.dataPath, afterCommit: { size in metrics.committed(batchSize: size) })
-        metrics.headSeq.set(Double(try store.log.head().seq))
-        if let reason = store.rebuildReason { logger.notice("rebuilt the views before serving", metadata: ["reason": "\(reason)"]) }
-        let api = LedgerAPI(store: store, metrics: metrics)
-        let router = Router()
-        router.add(middleware: MetricsMiddleware())
-        router.add(middleware: LogRequestsMiddleware(.debug))
-        router.add(middleware: ErrorCountMiddleware(metrics: metrics))
-        let routes = RouteTable()
-        router.add(middleware: ProblemMiddleware(routes: routes))
-        router.add(middleware: HeaderRulesMiddleware())
-        api.register(on: router)
-        routes.load(router.routes.map { ($0.path.description, $0.method.rawValue) })
-        let responder = router.buildResponder()
+        let ledger = try openLedger { size in metrics.committed(batchSize: size) }
+        metrics.headSeq.set(Double(try await ledger.head().seq))
+        let responder = router(LedgerAPI(ledger: ledger, metrics: metrics)).buildResponder()
 
         // The socket is created by bind(2) with the process umask: set it so the file starts at the
         // requested mode, with no window in which it is wider.
         let previousMask = umask(~options.socketMode & 0o777)
         var services: [any Service] = [
-            StoreService(store: store),
-            DueEventsService(runner: DueEventsRunner(pipeline: store.pipeline, clock: SystemClock.now, interval: options.dueInterval) { result in
+            LedgerService(ledger: ledger),
+            DueEventsService(runner: DueEventsRunner(ledger: ledger, clock: SystemClock.now, interval: options.dueInterval) { result in
                 switch result {
                 case .success(let count) where count > 0: logger.info("appended due events", metadata: ["count": "\(count)"])
                 case .failure(let error): logger.error("due events failed; retrying next tick", metadata: ["error": "\(error)"])
@@ -92,7 +82,7 @@ public enum OrgLedgerServer {
             umask(previousMask)
             chmod(options.socketPath, options.socketMode)
             socketLock.adoptCreatedSocket()
-            logger.notice("serving", metadata: ["socket": "\(options.socketPath)", "data": "\(options.dataPath)"])
+            logger.notice("serving", metadata: ["socket": "\(options.socketPath)", "ledger": "\(options.ledgerDescription)"])
         }, logger: logger))
         if let tcp = options.tcp {
             let address = ApplicationConfiguration(
@@ -102,16 +92,8 @@ public enum OrgLedgerServer {
                 configuration: address, logger: logger))
         }
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        defer {
-            socketLock.removeCreatedSocket()
-            withExtendedLifetime(folderLock) {}
-        }
+        defer { socketLock.removeCreatedSocket() }
         try await group.run()
-    }
-
-    static func createFolder(_ path: String) throws -> String {
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
     }
 }
 
@@ -173,13 +155,13 @@ final class SocketGuard: Sendable {
     }
 }
 
-/// Closes the store (finishing the writer's queue) once the service group shuts down — after the
+/// Closes the ledger (finishing the accepted commands) once the service group shuts down — after the
 /// HTTP servers, which are later in the group and stop first.
-struct StoreService: Service {
-    let store: LedgerStore
+struct LedgerService: Service {
+    let ledger: any Ledger
     func run() async throws {
         try? await gracefulShutdown()
-        store.close()
+        ledger.close()
     }
 }
 
@@ -191,14 +173,25 @@ struct DueEventsService: Service {
 }
 
 extension OrgLedgerServer {
-    /// Every route the server registers, as "METHOD /path/{param}" (OpenAPI's spelling), sorted.
-    public static func routes() throws -> [String] {
-        let folder = NSTemporaryDirectory() + "orgledger-routes-" + UUID().uuidString
-        defer { try? FileManager.default.removeItem(atPath: folder) }
-        let store = try LedgerStore(path: folder)
-        defer { store.close() }
+    /// The API's router with the middleware every request passes (metrics, logging, error counts,
+    /// problem documents, header rules): what the server answers with, and what in-process tests drive.
+    public static func router(_ api: LedgerAPI) -> Router<BasicRequestContext> {
         let router = Router()
-        LedgerAPI(store: store).register(on: router)
+        router.add(middleware: MetricsMiddleware())
+        router.add(middleware: LogRequestsMiddleware(.debug))
+        router.add(middleware: ErrorCountMiddleware(metrics: api.metrics))
+        let routes = RouteTable()
+        router.add(middleware: ProblemMiddleware(routes: routes))
+        router.add(middleware: HeaderRulesMiddleware())
+        api.register(on: router)
+        routes.load(router.routes.map { ($0.path.description, $0.method.rawValue) })
+        return router
+    }
+
+    /// Every route the server registers, as "METHOD /path/{param}" (OpenAPI's spelling), sorted.
+    public static func routes(of ledger: any Ledger) -> [String] {
+        let router = Router()
+        LedgerAPI(ledger: ledger).register(on: router)
         return router.routes.map { "\($0.method.rawValue) \($0.path.description)" }.sorted()
     }
 }

@@ -4,7 +4,8 @@ import Foundation
 import LMDB
 import LedgerCore
 import OrgDomain
-import Projections
+import Ledger
+import LedgerLMDB
 
 struct Rebuild: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import Ledger
+import LedgerLMDB
 import Logging
 import Service
 
@@ -54,11 +56,19 @@ struct Serve: AsyncParsableCommand {
         if let address = listen.flatMap(LoopbackAddress.init) { tcp = (address.host, address.port) }
         var logger = Logger(label: "orgledger")
         logger.logLevel = Logger.Level(rawValue: logLevel)!
-        var serverOptions = ServerOptions(dataPath: options.data, socketPath: socket, tcp: tcp, socketMode: mode)
+        var serverOptions = ServerOptions(ledgerDescription: options.data, socketPath: socket, tcp: tcp, socketMode: mode)
         serverOptions.limits = ConnectionLimits(
             maximumConnections: maxConnections, headerTimeout: .seconds(Int64(headerTimeout)), bodyTimeout: .seconds(Int64(bodyTimeout)))
         do {
-            try await OrgLedgerServer.run(serverOptions, logger: logger)
+            // One service per data folder: the lock is held for the life of the process.
+            try FileManager.default.createDirectory(atPath: options.data, withIntermediateDirectories: true)
+            let folderLock = try DataFolderLock(folder: options.data)
+            defer { withExtendedLifetime(folderLock) {} }
+            try await OrgLedgerServer.run(serverOptions, openLedger: { [data = options.data] afterCommit in
+                let ledger = try LMDBLedger(path: data, afterCommit: afterCommit)
+                if let reason = ledger.rebuildReason { logger.notice("rebuilt the views before serving", metadata: ["reason": "\(reason)"]) }
+                return ledger
+            }, logger: logger)
         } catch let error as ServeError {
             printError("serve: \(error)")
             throw ExitCode(1)
@@ -69,7 +79,6 @@ struct Serve: AsyncParsableCommand {
     }
 }
 
-import Projections
 typealias DataFolderLockError = DataFolderLock.LockError
 
 /// `--listen`: a loopback host and a port. IPv6 in brackets, as in a URL.

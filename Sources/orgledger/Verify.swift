@@ -2,7 +2,8 @@ import ArgumentParser
 import EventLog
 import Foundation
 import LMDB
-import Projections
+import Ledger
+import LedgerLMDB
 
 struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -3,7 +3,7 @@ import HTTPTypes
 import NIOCore
 import Prometheus
 import Synchronization
-import Projections
+import Ledger
 
 /// The service's Prometheus metrics (`GET /metrics`) on one registry. Request counts and latency by
 /// route and status come from Hummingbird's `MetricsMiddleware` through swift-metrics, bootstrapped onto

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import NIOCore
 import Hummingbird
+import Ledger
 import LedgerCore
 import OrgDomain
 
@@ -22,6 +23,19 @@ public struct APIError: Error, Sendable {
         self.detail = detail
         self.errors = errors
         self.headers = headers
+    }
+
+    /// A failure of the storage: 507 when it is full (nothing was written; reads keep working), else
+    /// 503 (the request may be retried; nothing about it was wrong).
+    public init(_ error: LedgerError) {
+        switch error.code {
+        case .storageFull:
+            self.init(
+                HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage"), reason: "disk_full",
+                detail: "the disk is full; nothing was written. Reads keep working; retry once there is room.")
+        case .io, .corrupt:
+            self.init(.serviceUnavailable, reason: "storage_unavailable", detail: "the storage failed (\(error.code.rawValue)); retry later", headers: [.retryAfter: "1"])
+        }
     }
 
     public init(_ refusal: Refusal) {

@@ -1,5 +1,6 @@
 import Hummingbird
 import HTTPTypes
+import Ledger
 import NIOCore
 import Synchronization
 
@@ -15,6 +16,9 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let error as APIError {
             return error.response
+        } catch let error as LedgerError {
+            context.logger.error("storage failed", metadata: ["error": "\(error)"])
+            return APIError(error).response
         } catch let error as any HTTPResponseError where error.status == .notFound {
             let allowed = routes.methods(forPath: request.uri.path)
             guard !allowed.isEmpty else { return APIError(.notFound, reason: "no_such_route", detail: "no route \(request.method) \(request.uri.path)").response }

@@ -2,16 +2,16 @@ import Foundation
 import HTTPTypes
 import NIOCore
 import Hummingbird
+import Ledger
 import LedgerCore
 import OrgDomain
-import Projections
 
 extension LedgerAPI {
     func registerAPIKeyRoutes(on router: Router<BasicRequestContext>) {
         // Create a key; its secret is in this response only.
         router.post("/v1/orgs/:org/api-keys") { request, context in
             try await answer {
-                let (actor, orgID) = try actorAndOrg(request, context)
+                let (actor, orgID) = try await actorAndOrg(request, context)
                 var body = Body(try await request.jsonObject(), allowed: ["name", "role"])
                 let name = body.string("name"), role = body.string("role")
                 try body.check()
@@ -27,19 +27,16 @@ extension LedgerAPI {
 
         router.get("/v1/orgs/:org/api-keys") { request, context in
             try await answer {
-                let (actor, orgID) = try actorAndOrg(request, context)
-                try requireRead(.createAPIKey, orgID: orgID, actor: actor)
+                let (actor, orgID) = try await actorAndOrg(request, context)
+                try await requireRead(.createAPIKey, orgID: orgID, actor: actor)
                 // Paged by key id: revoked keys accumulate without limit.
-                let tables = self.tables
-                return try await indexedPage(request, key: "api_keys", under: Keys.joined(orgID, ""), index: .orgAPIKeys, table: .apiKeys, idPrefix: "key") { txn in
-                    try Queries.orgVersion(orgID, tables: tables, in: txn)
-                }
+                return pageReply(request, key: "api_keys", try await ledger.apiKeys(of: orgID, page: try idPage(request, idPrefix: "key")))
             }
         }
 
         router.delete("/v1/orgs/:org/api-keys/:id") { request, context in
             try await answer {
-                let (actor, orgID) = try actorAndOrg(request, context)
+                let (actor, orgID) = try await actorAndOrg(request, context)
                 let keyID = try resourceID(context, prefix: "key", kind: "API key")
                 return try await execute(request, target: .id(orgID), command: .revokeAPIKey(keyID: keyID), actor: actor) { orgID, _, state in
                     (.ok, state.flatMap { state in state.apiKeys[keyID].map { Reply.value(Render.apiKeyRow($0, of: state)) } } ?? .null)
@@ -53,23 +50,13 @@ extension LedgerAPI {
                 var body = Body(try await request.jsonObject(), allowed: ["secret"])
                 let secret = body.string("secret")
                 try body.check()
-                let hash = Self.sha256Hex(secret!)
-                let verified: JSONValue? = try read { txn in
-                    let candidates = try Queries.entries(under: Keys.joined(hash, ""), in: tables[.apiKeysByHash], txn: txn).map {
-                        (keyID: String(decoding: $0.suffix, as: UTF8.self), orgID: String(decoding: $0.value, as: UTF8.self))
-                    }
-                    for (keyID, orgID) in candidates {
-                        guard let org = try store.pipeline.cache.state(of: orgID, log: tables.log, in: txn), let key = org.apiKeys[keyID],
-                            key.secretSHA256 == hash, key.status(in: org) == .active
-                        else { continue }
-                        return ["org": .string(org.id), "handle": .string(org.handle.value), "key_id": .string(keyID), "role": .string(key.role.rawValue)]
-                    }
-                    return nil
-                }
+                let verified = try await ledger.verifyKey(secretSHA256: Self.sha256Hex(secret!))
                 guard let verified else {
                     throw APIError(.unauthorized, reason: "invalid_key", detail: "the secret does not verify: unknown, revoked, reset, its creator gone, or the org not active")
                 }
-                return Reply.json(status: .ok, verified)
+                return Reply.json(status: .ok, [
+                    "org": .string(verified.orgID), "handle": .string(verified.handle), "key_id": .string(verified.keyID), "role": .string(verified.role.rawValue),
+                ])
             }
         }
     }

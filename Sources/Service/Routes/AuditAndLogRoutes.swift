@@ -2,17 +2,17 @@ import Foundation
 import HTTPTypes
 import NIOCore
 import Hummingbird
+import Ledger
 import LedgerCore
 import OrgDomain
-import Projections
 
 extension LedgerAPI {
     func registerAuditAndLogRoutes(on router: Router<BasicRequestContext>) {
         // The audit log, newest first: ?since=&until=&actor=&action=&target=&limit=&cursor=&format=json|ndjson|csv
         router.get("/v1/orgs/:org/audit") { request, context in
             try await answer {
-                let (actor, orgID) = try actorAndOrg(request, context)
-                try requireRead(.readAuditLog, orgID: orgID, actor: actor)
+                let (actor, orgID) = try await actorAndOrg(request, context)
+                try await requireRead(.readAuditLog, orgID: orgID, actor: actor)
                 var errors: [FieldError] = []
                 func time(_ name: String) -> Timestamp? {
                     guard let raw = request.query(name) else { return nil }
@@ -28,8 +28,7 @@ extension LedgerAPI {
                 if !["json", "ndjson", "csv"].contains(format) { errors.append(FieldError(field: "format", message: "must be json, ndjson or csv")) }
                 let limit = try pageLimit(request)
                 if !errors.isEmpty { throw APIError.invalid(errors) }
-                let start = before
-                let page = try await scan { txn in try Queries.audit(orgID, before: start, limit: limit + 1, filter: filter, tables: tables, in: txn) }
+                let page = try await ledger.audit(of: orgID, filter: filter, before: before, limit: limit + 1)
                 let rows = page.prefix(limit)
                 let next = page.count > limit ? rows.last.map { String($0.entry.seq) } : nil
                 var headers: HTTPFields = [:]
@@ -56,30 +55,16 @@ extension LedgerAPI {
                     after = value
                 }
                 let limit = try pageLimit(request, default: 1000, maximum: 10_000)
-                let start = after
-                // One more than the page, to tell whether another follows (then `Link: rel="next"`).
-                let (lines, lastSeq, more) = try await scan { txn in
-                    var out: [UInt8] = []
-                    var count = 0, last: UInt64 = start, more = false
-                    try tables.log.forEachEvent(after: start, in: txn) { seq, hash, bytes in
-                        guard count < limit else { more = true; return false }
-                        out += try EventEnvelope.exportLine(stored: bytes, hash: hash)
-                        out.append(UInt8(ascii: "\n"))
-                        count += 1
-                        last = seq
-                        return true
-                    }
-                    return (out, last, more)
-                }
+                let lines = try await ledger.events(after: after, limit: limit)
                 var headers: HTTPFields = [.contentType: "application/x-ndjson"]
-                if more { headers.append(contentsOf: request.nextLink("after", String(lastSeq))) }
-                return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: lines)))
+                if lines.more { headers.append(contentsOf: request.nextLink("after", String(lines.lastSeq))) }
+                return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: lines.bytes)))
             }
         }
 
         router.get("/v1/health") { _, _ in
             try await answer {
-                let head = try read { txn in try tables.log.head(in: txn) }
+                let head = try await ledger.head()
                 return Reply.json(["status": "ok", "head_seq": .int(Int64(head.seq)), "head_hash": .string(head.hash.hex)])
             }
         }

@@ -2,9 +2,9 @@ import Foundation
 import HTTPTypes
 import NIOCore
 import Hummingbird
+import Ledger
 import LedgerCore
 import OrgDomain
-import Projections
 
 extension LedgerAPI {
     func registerMemberRoutes(on router: Router<BasicRequestContext>) {
@@ -13,57 +13,48 @@ extension LedgerAPI {
         // compared as bytes: a page never skips or repeats a member.
         router.get("/v1/orgs/:org/members") { request, context in
             try await answer {
-                let (actor, orgID) = try actorAndOrg(request, context)
-                try requireRead(.readMembers, orgID: orgID, actor: actor)
+                let (actor, orgID) = try await actorAndOrg(request, context)
+                try await requireRead(.readMembers, orgID: orgID, actor: actor)
                 let limit = try pageLimit(request)
                 let role = request.query("role"), status = request.query("status"), cursor = request.query("cursor")
-                if let role, Role(rawValue: role) == nil { throw APIError.invalid("role", "is not a role") }
-                if let status, MemberStatus(rawValue: status) == nil { throw APIError.invalid("status", "must be active or suspended") }
-                if let cursor, cursor.utf8.count > Email.maximumBytes { throw APIError.invalid("cursor", "is not a cursor from this API") }
-                let accepts: @Sendable ([UInt8]) -> Bool = { bytes in
-                    guard role != nil || status != nil else { return true }
-                    let row = Reply.value(bytes)
-                    return (role == nil || row["role"]?.stringValue == role) && (status == nil || row["status"]?.stringValue == status)
+                var filter = MemberFilter()
+                if let role {
+                    guard let value = Role(rawValue: role) else { throw APIError.invalid("role", "is not a role") }
+                    filter.role = value
                 }
-                let page: MemberPage
+                if let status {
+                    guard let value = MemberStatus(rawValue: status) else { throw APIError.invalid("status", "must be active or suspended") }
+                    filter.status = value
+                }
+                if let cursor, cursor.utf8.count > Email.maximumBytes { throw APIError.invalid("cursor", "is not a cursor from this API") }
+                let page: RowPage
                 if let asOf = request.query("as_of") {
                     guard let state = try await stateAsOf(orgID, asOf) else { throw APIError.notFound("the org did not exist then") }
-                    let members = state.members.values.sorted { $0.email < $1.email }
-                        .lazy.filter { cursor == nil || cursor!.utf8.lexicographicallyPrecedes($0.email.value.utf8) }
-                        .map(Render.memberRow).filter(accepts)
-                    page = MemberPage(rows: Array(members.prefix(limit + 1)), version: state.version)
+                    page = Self.memberPage(of: state, filter: filter, page: PageRequest(after: cursor, limit: limit))
                 } else {
-                    page = try await scan { txn in
-                        let rows = try Queries.memberRows(orgID, after: cursor, limit: limit + 1, where: accepts, tables: tables, in: txn)
-                        return MemberPage(rows: rows, version: try Queries.orgVersion(orgID, tables: tables, in: txn) ?? 0)
-                    }
+                    page = try await ledger.members(of: orgID, filter: filter, page: PageRequest(after: cursor, limit: limit))
                 }
-                let rows = page.rows.prefix(limit)
-                let next = page.rows.count > limit ? rows.last.flatMap { Reply.value($0)["email"]?.stringValue } : nil
-                return pageReply(request, key: "members", rows: rows, next: next, version: page.version)
+                return pageReply(request, key: "members", page)
             }
         }
 
         router.get("/v1/orgs/:org/members/:email") { request, context in
             try await answer {
-                let (actor, orgID) = try actorAndOrg(request, context)
-                try requireRead(.readMembers, orgID: orgID, actor: actor)
+                let (actor, orgID) = try await actorAndOrg(request, context)
+                try await requireRead(.readMembers, orgID: orgID, actor: actor)
                 let email = try memberEmail(context)
                 if let asOf = request.query("as_of") {
                     guard let state = try await stateAsOf(orgID, asOf), let member = state.members[email] else { throw APIError.notFound("\(email) was not a member then") }
                     return Reply.raw(.ok, Render.memberRow(member), etag: state.version)
                 }
-                let found = try read { txn in
-                    (try Queries.memberRow(orgID, email.value, tables: tables, in: txn), try Queries.orgVersion(orgID, tables: tables, in: txn))
-                }
-                guard let row = found.0 else { throw APIError.notFound("\(email) is not a member") }
-                return Reply.raw(.ok, row, etag: found.1)
+                guard let found = try await ledger.member(email, of: orgID) else { throw APIError.notFound("\(email) is not a member") }
+                return Reply.raw(.ok, found.row, etag: found.version)
             }
         }
 
         router.put("/v1/orgs/:org/members/:email/role") { request, context in
             try await answer {
-                let (actor, orgID) = try actorAndOrg(request, context)
+                let (actor, orgID) = try await actorAndOrg(request, context)
                 var body = Body(try await request.jsonObject(), allowed: ["role"])
                 let role = body.string("role")
                 try body.check()
@@ -77,7 +68,7 @@ extension LedgerAPI {
         for (path, make) in [("suspend", Command.suspend), ("reinstate", Command.reinstate)] as [(String, @Sendable (String) -> Command)] {
             router.post("/v1/orgs/:org/members/:email/\(path)") { request, context in
                 try await answer {
-                    let (actor, orgID) = try actorAndOrg(request, context)
+                    let (actor, orgID) = try await actorAndOrg(request, context)
                     let email = try memberEmail(context)
                     return try await execute(request, target: .id(orgID), command: make(email.value), actor: actor) { _, _, state in
                         (.ok, memberJSON(state, email))
@@ -89,20 +80,24 @@ extension LedgerAPI {
         // Remove a member; removing oneself is leaving.
         router.delete("/v1/orgs/:org/members/:email") { request, context in
             try await answer {
-                let (actor, orgID) = try actorAndOrg(request, context)
+                let (actor, orgID) = try await actorAndOrg(request, context)
                 let email = try memberEmail(context)
                 return try await execute(request, target: .id(orgID), command: .remove(email: email.value), actor: actor) { _, events, _ in
-                    (.ok, ["removed": .string(email.value), "event": .string(events.first?.envelope.type ?? "")])
+                    (.ok, ["removed": .string(email.value), "event": .string(events.first?.event.type ?? "")])
                 }
             }
         }
     }
 
-    /// A page of member rows (one more than asked for, to tell whether another page follows) and the
-    /// org version they were read at (the ETag).
-    struct MemberPage: Sendable {
-        let rows: [[UInt8]]
-        let version: UInt64
+    /// A page of the members of a past state, as the ledger pages the current ones: byte order of the
+    /// email, after the cursor, filtered.
+    static func memberPage(of state: OrgState, filter: MemberFilter, page: PageRequest<String>) -> RowPage {
+        let members = state.members.values.sorted { $0.email < $1.email }
+            .lazy.filter { page.after == nil || page.after!.utf8.lexicographicallyPrecedes($0.email.value.utf8) }
+            .filter { filter.accepts(role: $0.role, status: $0.status) }
+        let taken = Array(members.prefix(page.limit + 1))
+        let rows = taken.prefix(page.limit)
+        return RowPage(rows: rows.map(Render.memberRow), next: taken.count > page.limit ? rows.last?.email.value : nil, version: state.version)
     }
 
     func memberJSON(_ state: OrgState?, _ email: Email) -> JSONValue {

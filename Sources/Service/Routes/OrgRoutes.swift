@@ -2,9 +2,9 @@ import Foundation
 import HTTPTypes
 import NIOCore
 import Hummingbird
+import Ledger
 import LedgerCore
 import OrgDomain
-import Projections
 
 extension LedgerAPI {
     func orgJSON(_ state: OrgState?) -> JSONValue {
@@ -31,41 +31,29 @@ extension LedgerAPI {
         router.get("/v1/orgs") { request, _ in
             try await answer {
                 guard let email = try request.actor().email else { return Reply.json(["orgs": []]) }
-                let (limit, after) = try idPage(request, idPrefix: "org")
-                let (orgs, next): ([JSONValue], String?) = try await scan { txn in
-                    var out: [JSONValue] = []
-                    let memberships = try Queries.entries(under: Keys.joined(email.value, ""), after: after, limit: limit + 1, in: tables[.memberships], txn: txn).map {
-                        (String(decoding: $0.suffix, as: UTF8.self), String(decoding: $0.value, as: UTF8.self))
-                    }
-                    for (orgID, role) in memberships.prefix(limit) {
-                        guard let row = try Queries.orgRow(orgID, tables: tables, in: txn), case .object(var org) = Reply.value(row) else { continue }
-                        org["role"] = .string(role)
-                        out.append(.object(org))
-                    }
-                    return (out, memberships.count > limit ? memberships[limit - 1].0 : nil)
-                }
-                return Reply.json(["orgs": .array(orgs), "next_cursor": next.map(JSONValue.string) ?? .null], headers: next.map { request.nextLink("cursor", $0) } ?? [:])
+                let page = try await ledger.orgs(of: email, page: try idPage(request, idPrefix: "org"))
+                return Reply.page("orgs", rows: page.rows, nextCursor: page.next, headers: page.next.map { request.nextLink("cursor", $0) } ?? [:])
             }
         }
 
         // One org's profile, now or as of a seq or time.
         router.get("/v1/orgs/:org") { request, context in
             try await answer {
-                let (actor, orgID) = try actorAndOrg(request, context)
-                try requireRead(.readProfile, orgID: orgID, actor: actor)
+                let (actor, orgID) = try await actorAndOrg(request, context)
+                try await requireRead(.readProfile, orgID: orgID, actor: actor)
                 if let asOf = request.query("as_of") {
                     let state = try await stateAsOf(orgID, asOf)
                     guard let state, state.status != .purged else { throw APIError.notFound("the org did not exist then") }
                     return Reply.json(orgJSON(state), etag: state.version)
                 }
-                let row = try orgRow(orgID)
+                let row = try await orgRow(orgID)
                 return Reply.raw(.ok, row, etag: Render.version(ofOrgRow: row))
             }
         }
 
         router.patch("/v1/orgs/:org") { request, context in
             try await answer {
-                let (actor, orgID) = try actorAndOrg(request, context)
+                let (actor, orgID) = try await actorAndOrg(request, context)
                 var body = Body(try await request.jsonObject(), allowed: ["display_name", "avatar_url"])
                 let name = body.string("display_name", required: false), avatar = body.nullableString("avatar_url")
                 try body.check()
@@ -77,7 +65,7 @@ extension LedgerAPI {
 
         router.post("/v1/orgs/:org/handle") { request, context in
             try await answer {
-                let (actor, orgID) = try actorAndOrg(request, context)
+                let (actor, orgID) = try await actorAndOrg(request, context)
                 var body = Body(try await request.jsonObject(), allowed: ["handle"])
                 let handle = body.string("handle")
                 try body.check()
@@ -89,12 +77,10 @@ extension LedgerAPI {
 
         router.post("/v1/orgs/:org/auth/reset") { request, context in
             try await answer {
-                let (actor, orgID) = try actorAndOrg(request, context)
+                let (actor, orgID) = try await actorAndOrg(request, context)
                 return try await execute(request, target: .id(orgID), command: .resetAuth, actor: actor) { _, events, state in
                     var voided: [JSONValue] = []
-                    if case .authReset(_, let keys)? = events.first.flatMap({ try? OrgEvent(type: $0.envelope.type, data: $0.envelope.data) }) {
-                        voided = keys.map(JSONValue.string)
-                    }
+                    if case .authReset(_, let keys)? = events.first?.event { voided = keys.map(JSONValue.string) }
                     return (.ok, ["auth_epoch": .int(Int64(state?.authEpoch ?? 0)), "voided_keys": .array(voided)])
                 }
             }
@@ -102,7 +88,7 @@ extension LedgerAPI {
 
         router.post("/v1/orgs/:org/deletion") { request, context in
             try await answer {
-                let (actor, orgID) = try actorAndOrg(request, context)
+                let (actor, orgID) = try await actorAndOrg(request, context)
                 var body = Body(try await request.jsonObject(), allowed: ["confirm"])
                 let confirm = body.string("confirm")
                 try body.check()
@@ -114,7 +100,7 @@ extension LedgerAPI {
 
         router.delete("/v1/orgs/:org/deletion") { request, context in
             try await answer {
-                let (actor, orgID) = try actorAndOrg(request, context)
+                let (actor, orgID) = try await actorAndOrg(request, context)
                 return try await execute(request, target: .id(orgID), command: .cancelDeletion, actor: actor) { _, _, state in
                     (.ok, orgJSON(state))
                 }
@@ -125,6 +111,6 @@ extension LedgerAPI {
     /// The org's state as of `as_of` (a seq or an RFC 3339 time), by folding its own stream.
     func stateAsOf(_ orgID: String, _ asOf: String) async throws -> OrgState? {
         guard let point = TimeTravel.Point(asOf) else { throw APIError.invalid("as_of", "must be a seq or an RFC 3339 time") }
-        return try await scan { txn in try TimeTravel.state(of: orgID, at: point, log: tables.log, in: txn) }
+        return try await ledger.state(of: orgID, at: point)
     }
 }

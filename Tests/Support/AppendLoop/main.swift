@@ -8,13 +8,14 @@ import EventLog
 import Foundation
 import LedgerCore
 import OrgDomain
-import Projections
+import Ledger
+import LedgerLMDB
 
 guard CommandLine.arguments.count == 2 else {
     FileHandle.standardError.write(Data("usage: orgledger-append-loop DATA_DIR\n".utf8))
     exit(2)
 }
-let store = try LedgerStore(path: CommandLine.arguments[1], configuration: .init(mapSize: 64 << 10))
+let store = try LMDBLedger(path: CommandLine.arguments[1], configuration: .init(mapSize: 64 << 10))
 let start = Timestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000))
 // Random per run (up to 32^8), so two runs on one folder make different ids and handles.
 let run = Int.random(in: 0..<(1 << 40))

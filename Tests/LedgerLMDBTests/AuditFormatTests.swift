@@ -1,5 +1,6 @@
 import Testing
-@testable import Projections
+import Ledger
+@testable import LedgerLMDB
 
 @Suite("Audit CSV: RFC 4180 fields that no spreadsheet runs as a formula")
 struct AuditFormatTests {

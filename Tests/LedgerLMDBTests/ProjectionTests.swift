@@ -4,7 +4,8 @@ import LMDB
 import LedgerCore
 import OrgDomain
 import Testing
-@testable import Projections
+import Ledger
+@testable import LedgerLMDB
 
 @Suite("Projections")
 struct ProjectionTests {
@@ -214,7 +215,7 @@ struct ProjectionTests {
         defer { target.remove() }
         let imported = try Importer.load(lines, into: target.path + "/new")
         #expect(imported == head)
-        let store = try LedgerStore(path: target.path + "/new")
+        let store = try LMDBLedger(path: target.path + "/new")
         defer { store.close() }
         #expect(store.rebuildReason == nil)
         #expect(try store.log.verifyChain().head == head)
@@ -286,42 +287,3 @@ struct ProjectionTests {
         _ = try DataFolderLock(folder: folder.path)
     }
 }
-
-@Suite("Due events runner")
-struct DueEventsRunnerTests {
-    final class FakeClock: @unchecked Sendable {
-        private let lock = NSLock()
-        private var value = t0
-        var now: Timestamp { lock.withLock { value } }
-        func advance(days: Int) { lock.withLock { value = value.adding(days: days) } }
-    }
-
-    @Test("runs at start-up and on every tick, appending each due event exactly once")
-    func runsAndTicks() async throws {
-        let f = try Fixture()
-        defer { f.close() }
-        let org = try await f.createOrg("acme")
-        try await f.must(.invite(emails: ["ada@example.com"], role: "member", ttlDays: 1, invitationIDs: ["i1"]), by: "owner@example.com", on: .id(org))
-        let clock = FakeClock()
-        clock.advance(days: 2)  // already due when the runner starts
-        let passes = Mutex<[Int]>([])
-        let runner = DueEventsRunner(pipeline: f.store.pipeline, clock: { clock.now }, interval: .milliseconds(20)) { result in
-            if case .success(let n) = result { passes.withLock { $0.append(n) } }
-        }
-        let task = Task { await runner.run() }
-        // Wait for a few ticks (bounded): a loaded machine may take longer than the interval per pass.
-        for _ in 0..<500 where passes.withLock({ $0.count }) < 3 {
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        task.cancel()
-        await task.value
-        let counts = passes.withLock { $0 }
-        #expect(counts.first == 1, "the start-up pass appends the expiry")
-        #expect(counts.count >= 3, "the runner keeps ticking")
-        #expect(counts.dropFirst().allSatisfy { $0 == 0 }, "nothing is appended twice")
-        let types = try f.store.log.events(inStream: org, fromVersion: 1, limit: 100).map(\.envelope.type)
-        #expect(types.filter { $0 == "invitation.expired" }.count == 1)
-    }
-}
-
-import Synchronization

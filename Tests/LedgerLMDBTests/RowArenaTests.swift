@@ -1,5 +1,6 @@
 import Testing
-@testable import Projections
+import Ledger
+@testable import LedgerLMDB
 
 @Suite("Row arenas (rebuild's rows)")
 struct RowArenaTests {

@@ -6,6 +6,7 @@ import class Foundation.Thread
 import Synchronization
 import EventLog
 import LMDB
+import Ledger
 import LedgerCore
 import OrgDomain
 

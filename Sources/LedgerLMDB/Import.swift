@@ -1,6 +1,7 @@
 import EventLog
 import Foundation
 import LMDB
+import Ledger
 import LedgerCore
 import OrgDomain
 

@@ -5,7 +5,8 @@ import LedgerCore
 import OrgDomain
 import LedgerTestSupport
 import Testing
-@testable import Projections
+import Ledger
+@testable import LedgerLMDB
 
 let t0 = Timestamp(rfc3339: "2026-11-27T12:00:00.000Z")!
 
@@ -23,14 +24,14 @@ func user(_ s: String) -> Actor { .user(Email(trusted: s)) }
 /// A store in a temporary folder with a settable clock.
 final class Fixture: @unchecked Sendable {
     let folder: TemporaryFolder
-    private var current: LedgerStore?
-    var store: LedgerStore { current! }
+    private var current: LMDBLedger?
+    var store: LMDBLedger { current! }
     var now = t0
     private var counter = 0
 
     init() throws {
         folder = try TemporaryFolder()
-        current = try LedgerStore(path: folder.path)
+        current = try LMDBLedger(path: folder.path)
     }
 
     func close() {
@@ -43,7 +44,7 @@ final class Fixture: @unchecked Sendable {
     func reopen() throws {
         current?.close()
         current = nil
-        current = try LedgerStore(path: folder.path)
+        current = try LMDBLedger(path: folder.path)
     }
 
     /// A fresh id of the service's shape (`prefix_` + 26 base32 characters), so an export imports.
@@ -65,7 +66,7 @@ final class Fixture: @unchecked Sendable {
 
     /// Runs a command that must be applied.
     @discardableResult
-    func must(_ command: Command, by actor: String, on target: OrgRef, sourceLocation: SourceLocation = #_sourceLocation) async throws -> [RecordedEvent] {
+    func must(_ command: Command, by actor: String, on target: OrgRef, sourceLocation: SourceLocation = #_sourceLocation) async throws -> [AppliedEvent] {
         let outcome = try await run(command, by: actor, on: target)
         guard case .applied(_, let events, _) = outcome else {
             Issue.record("not applied: \(outcome)", sourceLocation: sourceLocation)

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Ledger
 
 /// View rows in one growing byte buffer, listed per table, sorted by key without moving any bytes.
 ///

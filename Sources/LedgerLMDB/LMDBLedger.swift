@@ -1,12 +1,13 @@
 import EventLog
 import Foundation
 import LMDB
+import Ledger
 import LedgerCore
 
 /// One data folder opened for service: the environment, the log, the views, the writer and the command
 /// pipeline. Opening brings the views up to date first: when the stored projection format differs from
 /// the code's, or the views lag the log, they are rebuilt before anything is answered.
-public final class LedgerStore: Sendable {
+public final class LMDBLedger: Sendable {
     public let environment: Environment
     public let log: LMDBEventLog
     public let tables: ProjectionTables

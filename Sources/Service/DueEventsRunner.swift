@@ -1,19 +1,20 @@
+import Ledger
 import LedgerCore
 
 /// Appends what is due (expiries, handle releases, purges) at start-up and then every `interval`, until
 /// its task is cancelled. The clock is injected: the service passes the system clock, tests a fake one.
 public struct DueEventsRunner: Sendable {
-    public let pipeline: CommandPipeline
+    public let ledger: any Ledger
     public let clock: @Sendable () -> Timestamp
     public let interval: Duration
     /// Called with each pass's result; a failed pass (a full disk, say) is reported and retried next time.
     public let report: @Sendable (Result<Int, any Error>) -> Void
 
     public init(
-        pipeline: CommandPipeline, clock: @escaping @Sendable () -> Timestamp, interval: Duration = .seconds(60),
+        ledger: any Ledger, clock: @escaping @Sendable () -> Timestamp, interval: Duration = .seconds(60),
         report: @escaping @Sendable (Result<Int, any Error>) -> Void = { _ in }
     ) {
-        self.pipeline = pipeline
+        self.ledger = ledger
         self.clock = clock
         self.interval = interval
         self.report = report
@@ -23,7 +24,7 @@ public struct DueEventsRunner: Sendable {
     public func run() async {
         while !Task.isCancelled {
             do {
-                report(.success(try await pipeline.appendDue(now: clock())))
+                report(.success(try await ledger.appendDue(now: clock())))
             } catch {
                 report(.failure(error))
             }

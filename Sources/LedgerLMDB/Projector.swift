@@ -1,5 +1,6 @@
 import EventLog
 import LMDB
+import Ledger
 import LedgerCore
 import OrgDomain
 
@@ -78,10 +79,18 @@ public final class StateCache: Sendable {
 
     /// The state of an org for the writer to change in place: it leaves the cache (so applying events to
     /// it copies nothing) until `remember` puts the new state back.
-    public func take(_ orgID: String, log: LogTables, in txn: borrowing some TransactionReading & ~Copyable) throws -> OrgState? {
-        guard let head = try log.streamHead(orgID, in: txn) else { return nil }
-        if let cached = entries.withLock({ $0.removeValue(forKey: orgID) }), cached.head == head.hash { return cached.state }
-        return try Self.fold(orgID, log: log, upTo: { _, _ in true }, in: txn)
+    /// Also returns the stream's head as read (nil for a new stream): the one lookup of it a command makes.
+    public func take(_ orgID: String, log: LogTables, in txn: borrowing some TransactionReading & ~Copyable) throws -> (state: OrgState?, head: StreamHead?) {
+        guard let head = try log.streamHead(orgID, in: txn) else { return (nil, nil) }
+        let streamHead = StreamHead(version: head.version, hash: head.hash)
+        if let cached = entries.withLock({ $0.removeValue(forKey: orgID) }), cached.head == head.hash { return (cached.state, streamHead) }
+        return (try Self.fold(orgID, log: log, upTo: { _, _ in true }, in: txn), streamHead)
+    }
+
+    /// The last event of a stream, as far as the writer needs it.
+    public struct StreamHead: Sendable {
+        public let version: UInt64
+        public let hash: ChainHash
     }
 
     public func remember(_ orgID: String, head: ChainHash, state: OrgState?) {

@@ -1,5 +1,3 @@
-import EventLog
-import LMDB
 import LedgerCore
 import OrgDomain
 
@@ -11,14 +9,12 @@ public struct AuditEntry: Sendable, Hashable {
     public let action: String
     public let target: String?
 
-    init(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
-        seq = Keys.readBE64(UnsafeRawBufferPointer(rebasing: key[(key.count - 8)...]))
-        at = Timestamp(millisecondsSinceEpoch: Int64(bitPattern: Keys.readBE64(value) ^ (1 << 63)))
-        let rest = value[8...].split(separator: 0, maxSplits: 2, omittingEmptySubsequences: false)
-        actor = String(decoding: rest[0], as: UTF8.self)
-        action = rest.count > 1 ? String(decoding: rest[1], as: UTF8.self) : ""
-        let t = rest.count > 2 ? String(decoding: rest[2], as: UTF8.self) : ""
-        target = t.isEmpty ? nil : t
+    public init(seq: UInt64, at: Timestamp, actor: String, action: String, target: String?) {
+        self.seq = seq
+        self.at = at
+        self.actor = actor
+        self.action = action
+        self.target = target
     }
 }
 
@@ -43,48 +39,13 @@ public struct AuditFilter: Sendable, Hashable {
         self.until = until
     }
 
-    func accepts(_ e: AuditEntry) -> Bool {
+    public func accepts(_ e: AuditEntry) -> Bool {
         if let actor, e.actor != actor { return false }
         if let action, e.action != action { return false }
         if let target, e.target != target { return false }
         if let since, e.at < since { return false }
         if let until, e.at >= until { return false }
         return true
-    }
-}
-
-extension Queries {
-    /// An org's audit trail, newest first: entries with `seq < before` (0 = from the newest) that pass
-    /// `filter`, at most `limit`, each with its full row (`{action, actor, at, data, meta, seq, target}`,
-    /// canonical JSON) rendered from the event in the log. Purged orgs keep their trail.
-    public static func audit(
-        _ orgID: String, before: UInt64, limit: Int, filter: AuditFilter = AuditFilter(), tables: ProjectionTables,
-        in txn: borrowing some TransactionReading & ~Copyable
-    ) throws -> [(entry: AuditEntry, row: [UInt8])] {
-        let prefix = Keys.auditPrefix(orgID)
-        var entries: [AuditEntry] = []
-        if limit > 0 {
-            try txn.withCursor(on: tables[.audit]) { cursor in
-                let start = Keys.audit(orgID, before == 0 ? UInt64.max : before)
-                var item = try cursor.seek(atLeast: start) != nil ? try cursor.previous() : try cursor.last()
-                while let current = item, current.key.starts(with: prefix) {
-                    let entry = AuditEntry(key: current.key, value: current.value)
-                    if filter.accepts(entry) {
-                        entries.append(entry)
-                        if entries.count == limit { return }
-                    }
-                    item = try cursor.previous()
-                }
-            }
-        }
-        return try entries.map { entry in
-            let row = try txn.withValue(in: tables.log.events, forKey: Keys.be64(entry.seq)) { value in
-                let bytes = UnsafeRawBufferPointer(rebasing: value[32...])
-                return Render.auditRow(bytes, try EnvelopeView.read(bytes), target: entry.target)
-            }
-            guard let row else { throw EnvelopeError("the audit index names seq \(entry.seq), which is not in the log") }
-            return (entry, row)
-        }
     }
 }
 

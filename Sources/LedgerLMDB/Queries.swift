@@ -1,4 +1,5 @@
 import EventLog
+import Ledger
 import LMDB
 import LedgerCore
 import OrgDomain
@@ -55,17 +56,6 @@ public enum Queries {
         return out
     }
 
-    /// Where an invitation page starts after: the last row's `sent_at` and `id`.
-    public struct InvitationCursor: Sendable, Hashable {
-        public let sentAt: Timestamp
-        public let id: String
-
-        public init(sentAt: Timestamp, id: String) {
-            self.sentAt = sentAt
-            self.id = id
-        }
-    }
-
     /// The org's invitation rows, newest first (then by id): those after `cursor` (exclusive) that
     /// `accept` takes, at most `limit`.
     public static func invitationRows(
@@ -120,32 +110,9 @@ public enum Queries {
 
 }
 
-/// State as of an earlier point, by folding the org's own stream — never the whole log.
-public enum TimeTravel {
-    public enum Point: Sendable, Hashable {
-        /// After the event with this global seq (events of the org up to it).
-        case seq(UInt64)
-        /// After the last event of the org at or before this time.
-        case time(Timestamp)
-
-        /// `as_of` as the API takes it: a seq (digits) or an RFC 3339 time.
-        public init?(_ text: String) {
-            if let seq = UInt64(text) {
-                self = .seq(seq)
-            } else if let time = Timestamp(rfc3339: text) {
-                self = .time(time)
-            } else {
-                return nil
-            }
-        }
-    }
-
+/// Time travel on LMDB: folds the org's own stream through the stream index.
+extension TimeTravel {
     public static func state(of orgID: String, at point: Point, log: LogTables, in txn: borrowing some TransactionReading & ~Copyable) throws -> OrgState? {
-        try StateCache.fold(orgID, log: log, upTo: { seq, at in
-            switch point {
-            case .seq(let limit): seq <= limit
-            case .time(let time): at <= time
-            }
-        }, in: txn)
+        try StateCache.fold(orgID, log: log, upTo: point.includes, in: txn)
     }
 }

@@ -1,120 +1,8 @@
 import EventLog
 import LMDB
+import Ledger
 import LedgerCore
 import OrgDomain
-
-/// Which org a command is about, as the caller named it.
-public enum OrgRef: Sendable, Hashable {
-    /// A new org with this (fresh) id.
-    case new(String)
-    case id(String)
-    /// A current handle. A former, held handle is the caller's to redirect (308) before submitting.
-    case handle(String)
-    /// The org of an invitation (accept and decline name only the invitation).
-    case invitation(String)
-}
-
-public struct CommandRequest: Sendable {
-    public var target: OrgRef
-    public var command: Command
-    public var actor: Actor?
-    /// The time the command is decided at (read once from the clock by the caller).
-    public var now: Timestamp
-    /// `If-Match`: the org version the caller saw; a different current version refuses with 412.
-    public var ifMatch: UInt64?
-    public var meta: EventMeta
-
-    public init(target: OrgRef, command: Command, actor: Actor?, now: Timestamp, ifMatch: UInt64? = nil, meta: EventMeta = EventMeta()) {
-        self.target = target
-        self.command = command
-        self.actor = actor
-        self.now = now
-        self.ifMatch = ifMatch
-        self.meta = meta
-    }
-}
-
-/// A response kept for an idempotency key: replayed as it was for 24 hours, to the same request only.
-///
-/// A class, so `CommandOutcome.replayed` carries one pointer: with this (five-field) value inline,
-/// swiftc 6.3.1 mis-sized an async frame that held the outcome ("freed pointer was not the last
-/// allocation" in the task allocator).
-public final class StoredResponse: Sendable {
-    public let status: Int
-    public let body: [UInt8]
-    public let at: Timestamp
-    /// The `ETag` (org version) the first response carried, if any.
-    public let etag: UInt64?
-    /// SHA-256 of the request it answered (`Idempotency.fingerprint`).
-    public let fingerprint: [UInt8]
-
-    public convenience init(status: Int, body: [UInt8], at: Timestamp, etag: UInt64? = nil) {
-        self.init(status: status, body: body, at: at, etag: etag, fingerprint: [])
-    }
-
-    init(status: Int, body: [UInt8], at: Timestamp, etag: UInt64?, fingerprint: [UInt8]) {
-        self.status = status
-        self.body = body
-        self.at = at
-        self.etag = etag
-        self.fingerprint = fingerprint
-    }
-
-    public static let lifetimeMilliseconds: Int64 = 24 * 3_600_000
-
-    /// Layout (version 2): 0x02 ‖ at (8) ‖ status (8) ‖ etag + 1 (8, 0 = none) ‖ fingerprint (32) ‖ body.
-    /// A value of the first layout (it starts with a zero byte) is treated as absent.
-    static let layout: UInt8 = 2
-    static let headerSize = 1 + 8 + 8 + 8 + 32
-
-    var encoded: [UInt8] {
-        var out: [UInt8] = [Self.layout]
-        out.reserveCapacity(Self.headerSize + body.count)
-        Keys.appendBE64(UInt64(bitPattern: at.millisecondsSinceEpoch), to: &out)
-        Keys.appendBE64(UInt64(status), to: &out)
-        Keys.appendBE64(etag.map { $0 + 1 } ?? 0, to: &out)
-        out += fingerprint.count == 32 ? fingerprint : [UInt8](repeating: 0, count: 32)
-        out += body
-        return out
-    }
-
-    convenience init?(decoding bytes: UnsafeRawBufferPointer) {
-        guard bytes.count >= Self.headerSize, bytes[0] == Self.layout else { return nil }
-        func word(_ offset: Int) -> UInt64 { Keys.readBE64(UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + 8)])) }
-        let tag = word(17)
-        self.init(
-            status: Int(truncatingIfNeeded: word(9)), body: Array(bytes[57...]), at: Timestamp(millisecondsSinceEpoch: Int64(bitPattern: word(1))),
-            etag: tag == 0 ? nil : tag - 1, fingerprint: Array(bytes[25..<57]))
-    }
-}
-
-public enum CommandOutcome: Sendable {
-    /// Decided and durable. `events` is empty when the command changed nothing.
-    case applied(orgID: String, events: [RecordedEvent], state: OrgState?)
-    case refused(Refusal)
-    /// `If-Match` named another version; nothing was written.
-    case versionMismatch(current: UInt64)
-    /// The same actor sent the same idempotency key with the same request within 24 hours: the first
-    /// response, again.
-    case replayed(StoredResponse)
-    /// The same actor sent the same idempotency key with a different request: refused, nothing written.
-    case idempotencyKeyReused
-}
-
-/// An idempotency key, the request it stands for, and how to render the response to keep for it.
-public struct Idempotency: Sendable {
-    public let key: String
-    /// SHA-256 of what makes the request this request (the service hashes method, path and body): a
-    /// key reused for another request is refused instead of answering with the first one's response.
-    public let fingerprint: [UInt8]
-    public let render: @Sendable (CommandOutcome) -> StoredResponse?
-
-    public init(key: String, fingerprint: [UInt8], render: @escaping @Sendable (CommandOutcome) -> StoredResponse?) {
-        self.key = key
-        self.fingerprint = fingerprint
-        self.render = render
-    }
-}
 
 /// Commands, end to end, inside the writer's transaction: load the org's state, decide, append, project,
 /// keep the idempotent response; one commit per batch for all of it.
@@ -141,7 +29,7 @@ public final class CommandPipeline: Sendable {
         let idempotencyKey = idempotency.flatMap { i in request.actor.map { Keys.joined($0.description, i.key) } }
         if let idempotencyKey, let idempotency,
             let stored = try txn.withValue(in: tables.idempotency, forKey: idempotencyKey, { StoredResponse(decoding: $0) }) ?? nil,
-            request.now.millisecondsSinceEpoch - stored.at.millisecondsSinceEpoch < StoredResponse.lifetimeMilliseconds
+            stored.isLive(at: request.now)
         {
             return stored.fingerprint == idempotency.fingerprint ? .replayed(stored) : .idempotencyKeyReused
         }
@@ -159,41 +47,44 @@ public final class CommandPipeline: Sendable {
             return .refused(Refusal(.orgNotFound, "no such org"))
         }
         // The writer owns this org's state for the command: taken out of the cache, changed in place.
-        var state = try cache.take(orgID, log: tables.log, in: txn)
-        let head = try tables.log.streamHead(orgID, in: txn)?.hash
+        let taken = try cache.take(orgID, log: tables.log, in: txn)
+        var state = taken.state
+        let head = taken.head
+        /// Puts the unchanged state back (a refusal or a command that changes nothing).
+        func keep() { if let head { cache.remember(orgID, head: head.hash, state: state) } }
         let claim = try handleClaim(for: request.command, in: txn)
         let context = DecisionContext(now: request.now, handleHolder: { handle in claim?.0 == handle ? claim?.1 : nil })
         let events: [OrgEvent]
         switch decide(request.command, by: request.actor, state: state, context: context) {
         case .failure(let refusal):
-            if let head { cache.remember(orgID, head: head, state: state) }
+            keep()
             return .refused(refusal)
         case .success(let decided): events = decided
         }
         // If-Match only once the command would be allowed (RFC 9110 §13.2.1): a stranger learns nothing,
         // not even the version, from a precondition.
         if let expected = request.ifMatch, expected != (state?.version ?? 0) {
-            if let head { cache.remember(orgID, head: head, state: state) }
+            keep()
             return .versionMismatch(current: state?.version ?? 0)
         }
         guard !events.isEmpty else {
-            if let head { cache.remember(orgID, head: head, state: state) }
+            keep()
             return .applied(orgID: orgID, events: [], state: state)
         }
         let actor = request.actor ?? .system
-        let recorded = try append(events, to: orgID, state: &state, actor: actor, at: request.now, meta: request.meta, in: txn)
-        return .applied(orgID: orgID, events: recorded, state: state)
+        let applied = try append(events, to: orgID, state: &state, streamVersion: head?.version ?? 0, actor: actor, at: request.now, meta: request.meta, in: txn)
+        return .applied(orgID: orgID, events: applied, state: state)
     }
 
-    /// Appends events to an org's stream, applies them to `state` in place and projects them; returns
-    /// what was recorded. The new state goes back into the cache.
+    /// Appends events to an org's stream (now at `streamVersion`), applies them to `state` in place and
+    /// projects them; returns what was recorded. The new state goes back into the cache.
     func append(
-        _ events: [OrgEvent], to orgID: String, state: inout OrgState?, actor: Actor, at now: Timestamp, meta: EventMeta,
+        _ events: [OrgEvent], to orgID: String, state: inout OrgState?, streamVersion: UInt64, actor: Actor, at now: Timestamp, meta: EventMeta,
         in txn: borrowing WriteTransaction
-    ) throws -> [RecordedEvent] {
+    ) throws -> [AppliedEvent] {
         let request = AppendRequest(stream: orgID, expectedVersion: .exactly(state?.version ?? 0), events: events.map { $0.newEvent(at: now, actor: actor, meta: meta) })
         let receipt: AppendReceipt
-        switch try tables.log.append(request, in: txn) {
+        switch try tables.log.append(request, streamVersion: streamVersion, in: txn) {
         case .success(let r): receipt = r
         case .failure(let error): throw error  // the writer owns the stream: a conflict here is a bug
         }
@@ -204,7 +95,7 @@ public final class CommandPipeline: Sendable {
             try projector.project(recorded, event, parts: parts, old: old, after: state, in: txn)
         }
         cache.remember(orgID, head: receipt.events.last!.hash, state: state)
-        return receipt.events
+        return zip(events, receipt.events).map { AppliedEvent(event: $0, seq: $1.seq, hash: $1.hash) }
     }
 
     private func resolve(_ ref: OrgRef, in txn: borrowing WriteTransaction) throws -> String? {
@@ -260,13 +151,15 @@ public final class CommandPipeline: Sendable {
         }
         var appended = 0
         for orgID in orgs {
-            var state = try cache.take(orgID, log: tables.log, in: txn)
+            let taken = try cache.take(orgID, log: tables.log, in: txn)
+        var state = taken.state
+        let head = taken.head
             let events = state.map { dueEvents($0, now: now) } ?? []
             guard !events.isEmpty else {
-                if let head = try tables.log.streamHead(orgID, in: txn)?.hash { cache.remember(orgID, head: head, state: state) }
+                if let head { cache.remember(orgID, head: head.hash, state: state) }
                 continue
             }
-            appended += try append(events, to: orgID, state: &state, actor: .system, at: now, meta: EventMeta(), in: txn).count
+            appended += try append(events, to: orgID, state: &state, streamVersion: head?.version ?? 0, actor: .system, at: now, meta: EventMeta(), in: txn).count
         }
         return (appended, orgs.count == limit)
     }
@@ -279,12 +172,38 @@ public final class CommandPipeline: Sendable {
                     stale.append(Array(entry.key))  // an older layout: unreadable, so of no use
                     return true
                 }
-                if now.millisecondsSinceEpoch - stored.at.millisecondsSinceEpoch >= StoredResponse.lifetimeMilliseconds {
-                    stale.append(Array(entry.key))
-                }
+                if !stored.isLive(at: now) { stale.append(Array(entry.key)) }
                 return true
             }
         }
         for key in stale { try txn.delete(in: tables.idempotency, key: key) }
+    }
+}
+
+/// How an idempotent response is kept in the `idempotency` table.
+extension StoredResponse {
+    /// Layout (version 2): 0x02 ‖ at (8) ‖ status (8) ‖ etag + 1 (8, 0 = none) ‖ fingerprint (32) ‖ body.
+    /// A value of the first layout (it starts with a zero byte) is treated as absent.
+    static let layout: UInt8 = 2
+    static let headerSize = 1 + 8 + 8 + 8 + 32
+
+    var encoded: [UInt8] {
+        var out: [UInt8] = [Self.layout]
+        out.reserveCapacity(Self.headerSize + body.count)
+        Keys.appendBE64(UInt64(bitPattern: at.millisecondsSinceEpoch), to: &out)
+        Keys.appendBE64(UInt64(status), to: &out)
+        Keys.appendBE64(etag.map { $0 + 1 } ?? 0, to: &out)
+        out += fingerprint.count == 32 ? fingerprint : [UInt8](repeating: 0, count: 32)
+        out += body
+        return out
+    }
+
+    convenience init?(decoding bytes: UnsafeRawBufferPointer) {
+        guard bytes.count >= Self.headerSize, bytes[0] == Self.layout else { return nil }
+        func word(_ offset: Int) -> UInt64 { Keys.readBE64(UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + 8)])) }
+        let tag = word(17)
+        self.init(
+            status: Int(truncatingIfNeeded: word(9)), body: Array(bytes[57...]), at: Timestamp(millisecondsSinceEpoch: Int64(bitPattern: word(1))),
+            etag: tag == 0 ? nil : tag - 1, fingerprint: Array(bytes[25..<57]))
     }
 }

@@ -4,7 +4,8 @@ import LMDB
 import LedgerCore
 import OrgDomain
 import Testing
-@testable import Projections
+import Ledger
+@testable import LedgerLMDB
 
 /// An import must refuse what the service could never have written, even with a correct hash chain:
 /// each forgery below is re-chained (every hash recomputed), so only the model's rules can catch it.

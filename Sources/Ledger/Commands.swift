@@ -1,0 +1,106 @@
+import LedgerCore
+import OrgDomain
+
+/// Which org a command is about, as the caller named it.
+public enum OrgRef: Sendable, Hashable {
+    /// A new org with this (fresh) id.
+    case new(String)
+    case id(String)
+    /// A current handle. A former, held handle is the caller's to redirect (308) before submitting.
+    case handle(String)
+    /// The org of an invitation (accept and decline name only the invitation).
+    case invitation(String)
+}
+
+public struct CommandRequest: Sendable {
+    public var target: OrgRef
+    public var command: Command
+    public var actor: Actor?
+    /// The time the command is decided at (read once from the clock by the caller).
+    public var now: Timestamp
+    /// `If-Match`: the org version the caller saw; a different current version refuses with 412.
+    public var ifMatch: UInt64?
+    public var meta: EventMeta
+
+    public init(target: OrgRef, command: Command, actor: Actor?, now: Timestamp, ifMatch: UInt64? = nil, meta: EventMeta = EventMeta()) {
+        self.target = target
+        self.command = command
+        self.actor = actor
+        self.now = now
+        self.ifMatch = ifMatch
+        self.meta = meta
+    }
+}
+
+/// One event a command appended: the domain event (so no caller parses an envelope back), and where
+/// the log put it.
+public struct AppliedEvent: Sendable, Hashable {
+    public let event: OrgEvent
+    public let seq: UInt64
+    public let hash: ChainHash
+
+    public init(event: OrgEvent, seq: UInt64, hash: ChainHash) {
+        self.event = event
+        self.seq = seq
+        self.hash = hash
+    }
+}
+
+public enum CommandOutcome: Sendable {
+    /// Decided and durable. `events` is empty when the command changed nothing.
+    case applied(orgID: String, events: [AppliedEvent], state: OrgState?)
+    case refused(Refusal)
+    /// `If-Match` named another version; nothing was written.
+    case versionMismatch(current: UInt64)
+    /// The same actor sent the same idempotency key with the same request within 24 hours: the first
+    /// response, again.
+    case replayed(StoredResponse)
+    /// The same actor sent the same idempotency key with a different request: refused, nothing written.
+    case idempotencyKeyReused
+}
+
+/// A response kept for an idempotency key: replayed as it was for 24 hours, to the same request only.
+///
+/// A class, so `CommandOutcome.replayed` carries one pointer: with this (five-field) value inline,
+/// swiftc 6.3.1 mis-sized an async frame that held the outcome ("freed pointer was not the last
+/// allocation" in the task allocator).
+public final class StoredResponse: Sendable {
+    public let status: Int
+    public let body: [UInt8]
+    public let at: Timestamp
+    /// The `ETag` (org version) the first response carried, if any.
+    public let etag: UInt64?
+    /// SHA-256 of the request it answered (`Idempotency.fingerprint`).
+    public let fingerprint: [UInt8]
+
+    public init(status: Int, body: [UInt8], at: Timestamp, etag: UInt64? = nil, fingerprint: [UInt8] = []) {
+        self.status = status
+        self.body = body
+        self.at = at
+        self.etag = etag
+        self.fingerprint = fingerprint
+    }
+
+    public static let lifetimeMilliseconds: Int64 = 24 * 3_600_000
+
+    /// Whether it is still replayed at `now`.
+    public func isLive(at now: Timestamp) -> Bool {
+        now.millisecondsSinceEpoch - at.millisecondsSinceEpoch < Self.lifetimeMilliseconds
+    }
+}
+
+/// An idempotency key, the request it stands for, and how to render the response to keep for it.
+public struct Idempotency: Sendable {
+    public let key: String
+    /// SHA-256 of what makes the request this request (the service hashes method, path and body): a
+    /// key reused for another request is refused instead of answering with the first one's response.
+    public let fingerprint: [UInt8]
+    /// The response to keep (the ledger adds the fingerprint), rendered in the command's transaction.
+    public let render: @Sendable (CommandOutcome) -> StoredResponse?
+
+    public init(key: String, fingerprint: [UInt8], render: @escaping @Sendable (CommandOutcome) -> StoredResponse?) {
+        self.key = key
+        self.fingerprint = fingerprint
+        self.render = render
+    }
+}

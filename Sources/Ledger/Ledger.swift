@@ -1,0 +1,218 @@
+import LedgerCore
+import OrgDomain
+
+/// The one way the service reaches storage: a command executed as one unit of work, and typed reads.
+///
+/// The answers of more than one field are final classes, not structs: swiftc 6.3.1 mis-sizes the async
+/// frame of a call through the existential that returns such a struct (a crash in
+/// `swift_task_dealloc`, seen with `EventLines` as a struct), as it did for `StoredResponse`.
+///
+/// A command is atomic behind this seam: load the org's state, decide, append its events, update the
+/// views and keep the idempotent answer, all in one transaction of the backend. Reads are by what the
+/// API asks for; filtering and paging happen behind the seam, where a SQL backend does them with
+/// `WHERE … ORDER BY … LIMIT`. Rows come back as the canonical JSON of the views (`Render`), so the
+/// HTTP layer answers straight from them. Every failure of the storage itself is a `LedgerError`.
+public protocol Ledger: Sendable {
+    // MARK: Writing
+
+    /// Runs one command end to end; durable when it returns `.applied`.
+    func execute(_ request: CommandRequest, idempotency: Idempotency?) async throws -> CommandOutcome
+
+    /// Appends every event due at `now` (actor `system`) and forgets expired idempotent answers;
+    /// returns how many events were appended.
+    func appendDue(now: Timestamp) async throws -> Int
+
+    /// Finishes the accepted work and releases the storage.
+    func close()
+
+    // MARK: Reading
+
+    /// The last event of the log (seq 0 and the genesis hash when empty).
+    func head() async throws -> LedgerHead
+
+    /// An org's row (`Render.orgRow`), also while pending deletion; nil when unknown or purged.
+    func org(_ orgID: String) async throws -> [UInt8]?
+
+    /// Who holds a handle: its current org, or the org whose former handle it is, with the hold's end.
+    func handleClaim(_ handle: Handle) async throws -> HandleClaim?
+
+    /// How `actor` stands in an org (for the permission matrix); nil when the org is unknown.
+    func standing(of actor: Actor, in orgID: String) async throws -> Standing?
+
+    /// A member's row and the org's version.
+    func member(_ email: Email, of orgID: String) async throws -> VersionedRow?
+
+    /// An org's members in byte order of the email, after `page.after` (an email), that `filter` takes.
+    func members(of orgID: String, filter: MemberFilter, page: PageRequest<String>) async throws -> RowPage
+
+    /// An org's invitations, newest first, with `status` if given.
+    func invitations(of orgID: String, status: InvitationStatus?, page: PageRequest<InvitationCursor>) async throws -> RowPage
+
+    /// The pending invitations addressed to an email, by invitation id.
+    func pendingInvitations(to email: Email, page: PageRequest<String>) async throws -> RowPage
+
+    /// An org's API keys (never a secret), by key id.
+    func apiKeys(of orgID: String, page: PageRequest<String>) async throws -> RowPage
+
+    /// The orgs an email belongs to, by org id: each org row with the member's `role` added.
+    func orgs(of email: Email, page: PageRequest<String>) async throws -> RowPage
+
+    /// The key a secret's SHA-256 (hex) names, if it holds now (`APIKey.status(in:)` is `.active`).
+    func verifyKey(secretSHA256: String) async throws -> VerifiedKey?
+
+    /// An org's audit trail, newest first: entries with `seq < before` (0: from the newest) that
+    /// `filter` takes, at most `limit`, each with its full row. Purged orgs keep their trail.
+    func audit(of orgID: String, filter: AuditFilter, before: UInt64, limit: Int) async throws -> [AuditRecord]
+
+    /// An org's state as of a point, from its own stream.
+    func state(of orgID: String, at point: TimeTravel.Point) async throws -> OrgState?
+
+    /// Stored events after a seq as export lines (NDJSON envelopes with their hash), at most `limit`.
+    func events(after seq: UInt64, limit: Int) async throws -> EventLines
+}
+
+/// The log's last event.
+public final class LedgerHead: Sendable {
+    public let seq: UInt64
+    public let hash: ChainHash
+
+    public init(seq: UInt64, hash: ChainHash) {
+        self.seq = seq
+        self.hash = hash
+    }
+}
+
+/// A view row with the version of the org it belongs to (the `ETag` of the read).
+public final class VersionedRow: Sendable {
+    public let row: [UInt8]
+    public let version: UInt64
+
+    public init(row: [UInt8], version: UInt64) {
+        self.row = row
+        self.version = version
+    }
+}
+
+/// What page of a list to read: the rows after `after` (exclusive), at most `limit`.
+public struct PageRequest<Cursor: Sendable & Hashable>: Sendable, Hashable {
+    public let after: Cursor?
+    public let limit: Int
+
+    public init(after: Cursor? = nil, limit: Int) {
+        self.after = after
+        self.limit = limit
+    }
+}
+
+/// One page of view rows: `next` is the cursor of the following page (as the API spells it), nil on
+/// the last; `version` the org's version when the list belongs to one org.
+public final class RowPage: Sendable {
+    public let rows: [[UInt8]]
+    public let next: String?
+    public let version: UInt64?
+
+    public init(rows: [[UInt8]], next: String?, version: UInt64?) {
+        self.rows = rows
+        self.next = next
+        self.version = version
+    }
+}
+
+/// Where an invitation page starts after: the last row's `sent_at` and `id`. Spelled `<ms>.<id>`.
+public struct InvitationCursor: Sendable, Hashable, CustomStringConvertible {
+    public let sentAt: Timestamp
+    public let id: String
+
+    public init(sentAt: Timestamp, id: String) {
+        self.sentAt = sentAt
+        self.id = id
+    }
+
+    /// Reads the API's spelling; nil for anything that is not a cursor of this shape.
+    public init?(_ text: String) {
+        let parts = text.split(separator: ".", maxSplits: 1)
+        guard parts.count == 2, let ms = Int64(parts[0]), ResourceID.isWellFormed(String(parts[1]), prefix: "inv") else { return nil }
+        self.init(sentAt: Timestamp(millisecondsSinceEpoch: ms), id: String(parts[1]))
+    }
+
+    public var description: String { "\(sentAt.millisecondsSinceEpoch).\(id)" }
+}
+
+/// The member-list filters (`?role=&status=`).
+public struct MemberFilter: Sendable, Hashable {
+    public var role: Role?
+    public var status: MemberStatus?
+
+    public init(role: Role? = nil, status: MemberStatus? = nil) {
+        self.role = role
+        self.status = status
+    }
+
+    public var takesAll: Bool { role == nil && status == nil }
+
+    public func accepts(role: Role, status: MemberStatus) -> Bool {
+        (self.role == nil || self.role == role) && (self.status == nil || self.status == status)
+    }
+}
+
+/// A secret that verifies: the key and its org.
+public final class VerifiedKey: Sendable {
+    public let orgID: String
+    public let handle: String
+    public let keyID: String
+    public let role: Role
+
+    public init(orgID: String, handle: String, keyID: String, role: Role) {
+        self.orgID = orgID
+        self.handle = handle
+        self.keyID = keyID
+        self.role = role
+    }
+}
+
+/// One audit trail entry and its full row (`{action, actor, at, data, meta, seq, target}`).
+public typealias AuditRecord = (entry: AuditEntry, row: [UInt8])
+
+/// A run of export lines and where it ended.
+public final class EventLines: Sendable {
+    /// NDJSON: one envelope (with its hash) per line.
+    public let bytes: [UInt8]
+    /// The seq of the last line (the `after` given when there is none).
+    public let lastSeq: UInt64
+    /// Whether more events follow.
+    public let more: Bool
+
+    public init(bytes: [UInt8], lastSeq: UInt64, more: Bool) {
+        self.bytes = bytes
+        self.lastSeq = lastSeq
+        self.more = more
+    }
+}
+
+/// A failure of the storage itself (never of the request): the disk is full, an I/O error, stored
+/// data that cannot be read. The service answers 507 for `.storageFull` and 503 otherwise.
+public struct LedgerError: Error, CustomStringConvertible {
+    public enum Code: String, Sendable {
+        /// No room to commit; nothing was written. Reads keep working.
+        case storageFull = "storage_full"
+        /// The storage could not be read or written.
+        case io
+        /// Stored data is not what this version wrote (a damaged file, a broken index).
+        case corrupt
+    }
+
+    public let code: Code
+    public let message: String
+    /// The backend's own error.
+    public let cause: (any Error)?
+
+    public init(_ code: Code, _ message: String, cause: (any Error)? = nil) {
+        self.code = code
+        self.message = message
+        self.cause = cause
+    }
+
+    public var description: String {
+        cause.map { "\(code.rawValue): \(message) (\($0))" } ?? "\(code.rawValue): \(message)"
+    }
+}

@@ -1,0 +1,231 @@
+import EventLog
+import Foundation
+import LMDB
+import Ledger
+import LedgerCore
+import NIOPosix
+import OrgDomain
+
+/// The `Ledger` seam on LMDB. Point reads (one key, or a few) run where they are called: they cost
+/// the same whatever the data. Reads whose cost grows with the data (a page of rows, `as_of` folding
+/// a stream, the raw log) run on a thread pool, never on the event loop or Swift's cooperative
+/// threads, so heavy reads queue behind each other while point reads, commands and `/v1/health` keep
+/// answering (spec §5).
+extension LMDBLedger: Ledger {
+    // MARK: Writing
+
+    public func execute(_ request: CommandRequest, idempotency: Idempotency?) async throws -> CommandOutcome {
+        do {
+            return try await pipeline.execute(request, idempotency: idempotency)
+        } catch {
+            throw storageError(error)
+        }
+    }
+
+    public func appendDue(now: Timestamp) async throws -> Int {
+        do {
+            return try await pipeline.appendDue(now: now)
+        } catch {
+            throw storageError(error)
+        }
+    }
+
+    // MARK: Reading
+
+    public func head() async throws -> LedgerHead {
+        try point { [log] txn in
+            let head = try log.tables.head(in: txn)
+            return LedgerHead(seq: head.seq, hash: head.hash)
+        }
+    }
+
+    public func org(_ orgID: String) async throws -> [UInt8]? {
+        try point { [tables] txn in try Queries.orgRow(orgID, tables: tables, in: txn) }
+    }
+
+    public func handleClaim(_ handle: Handle) async throws -> HandleClaim? {
+        try point { [tables] txn in try Queries.claim(on: handle, tables: tables, in: txn) }
+    }
+
+    public func standing(of actor: Actor, in orgID: String) async throws -> Standing? {
+        try point { [tables] txn in
+            guard try Queries.orgRow(orgID, tables: tables, in: txn) != nil else { return nil }
+            guard let email = actor.email, let row = try Queries.memberRow(orgID, email.value, tables: tables, in: txn),
+                let (role, status) = memberFields(row)
+            else { return .nonMember }
+            return status == .active ? .active(role) : .suspended(role)
+        }
+    }
+
+    public func member(_ email: Email, of orgID: String) async throws -> VersionedRow? {
+        try point { [tables] txn in
+            guard let row = try Queries.memberRow(orgID, email.value, tables: tables, in: txn) else { return nil }
+            return VersionedRow(row: row, version: try Queries.orgVersion(orgID, tables: tables, in: txn) ?? 0)
+        }
+    }
+
+    public func members(of orgID: String, filter: MemberFilter, page: PageRequest<String>) async throws -> RowPage {
+        try await scan { [tables] txn in
+            let rows = try Queries.memberRows(orgID, after: page.after, limit: page.limit + 1, where: { row in
+                filter.takesAll || memberFields(row).map { filter.accepts(role: $0.role, status: $0.status) } == true
+            }, tables: tables, in: txn)
+            return RowPage(
+                rows: Array(rows.prefix(page.limit)), next: rows.count > page.limit ? Self.field("email", of: rows[page.limit - 1]) : nil,
+                version: try Queries.orgVersion(orgID, tables: tables, in: txn) ?? 0)
+        }
+    }
+
+    public func invitations(of orgID: String, status: InvitationStatus?, page: PageRequest<InvitationCursor>) async throws -> RowPage {
+        try await scan { [tables] txn in
+            let rows = try Queries.invitationRows(orgID, after: page.after, limit: page.limit + 1, where: { row in
+                status == nil || Self.field("status", of: row) == status?.rawValue
+            }, tables: tables, in: txn)
+            var next: String?
+            if rows.count > page.limit, let id = Self.field("id", of: rows[page.limit - 1]),
+                let sentAt = Self.field("sent_at", of: rows[page.limit - 1]).flatMap(Timestamp.init(rfc3339:))
+            {
+                next = InvitationCursor(sentAt: sentAt, id: id).description
+            }
+            return RowPage(rows: Array(rows.prefix(page.limit)), next: next, version: try Queries.orgVersion(orgID, tables: tables, in: txn) ?? 0)
+        }
+    }
+
+    public func pendingInvitations(to email: Email, page: PageRequest<String>) async throws -> RowPage {
+        try await indexedPage(under: Keys.pendingPrefix(email.value), index: .invitationsPending, table: .invitations, page: page, versionOf: nil)
+    }
+
+    public func apiKeys(of orgID: String, page: PageRequest<String>) async throws -> RowPage {
+        try await indexedPage(under: Keys.joined(orgID, ""), index: .orgAPIKeys, table: .apiKeys, page: page, versionOf: orgID)
+    }
+
+    public func orgs(of email: Email, page: PageRequest<String>) async throws -> RowPage {
+        try await scan { [tables] txn in
+            let memberships = try Queries.entries(under: Keys.joined(email.value, ""), after: page.after.map { Array($0.utf8) }, limit: page.limit + 1, in: tables[.memberships], txn: txn)
+            var rows: [[UInt8]] = []
+            for membership in memberships.prefix(page.limit) {
+                guard let row = try Queries.orgRow(String(decoding: membership.suffix, as: UTF8.self), tables: tables, in: txn),
+                    case .object(var org) = try JSONParser.parse(row)
+                else { continue }
+                org["role"] = .string(String(decoding: membership.value, as: UTF8.self))
+                rows.append(try CanonicalJSON.encode(.object(org)))
+            }
+            let next = memberships.count > page.limit ? String(decoding: memberships[page.limit - 1].suffix, as: UTF8.self) : nil
+            return RowPage(rows: rows, next: next, version: nil)
+        }
+    }
+
+    public func verifyKey(secretSHA256 hash: String) async throws -> VerifiedKey? {
+        try point { [tables, pipeline] txn in
+            let candidates = try Queries.entries(under: Keys.joined(hash, ""), in: tables[.apiKeysByHash], txn: txn)
+            for candidate in candidates {
+                let keyID = String(decoding: candidate.suffix, as: UTF8.self), orgID = String(decoding: candidate.value, as: UTF8.self)
+                guard let org = try pipeline.cache.state(of: orgID, log: tables.log, in: txn), let key = org.apiKeys[keyID],
+                    key.secretSHA256 == hash, key.status(in: org) == .active
+                else { continue }
+                return VerifiedKey(orgID: org.id, handle: org.handle.value, keyID: keyID, role: key.role)
+            }
+            return nil
+        }
+    }
+
+    public func audit(of orgID: String, filter: AuditFilter, before: UInt64, limit: Int) async throws -> [AuditRecord] {
+        try await scan { [tables] txn in try Queries.audit(orgID, before: before, limit: limit, filter: filter, tables: tables, in: txn) }
+    }
+
+    public func state(of orgID: String, at point: TimeTravel.Point) async throws -> OrgState? {
+        try await scan { [tables] txn in try TimeTravel.state(of: orgID, at: point, log: tables.log, in: txn) }
+    }
+
+    public func events(after start: UInt64, limit: Int) async throws -> EventLines {
+        try await scan { [log] txn in
+            var out: [UInt8] = []
+            var count = 0, last = start, more = false
+            try log.tables.forEachEvent(after: start, in: txn) { seq, hash, bytes in
+                guard count < limit else {
+                    more = true
+                    return false
+                }
+                out += try EventEnvelope.exportLine(stored: bytes, hash: hash)
+                out.append(UInt8(ascii: "\n"))
+                count += 1
+                last = seq
+                return true
+            }
+            return EventLines(bytes: out, lastSeq: last, more: more)
+        }
+    }
+
+    // MARK: How reads run
+
+    /// A read whose cost does not grow with the data, in a snapshot of its own.
+    private func point<R>(_ body: (borrowing ReadTransaction) throws -> R) throws -> R {
+        do {
+            return try environment.read(body)
+        } catch {
+            throw storageError(error)
+        }
+    }
+
+    /// A read whose cost grows with the data, on the thread pool.
+    private func scan<R: Sendable>(_ body: @escaping @Sendable (borrowing ReadTransaction) throws -> R) async throws -> R {
+        let environment = self.environment
+        do {
+            return try await NIOThreadPool.singleton.runIfActive { try environment.read(body) }
+        } catch {
+            throw storageError(error)
+        }
+    }
+
+    /// The rows of `table` listed under `prefix` in `index`, a page of them, the next cursor being the
+    /// last row's key (an id).
+    private func indexedPage(
+        under prefix: [UInt8], index: ProjectionTables.Table, table: ProjectionTables.Table, page: PageRequest<String>, versionOf orgID: String?
+    ) async throws -> RowPage {
+        try await scan { [tables] txn in
+            let found = try Queries.rows(
+                indexedUnder: prefix, after: page.after.map { Array($0.utf8) }, limit: page.limit + 1, index: tables[index], table: tables[table], txn: txn)
+            let next = found.count > page.limit ? String(decoding: found[page.limit - 1].key, as: UTF8.self) : nil
+            let version = try orgID.map { try Queries.orgVersion($0, tables: tables, in: txn) ?? 0 }
+            return RowPage(rows: found.prefix(page.limit).map(\.row), next: next, version: version)
+        }
+    }
+
+    /// A string member of a stored (canonical, flat) row.
+    static func field(_ name: String, of row: [UInt8]) -> String? {
+        (try? JSONParser.parse(row))?[name]?.stringValue
+    }
+
+    // MARK: Errors
+
+    /// The one storage error: a full disk or map is `.storageFull`, anything else from LMDB `.io`.
+    /// LMDB reports a short write during commit as EIO (mdb_page_flush): on a full disk that is the same
+    /// condition as ENOSPC, so the free space decides.
+    func storageError(_ error: any Error) -> any Error {
+        switch error {
+        case let error as LMDBError where error.isDiskFull || error.code == LMDBError.mapFull.rawValue || (error.code == EIO && diskIsFull()):
+            return LedgerError(.storageFull, "the disk is full; nothing was written", cause: error)
+        case let error as LMDBError:
+            return LedgerError(error.code == LMDBError.corrupted.rawValue ? .corrupt : .io, error.description, cause: error)
+        case let error as EnvelopeError:
+            return LedgerError(.corrupt, error.description, cause: error)
+        default:
+            return error
+        }
+    }
+
+    /// Whether the data folder's filesystem has (almost) no room left for a commit.
+    private func diskIsFull() -> Bool {
+        var stats = statvfs()
+        guard statvfs(environment.path, &stats) == 0 else { return false }
+        return UInt64(stats.f_bavail) * UInt64(stats.f_frsize) < 4 << 20
+    }
+}
+
+/// `role` and `status` of a stored member row; nil when it does not parse (never for rows this
+/// version wrote).
+func memberFields(_ row: [UInt8]) -> (role: Role, status: MemberStatus)? {
+    guard let member = try? JSONParser.parse(row), let role = member["role"]?.stringValue.flatMap(Role.init(rawValue:)),
+        let status = member["status"]?.stringValue.flatMap(MemberStatus.init(rawValue:))
+    else { return nil }
+    return (role, status)
+}
