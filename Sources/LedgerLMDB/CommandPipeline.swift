@@ -91,7 +91,7 @@ public final class CommandPipeline: Sendable {
         for (event, recorded) in zip(events, receipt.events) {
             let parts = Projector.parts(for: event, before: state)
             let old = Projector.rows(parts, of: state)
-            apply(&state, event, EventContext(at: now, actor: actor, version: recorded.version))
+            OrgAggregate.apply(&state, event, EventContext(at: now, actor: actor, version: recorded.version))
             try projector.project(recorded, event, parts: parts, old: old, after: state, in: txn)
         }
         cache.remember(orgID, head: receipt.events.last!.hash, state: state)

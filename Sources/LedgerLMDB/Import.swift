@@ -186,7 +186,7 @@ struct ImportModel {
     private mutating func apply(_ event: OrgEvent, _ envelope: EventEnvelope) {
         let before = states[envelope.stream]
         var next = before
-        OrgDomain.apply(&next, event, EventContext(at: envelope.at, actor: Actor(recorded: envelope.actor), version: envelope.version))
+        OrgAggregate.apply(&next, event, EventContext(at: envelope.at, actor: Actor(recorded: envelope.actor), version: envelope.version))
         updateClaims(before: before, after: next)
         states[envelope.stream] = next
     }

@@ -114,11 +114,9 @@ public final class StateCache: Sendable {
             while let current = entry, current.key.count == prefix.count + 8, current.key.starts(with: prefix) {
                 let seq = Keys.readBE64(current.value)
                 let keepGoing = try txn.withValue(in: log.events, forKey: Keys.be64(seq)) { value -> Bool in
-                    let bytes = UnsafeRawBufferPointer(rebasing: value[32...])
-                    let (view, data) = try EnvelopeView.readWithData(bytes)
+                    let (view, event) = try OrgAggregate.read(stored: UnsafeRawBufferPointer(rebasing: value[32...]))
                     guard include(seq, view.at) else { return false }
-                    let event = try OrgEvent(type: view.type, members: data)
-                    apply(&state, event, EventContext(at: view.at, actor: Actor(recorded: view.actor), version: view.version))
+                    OrgAggregate.apply(&state, event, recordedAs: view)
                     return true
                 }
                 guard keepGoing == true else { return }

@@ -23,23 +23,18 @@ struct Folder {
     private(set) var lastSeq: UInt64 = 0
 
     mutating func feed(seq: UInt64, bytes: UnsafeRawBufferPointer, audit sink: inout some RowSink) throws {
-        let (view, data) = try EnvelopeView.readWithData(bytes)
-        let (event, context) = try Self.decode(view, data: data, seq: seq, audit: &sink)
-        apply(&states[view.stream], event, context)
+        let (view, event) = try OrgAggregate.read(stored: bytes)
+        Self.addAuditEntry(of: event, view, seq: seq, to: &sink)
+        OrgAggregate.apply(&states[view.stream], event, recordedAs: view)
         lastSeq = max(lastSeq, seq)
     }
 
-    /// The replay fast path for one stored event, read into `view` and `data`: the domain event and its
-    /// context; the event's audit entry goes to `sink`.
-    static func decode(
-        _ view: EnvelopeView, data: [(String, JSONValue)], seq: UInt64, audit sink: inout some RowSink
-    ) throws -> (OrgEvent, EventContext) {
-        let event = try OrgEvent(type: view.type, members: data)
+    /// An event's audit index entry, as the projector writes it.
+    static func addAuditEntry(of event: OrgEvent, _ view: EnvelopeView, seq: UInt64, to sink: inout some RowSink) {
         let target = Render.target(of: event, orgID: view.stream)
         sink.add(
             .audit, key: { Keys.appendAudit(view.stream, seq, to: &$0) },
             value: { Render.auditEntry(at: view.at, actor: view.actor, action: view.type, target: target, into: &$0) })
-        return (event, EventContext(at: view.at, actor: Actor(recorded: view.actor), version: view.version))
     }
 
     /// Renders every org's view rows into `arena` and sorts it; the states are dropped.
@@ -341,13 +336,13 @@ final class Fold: @unchecked Sendable {
                         if ordinal == Int(UInt32.max) { throw EnvelopeError("seq \(seq) is in no stream of the stream index") }
                         return true
                     }
-                    let (view, data) = try EnvelopeView.readWithData(bytes)
+                    let (view, event) = try OrgAggregate.read(stored: bytes)
                     let local = ordinal - range.lowerBound
                     audit.slot = nextSlot[local]
                     nextSlot[local] += 1
-                    let (event, context) = try Folder.decode(view, data: data, seq: seq, audit: &audit)
-                    apply(&states[local], event, context)
-                    if context.version == 1 { states[local]?.reserveCapacity(forEvents: streams[ordinal].events) }
+                    Folder.addAuditEntry(of: event, view, seq: seq, to: &audit)
+                    OrgAggregate.apply(&states[local], event, recordedAs: view)
+                    if view.version == 1 { states[local]?.reserveCapacity(forEvents: streams[ordinal].events) }
                     outcome.lastSeq = seq
                     folded += 1
                     if folded & 0x3FFF == 0 { progress?(UInt64(folded * parts)) }

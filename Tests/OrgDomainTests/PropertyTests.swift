@@ -65,6 +65,23 @@ struct PropertyTests {
         }
     }
 
+    @Test("the pending-invitation index always equals a scan of every invitation the org has sent", arguments: 0..<20)
+    func pendingIndexMatchesScan(seed: Int) {
+        let people = (0..<7).map { Email(trusted: "p\($0)@example.com") }
+        var pendingSeen = 0
+        _ = randomRun(seed: UInt64(500 + seed), steps: 400) { l, org in
+            guard let state = l.orgs[org] else { return }
+            for email in people {
+                let scanned = state.invitations.values.filter { $0.email == email && $0.status == .pending }
+                #expect(scanned.count <= 1, "seed \(seed): two pending invitations to \(email)")
+                #expect(state.pendingInvitation(to: email) == scanned.first, "seed \(seed): index and scan differ for \(email)")
+                if !scanned.isEmpty { pendingSeen += 1 }
+            }
+            #expect(state.invitations.pendingValues.count == state.invitations.values.filter { $0.status == .pending }.count)
+        }
+        #expect(pendingSeen > 0, "the run sent invitations that stayed pending")
+    }
+
     @Test("replaying the events rebuilds exactly the state the writer held", arguments: 0..<40)
     func replayRebuildsState(seed: Int) {
         let l = randomRun(seed: UInt64(1000 + seed), steps: 400)

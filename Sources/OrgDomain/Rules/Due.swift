@@ -7,8 +7,8 @@ import LedgerCore
 public func dueEvents(_ state: OrgState, now: Timestamp) -> [OrgEvent] {
     guard state.status != .purged else { return [] }
     var events: [OrgEvent] = []
-    let expired = state.invitations.values
-        .filter { $0.status == .pending && $0.expiresAt <= now }
+    let expired = state.invitations.pendingValues
+        .filter { $0.expiresAt <= now }
         .sorted { ($0.expiresAt, $0.id) < ($1.expiresAt, $1.id) }
     for invitation in expired {
         events.append(.invitationExpired(invitationID: invitation.id, email: invitation.email))
@@ -25,7 +25,7 @@ public func dueEvents(_ state: OrgState, now: Timestamp) -> [OrgEvent] {
 /// The earliest time at which `dueEvents` will have something for this org, or nil (for scheduling).
 public func nextDueTime(_ state: OrgState) -> Timestamp? {
     guard state.status != .purged else { return nil }
-    var times = state.invitations.values.filter { $0.status == .pending }.map(\.expiresAt)
+    var times = state.invitations.pendingValues.map(\.expiresAt)
     times.append(contentsOf: state.heldHandles.values)
     if state.status == .pendingDeletion, let purgeAt = state.purgeAt { times.append(purgeAt) }
     return times.min()

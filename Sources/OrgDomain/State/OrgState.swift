@@ -15,7 +15,7 @@ public struct OrgState: Sendable, Hashable {
     public var deletionScheduledAt: Timestamp?
     public var purgeAt: Timestamp?
     public var members: [Email: Member]
-    public var invitations: [String: Invitation]
+    public var invitations: Invitations
     public var apiKeys: [String: APIKey]
     /// Former handles still held by this org, with the end of each hold.
     public var heldHandles: [Handle: Timestamp]
@@ -31,10 +31,69 @@ public struct OrgState: Sendable, Hashable {
         invitations.reserveCapacity(events / 3)
     }
 
-    /// The pending invitation to `email`, if any (at most one).
-    public func pendingInvitation(to email: Email) -> Invitation? {
-        invitations.values.first { $0.email == email && $0.status == .pending }
+    /// The pending invitation to `email`, if any (at most one): one lookup.
+    public func pendingInvitation(to email: Email) -> Invitation? { invitations.pending(to: email) }
+}
+
+/// An org's invitations by id, every one ever sent, with the pending one of each email indexed beside
+/// them (there is at most one: inviting again replaces it), so the rule "one pending invitation per
+/// email" costs one lookup however many invitations an org has sent. Changing an invitation through the
+/// subscript keeps the index in step; there is no other way to change one.
+///
+/// Both tables live in one copy-on-write box, so this value is one word, as the dictionary it replaces
+/// was: growing `OrgState` by a stored word made swiftc 6.3.1 mis-size async frames that hold one
+/// (README, "Notes for contributors").
+public struct Invitations: Sendable, Hashable, ExpressibleByDictionaryLiteral {
+    private final class Tables: @unchecked Sendable {
+        // Mutated only through a uniquely referenced box (`tables()`), never while shared.
+        var byID: [String: Invitation]
+        var pendingByEmail: [Email: String]
+
+        init(byID: [String: Invitation] = [:], pendingByEmail: [Email: String] = [:]) {
+            self.byID = byID
+            self.pendingByEmail = pendingByEmail
+        }
     }
+
+    private var box = Tables()
+
+    public init(dictionaryLiteral elements: (String, Invitation)...) {
+        for (id, invitation) in elements { self[id] = invitation }
+    }
+
+    /// The box, copied first if another value shares it.
+    private mutating func tables() -> Tables {
+        if !isKnownUniquelyReferenced(&box) { box = Tables(byID: box.byID, pendingByEmail: box.pendingByEmail) }
+        return box
+    }
+
+    public subscript(id: String) -> Invitation? {
+        get { box.byID[id] }
+        set {
+            let tables = tables()
+            if let old = tables.byID[id], old.status == .pending, tables.pendingByEmail[old.email] == id { tables.pendingByEmail[old.email] = nil }
+            tables.byID[id] = newValue
+            if let new = newValue, new.status == .pending { tables.pendingByEmail[new.email] = id }
+        }
+    }
+
+    /// The pending invitation to `email`, if any.
+    public func pending(to email: Email) -> Invitation? { box.pendingByEmail[email].flatMap { box.byID[$0] } }
+
+    /// The pending invitations, in no particular order.
+    public var pendingValues: [Invitation] { box.pendingByEmail.values.compactMap { box.byID[$0] } }
+
+    public var values: Dictionary<String, Invitation>.Values { box.byID.values }
+    public var keys: Dictionary<String, Invitation>.Keys { box.byID.keys }
+    public var count: Int { box.byID.count }
+    public var isEmpty: Bool { box.byID.isEmpty }
+
+    public mutating func reserveCapacity(_ capacity: Int) { tables().byID.reserveCapacity(capacity) }
+
+    /// Equal when they hold the same invitations (the index follows from them).
+    public static func == (a: Invitations, b: Invitations) -> Bool { a.box === b.box || a.box.byID == b.box.byID }
+
+    public func hash(into hasher: inout Hasher) { hasher.combine(box.byID) }
 }
 
 public struct Member: Sendable, Hashable {
