@@ -160,6 +160,7 @@ private final class Job<T: Sendable>: PendingJob {
     }
 
     func run(_ txn: borrowing WriteTransaction) throws { result = try body(txn) }
-    func succeed() { continuation.resume(returning: result!) }
+    /// Hands the result over (the job keeps no copy of it).
+    func succeed() { continuation.resume(returning: result.take()!) }
     func fail(_ error: any Error) { continuation.resume(throwing: error) }
 }

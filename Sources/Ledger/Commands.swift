@@ -46,9 +46,15 @@ public struct AppliedEvent: Sendable, Hashable {
     }
 }
 
+/// How the caller answers an applied command, rendered inside the command's transaction from the state
+/// it produced. The state itself never leaves the ledger: a copy held by a caller still answering would
+/// make the next command on that org copy its member and invitation tables before changing them.
+public typealias RenderApplied = @Sendable (_ orgID: String, _ events: [AppliedEvent], _ state: OrgState?) -> StoredResponse
+
 public enum CommandOutcome: Sendable {
-    /// Decided and durable. `events` is empty when the command changed nothing.
-    case applied(orgID: String, events: [AppliedEvent], state: OrgState?)
+    /// Decided and durable. `events` is empty when the command changed nothing; `response` is what
+    /// the request's `RenderApplied` made of it.
+    case applied(orgID: String, events: [AppliedEvent], response: StoredResponse)
     case refused(Refusal)
     /// `If-Match` named another version; nothing was written.
     case versionMismatch(current: UInt64)
@@ -59,7 +65,8 @@ public enum CommandOutcome: Sendable {
     case idempotencyKeyReused
 }
 
-/// A response kept for an idempotency key: replayed as it was for 24 hours, to the same request only.
+/// A rendered response: the answer to an applied command, and what is kept for an idempotency key and
+/// replayed as it was for 24 hours, to the same request only.
 ///
 /// A class, so `CommandOutcome.replayed` carries one pointer: with this (five-field) value inline,
 /// swiftc 6.3.1 mis-sized an async frame that held the outcome ("freed pointer was not the last
@@ -68,7 +75,7 @@ public final class StoredResponse: Sendable {
     public let status: Int
     public let body: [UInt8]
     public let at: Timestamp
-    /// The `ETag` (org version) the first response carried, if any.
+    /// The `ETag` (org version) the response carries, if any.
     public let etag: UInt64?
     /// SHA-256 of the request it answered (`Idempotency.fingerprint`).
     public let fingerprint: [UInt8]
@@ -83,24 +90,28 @@ public final class StoredResponse: Sendable {
 
     public static let lifetimeMilliseconds: Int64 = 24 * 3_600_000
 
+    /// The answer of a caller that needs none (tests, benchmarks, the due-event runner).
+    public static let none = StoredResponse(status: 0, body: [], at: Timestamp(millisecondsSinceEpoch: 0))
+
     /// Whether it is still replayed at `now`.
     public func isLive(at now: Timestamp) -> Bool {
         now.millisecondsSinceEpoch - at.millisecondsSinceEpoch < Self.lifetimeMilliseconds
     }
 }
 
-/// An idempotency key, the request it stands for, and how to render the response to keep for it.
+/// An idempotency key, the request it stands for, and the response to keep for it.
 public struct Idempotency: Sendable {
     public let key: String
     /// SHA-256 of what makes the request this request (the service hashes method, path and body): a
     /// key reused for another request is refused instead of answering with the first one's response.
     public let fingerprint: [UInt8]
-    /// The response to keep (the ledger adds the fingerprint), rendered in the command's transaction.
-    public let render: @Sendable (CommandOutcome) -> StoredResponse?
+    /// The response to keep for an outcome (the ledger adds the fingerprint), or nil to keep none: the
+    /// applied command's response as rendered (less what must not be stored), or a refusal's.
+    public let keep: @Sendable (CommandOutcome) -> StoredResponse?
 
-    public init(key: String, fingerprint: [UInt8], render: @escaping @Sendable (CommandOutcome) -> StoredResponse?) {
+    public init(key: String, fingerprint: [UInt8], keep: @escaping @Sendable (CommandOutcome) -> StoredResponse?) {
         self.key = key
         self.fingerprint = fingerprint
-        self.render = render
+        self.keep = keep
     }
 }

@@ -15,8 +15,9 @@ import OrgDomain
 public protocol Ledger: Sendable {
     // MARK: Writing
 
-    /// Runs one command end to end; durable when it returns `.applied`.
-    func execute(_ request: CommandRequest, idempotency: Idempotency?) async throws -> CommandOutcome
+    /// Runs one command end to end; durable when it returns `.applied`, with the response `render`
+    /// made of it in the same transaction.
+    func execute(_ request: CommandRequest, render: @escaping RenderApplied, idempotency: Idempotency?) async throws -> CommandOutcome
 
     /// Appends every event due at `now` (actor `system`) and forgets expired idempotent answers;
     /// returns how many events were appended.

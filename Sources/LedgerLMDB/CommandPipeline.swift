@@ -21,11 +21,14 @@ public final class CommandPipeline: Sendable {
         self.cache = cache
     }
 
-    public func execute(_ request: CommandRequest, idempotency: Idempotency? = nil) async throws -> CommandOutcome {
-        try await writer.submit { [self] txn in try run(request, idempotency: idempotency, in: txn) }
+    /// Runs a command in the writer's next batch; `render` answers it from the state it produced.
+    public func execute(
+        _ request: CommandRequest, render: @escaping RenderApplied = { _, _, _ in .none }, idempotency: Idempotency? = nil
+    ) async throws -> CommandOutcome {
+        try await writer.submit { [self] txn in try run(request, render: render, idempotency: idempotency, in: txn) }
     }
 
-    func run(_ request: CommandRequest, idempotency: Idempotency?, in txn: borrowing WriteTransaction) throws -> CommandOutcome {
+    func run(_ request: CommandRequest, render: RenderApplied, idempotency: Idempotency?, in txn: borrowing WriteTransaction) throws -> CommandOutcome {
         let idempotencyKey = idempotency.flatMap { i in request.actor.map { Keys.joined($0.description, i.key) } }
         if let idempotencyKey, let idempotency,
             let stored = try txn.withValue(in: tables.idempotency, forKey: idempotencyKey, { StoredResponse(decoding: $0) }) ?? nil,
@@ -33,15 +36,15 @@ public final class CommandPipeline: Sendable {
         {
             return stored.fingerprint == idempotency.fingerprint ? .replayed(stored) : .idempotencyKeyReused
         }
-        let outcome = try decideAndApply(request, in: txn)
-        if let idempotencyKey, let idempotency, let response = idempotency.render(outcome) {
+        let outcome = try decideAndApply(request, render: render, in: txn)
+        if let idempotencyKey, let idempotency, let response = idempotency.keep(outcome) {
             let kept = StoredResponse(status: response.status, body: response.body, at: response.at, etag: response.etag, fingerprint: idempotency.fingerprint)
             try txn.put(in: tables.idempotency, key: idempotencyKey, value: kept.encoded)
         }
         return outcome
     }
 
-    private func decideAndApply(_ request: CommandRequest, in txn: borrowing WriteTransaction) throws -> CommandOutcome {
+    private func decideAndApply(_ request: CommandRequest, render: RenderApplied, in txn: borrowing WriteTransaction) throws -> CommandOutcome {
         guard let orgID = try resolve(request.target, in: txn) else {
             if case .invitation(let id) = request.target { return .refused(Refusal(.invitationNotFound, "no invitation \(id)")) }
             return .refused(Refusal(.orgNotFound, "no such org"))
@@ -69,11 +72,11 @@ public final class CommandPipeline: Sendable {
         }
         guard !events.isEmpty else {
             keep()
-            return .applied(orgID: orgID, events: [], state: state)
+            return .applied(orgID: orgID, events: [], response: render(orgID, [], state))
         }
         let actor = request.actor ?? .system
         let applied = try append(events, to: orgID, state: &state, streamVersion: head?.version ?? 0, actor: actor, at: request.now, meta: request.meta, in: txn)
-        return .applied(orgID: orgID, events: applied, state: state)
+        return .applied(orgID: orgID, events: applied, response: render(orgID, applied, state))
     }
 
     /// Appends events to an org's stream (now at `streamVersion`), applies them to `state` in place and

@@ -14,9 +14,9 @@ import OrgDomain
 extension LMDBLedger: Ledger {
     // MARK: Writing
 
-    public func execute(_ request: CommandRequest, idempotency: Idempotency?) async throws -> CommandOutcome {
+    public func execute(_ request: CommandRequest, render: @escaping RenderApplied, idempotency: Idempotency?) async throws -> CommandOutcome {
         do {
-            return try await pipeline.execute(request, idempotency: idempotency)
+            return try await pipeline.execute(request, render: render, idempotency: idempotency)
         } catch {
             throw storageError(error)
         }

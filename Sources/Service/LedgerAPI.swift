@@ -6,7 +6,6 @@ import Ledger
 import LedgerCore
 import NIOCore
 import OrgDomain
-import Synchronization
 
 /// The HTTP/JSON API of product spec §5 over a `Ledger`. Every route lives in `Routes/`; this file
 /// holds what they share: resolving `{org}`, the caller's standing, running a command, ids and clock.
@@ -131,32 +130,37 @@ public struct LedgerAPI: Sendable {
 
     // MARK: Commands
 
-    /// Runs a command and answers it: `render` turns the applied outcome into a status and body, once:
-    /// the same rendering is the response and, with an `Idempotency-Key`, the response kept for
-    /// replays. Handles If-Match (412), Idempotency-Key (the first response again within 24 h),
-    /// refusals (problem documents) and a full disk (507).
+    /// Runs a command and answers it: `render` turns the applied outcome into a status and body, once,
+    /// inside the ledger's transaction: the same bytes are the response and, with an `Idempotency-Key`,
+    /// the response kept for replays. Handles If-Match (412), Idempotency-Key (the first response again
+    /// within 24 h), refusals (problem documents) and a full disk (507).
     func execute(
         _ request: Request, body requestBody: Body? = nil, target: OrgRef, command: Command, actor: Actor?,
         keepSecretsOutOfReplay: Bool = false,
         render: @escaping @Sendable (_ orgID: String, _ events: [AppliedEvent], _ state: OrgState?) -> (HTTPResponse.Status, JSONValue)
     ) async throws -> Response {
         let meta = try request.meta()
-        let commandRequest = CommandRequest(target: target, command: command, actor: actor, now: clock(), ifMatch: try request.ifMatch(), meta: meta)
-        let response = RenderedResponse(at: commandRequest.now, keepSecretsOutOfReplay: keepSecretsOutOfReplay, render: render)
+        let now = clock()
+        let commandRequest = CommandRequest(target: target, command: command, actor: actor, now: now, ifMatch: try request.ifMatch(), meta: meta)
+        let respond: RenderApplied = { orgID, events, state in
+            let (status, body) = render(orgID, events, state)
+            return StoredResponse(status: Int(status.code), body: (try? CanonicalJSON.encode(body)) ?? [], at: now, etag: state?.version)
+        }
         let idempotency = meta.idempotencyKey.map { key in
-            Idempotency(key: key, fingerprint: Self.fingerprint(request, requestBody), render: response.toKeep)
+            Idempotency(key: key, fingerprint: Self.fingerprint(request, requestBody)) { outcome in
+                Self.keptForReplay(outcome, at: now, keepSecretsOutOfReplay: keepSecretsOutOfReplay)
+            }
         }
         let outcome: CommandOutcome
         do {
-            outcome = try await ledger.execute(commandRequest, idempotency: idempotency)
+            outcome = try await ledger.execute(commandRequest, render: respond, idempotency: idempotency)
         } catch let error as LedgerError {
             throw APIError(error)
         }
         metrics.command(outcome)
         switch outcome {
-        case .applied:
-            guard let reply = response.reply(to: outcome) else { throw APIError(LedgerError(.corrupt, "an applied command rendered no response")) }
-            return reply
+        case .applied(_, _, let response):
+            return Reply.raw(HTTPResponse.Status(code: response.status), response.body, etag: response.etag)
         case .refused(let refusal):
             throw APIError(refusal)
         case .versionMismatch(let current):
@@ -168,6 +172,24 @@ public struct LedgerAPI: Sendable {
         case .idempotencyKeyReused:
             throw APIError(.unprocessableContent, reason: "idempotency_key_reused",
                 detail: "this Idempotency-Key was used within 24 hours for another request (method, path or body differ); nothing was written. Use a new key for a new request.")
+        }
+    }
+
+    /// The response kept for an idempotency key. A refusal is the first response too, and is replayed as
+    /// one. A version mismatch is not kept: it answers the If-Match header, which is not part of the
+    /// request's fingerprint. A secret is shown once and never stored, not even for a replay.
+    static func keptForReplay(_ outcome: CommandOutcome, at now: Timestamp, keepSecretsOutOfReplay: Bool) -> StoredResponse? {
+        switch outcome {
+        case .refused(let refusal):
+            let problem = APIError(refusal)
+            return StoredResponse(status: Int(problem.status.code), body: problem.body, at: now)
+        case .applied(_, _, let response):
+            guard keepSecretsOutOfReplay, case .object(var members) = Reply.value(response.body) else { return response }
+            members["secret"] = .null
+            members["secret_redacted"] = true
+            return StoredResponse(status: response.status, body: (try? CanonicalJSON.encode(.object(members))) ?? [], at: response.at, etag: response.etag)
+        case .versionMismatch, .replayed, .idempotencyKeyReused:
+            return nil
         }
     }
 
@@ -228,54 +250,5 @@ func answer(_ body: () async throws -> Response) async throws -> Response {
         return try await body()
     } catch let error as APIError {
         return error.response
-    }
-}
-
-/// A command's response, rendered once: inside the ledger's transaction when it is kept for an
-/// idempotency key, else after the outcome. The kept copy drops a secret (shown once, never stored).
-final class RenderedResponse: Sendable {
-    private let at: Timestamp
-    private let keepSecretsOutOfReplay: Bool
-    private let render: @Sendable (String, [AppliedEvent], OrgState?) -> (HTTPResponse.Status, JSONValue)
-    private let rendered = Mutex<(status: HTTPResponse.Status, body: JSONValue, etag: UInt64?)?>(nil)
-
-    init(at: Timestamp, keepSecretsOutOfReplay: Bool, render: @escaping @Sendable (String, [AppliedEvent], OrgState?) -> (HTTPResponse.Status, JSONValue)) {
-        self.at = at
-        self.keepSecretsOutOfReplay = keepSecretsOutOfReplay
-        self.render = render
-    }
-
-    private func rendering(_ outcome: CommandOutcome) -> (status: HTTPResponse.Status, body: JSONValue, etag: UInt64?)? {
-        rendered.withLock { done in
-            if let done { return done }
-            guard case .applied(let orgID, let events, let state) = outcome else { return nil }
-            let (status, body) = render(orgID, events, state)
-            done = (status, body, state?.version)
-            return done
-        }
-    }
-
-    /// The response to keep for replays. A refusal is the first response too, and is replayed as one.
-    /// A version mismatch is not kept: it answers the If-Match header, which is not part of the
-    /// request's fingerprint.
-    @Sendable func toKeep(_ outcome: CommandOutcome) -> StoredResponse? {
-        if case .refused(let refusal) = outcome {
-            let problem = APIError(refusal)
-            return StoredResponse(status: Int(problem.status.code), body: problem.body, at: at)
-        }
-        guard let first = rendering(outcome) else { return nil }
-        var body = first.body
-        if keepSecretsOutOfReplay, case .object(var members) = body {
-            members["secret"] = .null
-            members["secret_redacted"] = true
-            body = .object(members)
-        }
-        return StoredResponse(status: Int(first.status.code), body: (try? CanonicalJSON.encode(body)) ?? [], at: at, etag: first.etag)
-    }
-
-    /// The reply to an applied outcome.
-    func reply(to outcome: CommandOutcome) -> Response? {
-        guard let (status, body, etag) = rendering(outcome) else { return nil }
-        return Reply.json(status: status, body, etag: etag)
     }
 }

@@ -75,6 +75,26 @@ final class Fixture: @unchecked Sendable {
         return events
     }
 
+    /// Runs the due events at each time in turn; how many each run appended.
+    func dueCounts(at times: [Timestamp]) async throws -> [Int] {
+        var counts: [Int] = []
+        for time in times { counts.append(try await store.pipeline.appendDue(now: time)) }
+        return counts
+    }
+
+    /// Org acme (2 events), then a profile update with If-Match 1 (stale) and with 2; each step as text.
+    func ifMatchScenario() async throws -> [String] {
+        let org = try await createOrg("acme")
+        let head = try store.log.head()
+        var steps: [String] = []
+        let stale = try await run(.updateProfile(displayName: "New", avatarURL: nil), by: "owner@example.com", on: .id(org), ifMatch: 1)
+        if case .versionMismatch(let current) = stale { steps.append("version mismatch at \(current)") } else { steps.append("\(stale)") }
+        steps.append(try store.log.head() == head ? "head unchanged" : "head moved")
+        let ok = try await run(.updateProfile(displayName: "New", avatarURL: nil), by: "owner@example.com", on: .id(org), ifMatch: 2)
+        if case .applied(_, let events, _) = ok { steps.append("applied \(events.count) event") } else { steps.append("\(ok)") }
+        return steps
+    }
+
     /// Org acme (2 events), then the same idempotent invitation: first, again, with another request's
     /// fingerprint, and a day later; each outcome as text, and whether the head moved.
     func idempotencyScenario() async throws -> [String] {
@@ -99,7 +119,7 @@ final class Fixture: @unchecked Sendable {
         }
         let outcome = try await store.pipeline.execute(
             CommandRequest(target: .id(org), command: .invite(emails: ["ada@example.com"], role: "member", ttlDays: nil, invitationIDs: [id]), actor: user("owner@example.com"), now: now),
-            idempotency: Idempotency(key: "key-1", fingerprint: Array(repeating: fingerprint, count: 32), render: render))
+            idempotency: Idempotency(key: "key-1", fingerprint: Array(repeating: fingerprint, count: 32), keep: render))
         switch outcome {
         case .applied: return "applied"
         case .replayed(let stored): return "replayed \(stored.status) \(String(decoding: stored.body, as: UTF8.self))"
