@@ -50,9 +50,10 @@ public final class CommandPipeline: Sendable {
             return .refused(Refusal(.orgNotFound, "no such org"))
         }
         // The writer owns this org's state for the command: taken out of the cache, changed in place.
-        let taken = try cache.take(orgID, log: tables.log, in: txn)
-        var state = taken.state
-        let head = taken.head
+        // Destructured, not kept as a tuple: a second reference to the state would make its first change
+        // copy the member and invitation tables (the writer changes the state in place).
+        var state: OrgState?, head: StateCache.StreamHead?
+        (state, head) = try cache.take(orgID, log: tables.log, in: txn)
         /// Puts the unchanged state back (a refusal or a command that changes nothing).
         func keep() { if let head { cache.remember(orgID, head: head.hash, state: state) } }
         let claim = try handleClaim(for: request.command, in: txn)
@@ -154,9 +155,8 @@ public final class CommandPipeline: Sendable {
         }
         var appended = 0
         for orgID in orgs {
-            let taken = try cache.take(orgID, log: tables.log, in: txn)
-        var state = taken.state
-        let head = taken.head
+            var state: OrgState?, head: StateCache.StreamHead?
+            (state, head) = try cache.take(orgID, log: tables.log, in: txn)
             let events = state.map { dueEvents($0, now: now) } ?? []
             guard !events.isEmpty else {
                 if let head { cache.remember(orgID, head: head.hash, state: state) }
