@@ -53,9 +53,9 @@ public final class CommandPipeline: Sendable {
         // Destructured, not kept as a tuple: a second reference to the state would make its first change
         // copy the member and invitation tables (the writer changes the state in place).
         var state: OrgState?, head: StateCache.StreamHead?
-        (state, head) = try cache.take(orgID, log: tables.log, in: txn)
+        (state, head) = try cache.take(orgID, tables: tables, in: txn)
         /// Puts the unchanged state back (a refusal or a command that changes nothing).
-        func keep() { if let head { cache.remember(orgID, head: head.hash, state: state) } }
+        func keep() { if let head { cache.remember(orgID, head: head, state: state) } }
         let claim = try handleClaim(for: request.command, in: txn)
         let context = DecisionContext(now: request.now, handleHolder: { handle in claim?.0 == handle ? claim?.1 : nil })
         let events: [OrgEvent]
@@ -76,29 +76,32 @@ public final class CommandPipeline: Sendable {
             return .applied(orgID: orgID, events: [], response: render(orgID, [], state))
         }
         let actor = request.actor ?? .system
-        let applied = try append(events, to: orgID, state: &state, streamVersion: head?.version ?? 0, actor: actor, at: request.now, meta: request.meta, in: txn)
+        let applied = try append(events, to: orgID, state: &state, head: head, actor: actor, at: request.now, meta: request.meta, in: txn)
         return .applied(orgID: orgID, events: applied, response: render(orgID, applied, state))
     }
 
-    /// Appends events to an org's stream (now at `streamVersion`), applies them to `state` in place and
-    /// projects them; returns what was recorded. The new state goes back into the cache.
+    /// Appends events to an org's stream (whose head the command read, nil for a new one), applies them
+    /// to `state` in place and projects them, snapshots included; returns what was recorded. The new
+    /// state goes back into the cache.
     func append(
-        _ events: [OrgEvent], to orgID: String, state: inout OrgState?, streamVersion: UInt64, actor: Actor, at now: Timestamp, meta: EventMeta,
+        _ events: [OrgEvent], to orgID: String, state: inout OrgState?, head: StateCache.StreamHead?, actor: Actor, at now: Timestamp, meta: EventMeta,
         in txn: borrowing WriteTransaction
     ) throws -> [AppliedEvent] {
         let request = AppendRequest(stream: orgID, expectedVersion: .exactly(state?.version ?? 0), events: events.map { $0.newEvent(at: now, actor: actor, meta: meta) })
         let receipt: AppendReceipt
-        switch try tables.log.append(request, streamVersion: streamVersion, in: txn) {
+        switch try tables.log.append(request, streamVersion: head?.version ?? 0, in: txn) {
         case .success(let r): receipt = r
         case .failure(let error): throw error  // the writer owns the stream: a conflict here is a bug
         }
+        let maxAt = max(head?.maxAt ?? StateCache.noTime, now)
         for (event, recorded) in zip(events, receipt.events) {
             let parts = Projector.parts(for: event, before: state)
             let old = Projector.rows(parts, of: state)
             OrgAggregate.apply(&state, event, EventContext(at: now, actor: actor, version: recorded.version))
-            try projector.project(recorded, event, parts: parts, old: old, after: state, in: txn)
+            try projector.project(recorded, event, parts: parts, old: old, after: state, maxAt: maxAt, in: txn)
         }
-        cache.remember(orgID, head: receipt.events.last!.hash, state: state)
+        let last = receipt.events.last!
+        cache.remember(orgID, head: StateCache.StreamHead(version: last.version, hash: last.hash, maxAt: maxAt), state: state)
         return zip(events, receipt.events).map { AppliedEvent(event: $0, seq: $1.seq, hash: $1.hash) }
     }
 
@@ -156,13 +159,13 @@ public final class CommandPipeline: Sendable {
         var appended = 0
         for orgID in orgs {
             var state: OrgState?, head: StateCache.StreamHead?
-            (state, head) = try cache.take(orgID, log: tables.log, in: txn)
+            (state, head) = try cache.take(orgID, tables: tables, in: txn)
             let events = state.map { dueEvents($0, now: now) } ?? []
             guard !events.isEmpty else {
-                if let head { cache.remember(orgID, head: head.hash, state: state) }
+                if let head { cache.remember(orgID, head: head, state: state) }
                 continue
             }
-            appended += try append(events, to: orgID, state: &state, streamVersion: head?.version ?? 0, actor: .system, at: now, meta: EventMeta(), in: txn).count
+            appended += try append(events, to: orgID, state: &state, head: head, actor: .system, at: now, meta: EventMeta(), in: txn).count
         }
         return (appended, orgs.count == limit)
     }

@@ -119,7 +119,7 @@ extension LMDBLedger: Ledger {
             let candidates = try Queries.entries(under: Keys.joined(hash, ""), in: tables[.apiKeysByHash], txn: txn)
             for candidate in candidates {
                 let keyID = String(decoding: candidate.suffix, as: UTF8.self), orgID = String(decoding: candidate.value, as: UTF8.self)
-                guard let org = try pipeline.cache.state(of: orgID, log: tables.log, in: txn), let key = org.apiKeys[keyID],
+                guard let org = try pipeline.cache.state(of: orgID, tables: tables, in: txn), let key = org.apiKeys[keyID],
                     key.secretSHA256 == hash, key.status(in: org) == .active
                 else { continue }
                 return VerifiedKey(orgID: org.id, handle: org.handle.value, keyID: keyID, role: key.role)
@@ -133,7 +133,7 @@ extension LMDBLedger: Ledger {
     }
 
     public func state(of orgID: String, at point: TimeTravel.Point) async throws -> OrgState? {
-        try await scan { [tables] txn in try TimeTravel.state(of: orgID, at: point, log: tables.log, in: txn) }
+        try await scan { [tables] txn in try TimeTravel.state(of: orgID, at: point, tables: tables, in: txn) }
     }
 
     public func events(after start: UInt64, limit: Int) async throws -> EventLines {

@@ -19,12 +19,13 @@ import LedgerCore
 /// | `api_keys_by_hash` | SHA-256 hex of a secret ‖ 0 ‖ key id | org id (raw) — a secret hash is expected to be unique, but the index does not depend on it |
 /// | `audit` | org id ‖ 0 ‖ seq (8 bytes BE) | at ‖ actor ‖ 0 ‖ action ‖ 0 ‖ target (the full row is rendered from the event); kept after a purge |
 /// | `due` | time (8 bytes BE, ms) ‖ org id ‖ 0 ‖ item | empty — one entry per pending invitation, held handle and pending deletion |
+/// | `snapshots` | org id ‖ 0 ‖ version (8 bytes BE) | seq (8 bytes BE) ‖ latest event time so far (ms, 8 bytes BE) ‖ `OrgState.snapshotBytes()` — see `Snapshots` |
 /// | `projection_meta` | `format_version`, `last_seq` | 8 bytes BE |
 /// | `idempotency` | actor ‖ 0 ‖ key | a stored response |
 public struct ProjectionTables: Sendable {
     /// Bump when a row's shape or a table's keys change: the service rebuilds the projections at start-up
     /// when the stored version differs.
-    public static let formatVersion: UInt64 = 5
+    public static let formatVersion: UInt64 = 6
 
     public enum Table: String, CaseIterable, Sendable, Comparable {
         case orgs, handles, members, invitations
@@ -35,6 +36,7 @@ public struct ProjectionTables: Sendable {
         case orgInvitations = "org_invitations"
         case memberships
         case orgAPIKeys = "org_api_keys"
+        case snapshots
 
         public static func < (a: Table, b: Table) -> Bool { a.order < b.order }
 
@@ -53,6 +55,7 @@ public struct ProjectionTables: Sendable {
             case .orgAPIKeys: 9
             case .orgInvitations: 10
             case .orgs: 11
+            case .snapshots: 12
             }
         }
     }
@@ -168,6 +171,13 @@ public enum Keys {
         out.append(0)
         out.append(contentsOf: UnsafeBufferPointer(start: kind.utf8Start, count: kind.utf8CodeUnitCount))
         out.append(contentsOf: item.utf8)
+    }
+
+    /// A `snapshots` key: org ‖ 0 ‖ version.
+    static func appendSnapshot(_ orgID: String, version: UInt64, to out: inout [UInt8]) {
+        out.append(contentsOf: orgID.utf8)
+        out.append(0)
+        appendBE64(version, to: &out)
     }
 
     public static func dueTime(_ key: UnsafeRawBufferPointer) -> (Timestamp, String) {

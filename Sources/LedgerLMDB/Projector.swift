@@ -3,6 +3,20 @@ import LMDB
 import Ledger
 import LedgerCore
 import OrgDomain
+import Synchronization
+
+/// What an event changes in the views, as a pure function of the rows its parts render to before and
+/// after it: the rows to delete (keys gone) and the rows to write (new or changed). Unchanged rows are
+/// not written again.
+public struct RowDiff: Sendable {
+    public let deleted: [Row]
+    public let written: [Row]
+
+    public init(old: [Row], new: [Row]) {
+        deleted = old.filter { row in !new.contains(where: { $0.table == row.table && $0.key == row.key }) }
+        written = new.filter { !old.contains($0) }
+    }
+}
 
 /// Applies events to the views inside a write transaction: the rows of the state parts each event
 /// touches are rendered before and after, and the difference is written. Rebuild renders whole states
@@ -25,17 +39,18 @@ public struct Projector: Sendable {
 
     /// Writes what an event changed: `old` are the rows of `parts` rendered before the event was
     /// applied, `after` the state after it. Also writes the event's audit entry and `last_seq`.
+    /// `maxAt` is the latest event time of the stream so far, which a snapshot records.
     public func project(
-        _ recorded: RecordedEvent, _ event: OrgEvent, parts: [RowSet.Part], old: [Row], after: OrgState?, in txn: borrowing WriteTransaction
+        _ recorded: RecordedEvent, _ event: OrgEvent, parts: [RowSet.Part], old: [Row], after: OrgState?, maxAt: Timestamp,
+        in txn: borrowing WriteTransaction
     ) throws {
         let envelope = recorded.envelope
-        let new = Self.rows(parts, of: after)
-        for row in old where !new.contains(where: { $0.table == row.table && $0.key == row.key }) {
-            try delete(row, orgID: envelope.stream, in: txn)
-        }
-        for row in new where !old.contains(row) {
-            try put(row, in: txn)
-        }
+        let change = RowDiff(old: old, new: Self.rows(parts, of: after))
+        for row in change.deleted { try delete(row, orgID: envelope.stream, in: txn) }
+        for row in change.written { try put(row, in: txn) }
+        var snapshot = RowList()
+        SnapshotRow.addIfDue(after, seq: envelope.seq, maxAt: maxAt, to: &snapshot)
+        for row in snapshot.rows { try put(row, in: txn) }
         let audit = Render.auditEntry(at: envelope.at, actor: envelope.actor, action: envelope.type, target: Render.target(of: event, orgID: envelope.stream))
         try txn.put(in: tables[.audit], key: Keys.audit(envelope.stream, envelope.seq), value: audit)
         try tables.setMeta(lastSeq: envelope.seq, in: txn)
@@ -62,69 +77,124 @@ public struct Projector: Sendable {
 ///
 /// An entry is trusted only while the org's stream still ends with the event it was computed after
 /// (same hash), so a batch that was aborted and re-run can never leave a wrong state behind: a miss
-/// re-folds the org's own stream.
+/// folds the org's stream from its latest snapshot.
 public final class StateCache: Sendable {
-    private let entries = Mutex<[String: (head: ChainHash, state: OrgState)]>([:])
+    private let entries = Mutex<[String: Entry]>([:])
     private let capacity: Int
+
+    private struct Entry {
+        let head: ChainHash
+        let state: OrgState
+        /// The latest event time of the stream so far (what a snapshot records, see `Snapshots`).
+        let maxAt: Timestamp
+    }
 
     public init(capacity: Int = 10_000) { self.capacity = capacity }
 
-    public func state(of orgID: String, log: LogTables, in txn: borrowing some TransactionReading & ~Copyable) throws -> OrgState? {
-        guard let head = try log.streamHead(orgID, in: txn) else { return nil }
-        if let cached = entries.withLock({ $0[orgID] }), cached.head == head.hash { return cached.state }
-        let state = try Self.fold(orgID, log: log, upTo: { _, _ in true }, in: txn)
-        remember(orgID, head: head.hash, state: state)
-        return state
-    }
-
-    /// The state of an org for the writer to change in place: it leaves the cache (so applying events to
-    /// it copies nothing) until `remember` puts the new state back.
-    /// Also returns the stream's head as read (nil for a new stream): the one lookup of it a command makes.
-    public func take(_ orgID: String, log: LogTables, in txn: borrowing some TransactionReading & ~Copyable) throws -> (state: OrgState?, head: StreamHead?) {
-        guard let head = try log.streamHead(orgID, in: txn) else { return (nil, nil) }
-        let streamHead = StreamHead(version: head.version, hash: head.hash)
-        if let cached = entries.withLock({ $0.removeValue(forKey: orgID) }), cached.head == head.hash { return (cached.state, streamHead) }
-        return (try Self.fold(orgID, log: log, upTo: { _, _ in true }, in: txn), streamHead)
-    }
-
-    /// The last event of a stream, as far as the writer needs it.
+    /// The last event of a stream as the writer needs it: its version and hash, and the latest event
+    /// time of the stream so far.
     public struct StreamHead: Sendable {
         public let version: UInt64
         public let hash: ChainHash
+        public let maxAt: Timestamp
     }
 
-    public func remember(_ orgID: String, head: ChainHash, state: OrgState?) {
+    /// An org's latest state (nil when it has no events), to read.
+    public func state(of orgID: String, tables: ProjectionTables, in txn: borrowing some TransactionReading & ~Copyable) throws -> OrgState? {
+        guard let head = try tables.log.streamHead(orgID, in: txn) else { return nil }
+        if let cached = entries.withLock({ $0[orgID] }), cached.head == head.hash { return cached.state }
+        let folded = try Self.fold(orgID, tables: tables, in: txn)
+        if let state = folded.state { remember(orgID, head: StreamHead(version: head.version, hash: head.hash, maxAt: folded.maxAt), state: state) }
+        return folded.state
+    }
+
+    /// The state of an org for the writer to change in place: it leaves the cache (so applying events to
+    /// it copies nothing) until `remember` puts the new state back. Also returns the stream's head as
+    /// read (nil for a new stream): the one lookup of it a command makes.
+    public func take(_ orgID: String, tables: ProjectionTables, in txn: borrowing some TransactionReading & ~Copyable) throws -> (state: OrgState?, head: StreamHead?) {
+        guard let head = try tables.log.streamHead(orgID, in: txn) else { return (nil, nil) }
+        if let cached = entries.withLock({ $0.removeValue(forKey: orgID) }), cached.head == head.hash {
+            return (cached.state, StreamHead(version: head.version, hash: head.hash, maxAt: cached.maxAt))
+        }
+        let folded = try Self.fold(orgID, tables: tables, in: txn)
+        return (folded.state, StreamHead(version: head.version, hash: head.hash, maxAt: folded.maxAt))
+    }
+
+    public func remember(_ orgID: String, head: StreamHead, state: OrgState?) {
         entries.withLock { entries in
             if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
-            if let state { entries[orgID] = (head, state) } else { entries[orgID] = nil }
+            entries[orgID] = state.map { Entry(head: head.hash, state: $0, maxAt: head.maxAt) }
         }
     }
 
-    /// Folds an org's own stream (not the whole log) up to the last event `include` accepts: through the
-    /// stream index, reading each stored envelope on the replay fast path (no full decode).
+    /// The earliest time there is, where a stream's latest event time starts.
+    static let noTime = Timestamp(millisecondsSinceEpoch: .min)
+
+    /// Folds an org's own stream (never the whole log) up to the last event `point` includes (all of it
+    /// without one): from the latest snapshot the point includes, through the stream index, each stored
+    /// envelope read on the replay fast path. Also returns the latest event time folded.
     public static func fold(
-        _ orgID: String, log: LogTables, upTo include: (_ seq: UInt64, _ at: Timestamp) -> Bool,
-        in txn: borrowing some TransactionReading & ~Copyable
-    ) throws -> OrgState? {
+        _ orgID: String, tables: ProjectionTables, upTo point: TimeTravel.Point? = nil, in txn: borrowing some TransactionReading & ~Copyable
+    ) throws -> (state: OrgState?, maxAt: Timestamp) {
         var state: OrgState?
+        var maxAt = noTime
+        var fromVersion: UInt64 = 1
+        if let snapshot = try SnapshotRow.latest(of: orgID, includedIn: point, tables: tables, in: txn) {
+            (state, maxAt, fromVersion) = (snapshot.state, snapshot.maxAt, snapshot.version + 1)
+        }
         var prefix = Array(orgID.utf8)
         prefix.append(0)
+        let log = tables.log
         try txn.withCursor(on: log.streams) { index in
-            var entry = try index.seek(atLeast: prefix)
+            var entry = try index.seek(atLeast: prefix + Keys.be64(fromVersion))
             while let current = entry, current.key.count == prefix.count + 8, current.key.starts(with: prefix) {
                 let seq = Keys.readBE64(current.value)
                 let keepGoing = try txn.withValue(in: log.events, forKey: Keys.be64(seq)) { value -> Bool in
                     let (view, event) = try OrgAggregate.read(stored: UnsafeRawBufferPointer(rebasing: value[32...]))
-                    guard include(seq, view.at) else { return false }
+                    guard point?.includes(seq: seq, at: view.at) ?? true else { return false }
                     OrgAggregate.apply(&state, event, recordedAs: view)
+                    maxAt = max(maxAt, view.at)
                     return true
                 }
                 guard keepGoing == true else { return }
                 entry = try index.next()
             }
         }
-        return state
+        return (state, maxAt)
     }
 }
 
-import Synchronization
+/// A `snapshots` row: seq ‖ latest event time so far ‖ the state (`OrgState.snapshotBytes`).
+enum SnapshotRow {
+    /// Adds the snapshot of `state` (just after its event `seq`) when `Snapshots` says one is due.
+    static func addIfDue(_ state: OrgState?, seq: UInt64, maxAt: Timestamp, to sink: inout some RowSink) {
+        guard let state, Snapshots.isDue(atVersion: state.version, entries: state.snapshotEntries) else { return }
+        sink.add(.snapshots, key: { Keys.appendSnapshot(state.id, version: state.version, to: &$0) }) { out in
+            Keys.appendBE64(seq, to: &out)
+            Keys.appendBE64(UInt64(bitPattern: maxAt.millisecondsSinceEpoch) ^ (1 << 63), to: &out)
+            out.append(contentsOf: state.snapshotBytes())
+        }
+    }
+
+    /// The latest snapshot of an org that `point` includes (any, without a point).
+    static func latest(
+        of orgID: String, includedIn point: TimeTravel.Point?, tables: ProjectionTables, in txn: borrowing some TransactionReading & ~Copyable
+    ) throws -> (version: UInt64, maxAt: Timestamp, state: OrgState)? {
+        var prefix = Array(orgID.utf8)
+        prefix.append(0)
+        return try txn.withCursor(on: tables[.snapshots]) { cursor in
+            var entry = try cursor.seek(atLeast: prefix + Keys.be64(.max)) != nil ? try cursor.previous() : try cursor.last()
+            while let current = entry, current.key.count == prefix.count + 8, current.key.starts(with: prefix) {
+                guard current.value.count >= 16 else { throw EnvelopeError("a snapshot of \(orgID) is damaged") }
+                let seq = Keys.readBE64(current.value)
+                let maxAt = Timestamp(millisecondsSinceEpoch: Int64(bitPattern: Keys.readBE64(UnsafeRawBufferPointer(rebasing: current.value[8...])) ^ (1 << 63)))
+                if point?.includes(seq: seq, at: maxAt) ?? true {
+                    let version = Keys.readBE64(UnsafeRawBufferPointer(rebasing: current.key[prefix.count...]))
+                    return (version, maxAt, try OrgState(snapshot: UnsafeRawBufferPointer(rebasing: current.value[16...])))
+                }
+                entry = try cursor.previous()
+            }
+            return nil
+        }
+    }
+}

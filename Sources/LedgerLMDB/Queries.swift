@@ -112,7 +112,8 @@ public enum Queries {
 
 /// Time travel on LMDB: folds the org's own stream through the stream index.
 extension TimeTravel {
-    public static func state(of orgID: String, at point: Point, log: LogTables, in txn: borrowing some TransactionReading & ~Copyable) throws -> OrgState? {
-        try StateCache.fold(orgID, log: log, upTo: point.includes, in: txn)
+    /// From the latest snapshot the point includes, then the org's events up to it.
+    public static func state(of orgID: String, at point: Point, tables: ProjectionTables, in txn: borrowing some TransactionReading & ~Copyable) throws -> OrgState? {
+        try StateCache.fold(orgID, tables: tables, upTo: point, in: txn).state
     }
 }

@@ -20,12 +20,17 @@ public struct ProjectionProblem: Sendable, Hashable, CustomStringConvertible {
 /// Folds events, in log order, into every org's state, writing each event's audit entry to a sink.
 struct Folder {
     private(set) var states: [String: OrgState] = [:]
+    private var maxAts: [String: Timestamp] = [:]
     private(set) var lastSeq: UInt64 = 0
 
-    mutating func feed(seq: UInt64, bytes: UnsafeRawBufferPointer, audit sink: inout some RowSink) throws {
+    /// Folds one stored event; its audit entry and any snapshot it makes due go to `sink`.
+    mutating func feed(seq: UInt64, bytes: UnsafeRawBufferPointer, into sink: inout some RowSink) throws {
         let (view, event) = try OrgAggregate.read(stored: bytes)
         Self.addAuditEntry(of: event, view, seq: seq, to: &sink)
         OrgAggregate.apply(&states[view.stream], event, recordedAs: view)
+        let maxAt = max(maxAts[view.stream] ?? StateCache.noTime, view.at)
+        maxAts[view.stream] = maxAt
+        SnapshotRow.addIfDue(states[view.stream], seq: seq, maxAt: maxAt, to: &sink)
         lastSeq = max(lastSeq, seq)
     }
 
@@ -126,7 +131,7 @@ public enum Replay {
         var folder = Folder()
         var arena = RowArena(capacity: 64 << 20)
         try tables.log.forEachEvent(after: 0, in: txn) { seq, _, bytes in
-            try folder.feed(seq: seq, bytes: bytes, audit: &arena)
+            try folder.feed(seq: seq, bytes: bytes, into: &arena)
             if seq & 0x3FFF == 0 { progress?(seq) }
             return true
         }
@@ -314,6 +319,8 @@ final class Fold: @unchecked Sendable {
     private func run(_ part: Int) {
         let range = ranges[part], arena = audit[part]
         var states = [OrgState?](repeating: nil, count: range.count)
+        var maxAts = [Timestamp](repeating: StateCache.noTime, count: range.count)
+        var snapshots = views[part]
         var outcome = Outcome()
         let cpuAtStart = Self.threadCPUSeconds()
         do {
@@ -343,6 +350,8 @@ final class Fold: @unchecked Sendable {
                     Folder.addAuditEntry(of: event, view, seq: seq, to: &audit)
                     OrgAggregate.apply(&states[local], event, recordedAs: view)
                     if view.version == 1 { states[local]?.reserveCapacity(forEvents: streams[ordinal].events) }
+                    maxAts[local] = max(maxAts[local], view.at)
+                    SnapshotRow.addIfDue(states[local], seq: seq, maxAt: maxAts[local], to: &snapshots)
                     outcome.lastSeq = seq
                     folded += 1
                     if folded & 0x3FFF == 0 { progress?(UInt64(folded * parts)) }

@@ -151,7 +151,7 @@ func randomCommands(_ f: Fixture, seed: UInt64, steps: Int, afterEach: (UInt64) 
     for _ in 0..<steps {
         let org = orgs.randomElement(using: &rng)!
         let role = Role.allCases.randomElement(using: &rng)!.rawValue
-        let state = try f.read { txn in try f.store.pipeline.cache.state(of: org, log: f.store.tables.log, in: txn) }
+        let state = try f.read { txn in try f.store.pipeline.cache.state(of: org, tables: f.store.tables, in: txn) }
         // Mostly members act (so most commands are decided on their merits, not refused as strangers).
         let members = state.map { $0.members.keys.map(\.value).sorted() } ?? []
         let actor = Int.random(in: 0..<4, using: &rng) > 0 ? (members.randomElement(using: &rng) ?? people[0]) : people.randomElement(using: &rng)!

@@ -65,6 +65,20 @@ struct PropertyTests {
         }
     }
 
+    @Test("a snapshot reads back as the very state it was made of; damaged bytes are refused", arguments: 0..<10)
+    func snapshotRoundTrip(seed: Int) throws {
+        let l = randomRun(seed: UInt64(700 + seed), steps: 300)
+        for state in l.orgs.values {
+            let bytes = state.snapshotBytes()
+            let read = try bytes.withUnsafeBytes { try OrgState(snapshot: $0) }
+            #expect(read == state)
+            #expect(read.snapshotBytes() == bytes, "equal states give equal bytes")
+            #expect(read.pendingInvitation(to: Email(trusted: "p1@example.com")) == state.pendingInvitation(to: Email(trusted: "p1@example.com")))
+            #expect(throws: (any Error).self) { try bytes.dropLast().withUnsafeBytes { try OrgState(snapshot: UnsafeRawBufferPointer($0)) } }
+            #expect(throws: (any Error).self) { try (bytes + [0]).withUnsafeBytes { try OrgState(snapshot: $0) } }
+        }
+    }
+
     @Test("the pending-invitation index always equals a scan of every invitation the org has sent", arguments: 0..<20)
     func pendingIndexMatchesScan(seed: Int) {
         let people = (0..<7).map { Email(trusted: "p\($0)@example.com") }
