@@ -26,7 +26,7 @@ var rebuildEvents = 1_000_000
 var rebuildRepeats = 1
 var baseDir = FileManager.default.currentDirectoryPath + "/.build/bench-data"
 var keepData = false
-var suites: Set<String> = ["storage", "rebuild", "commands", "socket", "queries"]
+var suites: Set<String> = ["storage", "rebuild", "commands", "pending", "socket", "queries"]
 do {
     var args = CommandLine.arguments.dropFirst()
     while let arg = args.popFirst() {
@@ -36,7 +36,7 @@ do {
         case "--rebuild-events": rebuildEvents = Int(args.popFirst() ?? "") ?? rebuildEvents
         case "--repeat": rebuildRepeats = max(1, Int(args.popFirst() ?? "") ?? rebuildRepeats)
         case "--dir": baseDir = args.popFirst() ?? baseDir
-        case "--only": suites = [args.popFirst() ?? ""]
+        case "--only": suites = Set((args.popFirst() ?? "").split(separator: ",").map(String.init))
         case "--keep": keepData = true
         default:
             FileHandle.standardError.write(Data("usage: orgledger-bench [--only storage|rebuild|stages|commands|socket|queries] [--events N] [--single-events N] [--rebuild-events N] [--repeat N] [--dir DIR] [--keep]\n".utf8))
@@ -306,6 +306,7 @@ if suites.contains("storage") { try await storageBenchmark() }
 if suites.contains("rebuild") { try rebuildBenchmark() }
 if suites.contains("stages") { try replayStages() }
 if suites.contains("commands") { try await commandsInProcess() }
+if suites.contains("pending") { try await invitesIntoALargeOrg() }
 if suites.contains("socket") { try overTheSocket() }
 if suites.contains("queries") { try queries() }
 print("")

@@ -1,3 +1,4 @@
+import LedgerTestSupport
 import Testing
 @testable import OrgDomain
 
@@ -98,6 +99,26 @@ struct ValueRuleTests {
     func avatarCombiningMark() {
         #expect((try? AvatarURL.parse("https://user@\u{301}evil.example/a.png").get()) == nil)
         #expect((try? AvatarURL.parse("https://cdn.example.com/\u{301}a.png").get()) != nil)
+    }
+
+    @Test("the plain-ASCII shortcut answers exactly what the full rules answer, on random ASCII input")
+    func emailShortcutAgrees() {
+        var rng = SplitMix64(seed: 2026)
+        let pieces = ["a", "Z", "9", "@", ".", " ", "\t", "\n", "\u{7F}", "\u{01}", "-", "_", "+", "xn--", "XN--", "ex", "com", "\"", "é"]
+        var shortcut = 0
+        for _ in 0..<20_000 {
+            func word() -> String { (0..<Int.random(in: 0...3, using: &rng)).map { _ in pieces.randomElement(using: &rng)! }.joined() }
+            // Address-shaped most of the time (so the shortcut is reached), anything at all otherwise.
+            let raw = Bool.random(using: &rng) ? word() + "a" + word() + "@" + word() + "b." + word() + "c" + word() : word() + word() + word()
+            let full = Email.parseFully(raw)
+            if let fast = Email.plainASCII(raw) {
+                shortcut += 1
+                #expect(full == .success(fast), "\(raw.debugDescription)")
+                #expect(Array(fast.value.utf8) == (try? Array(full.get().value.utf8)), "\(raw.debugDescription)")
+            }
+            #expect(Email.parse(raw) == full, "\(raw.debugDescription)")
+        }
+        #expect(shortcut > 100, "the random input reaches the shortcut")
     }
 
     @Test("the Kelvin sign is not a k: handles lower-case ASCII only")

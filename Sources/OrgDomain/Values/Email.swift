@@ -15,6 +15,12 @@ public struct Email: Sendable, Hashable, Comparable, CustomStringConvertible {
     public static let maximumBytes = 254
 
     public static func parse(_ raw: String, field: String = "email") -> Result<Email, FieldError> {
+        if let email = plainASCII(raw) { return .success(email) }
+        return parseFully(raw, field: field)
+    }
+
+    /// Every rule, for any input (`parse` takes a shortcut for plain ASCII; a test checks they agree).
+    static func parseFully(_ raw: String, field: String = "email") -> Result<Email, FieldError> {
         func fail(_ message: String) -> Result<Email, FieldError> { .failure(FieldError(field: field, message: message)) }
         let tooLong = "must be at most \(maximumBytes) bytes of UTF-8"
         // Far over the limit: refused before any Unicode work on it.
@@ -66,6 +72,26 @@ public struct Email: Sendable, Hashable, Comparable, CustomStringConvertible {
         let value = local + "@" + unicodeLabels.joined(separator: ".")
         guard value.utf8.count <= maximumBytes else { return fail(tooLong) }
         return .success(Email(trusted: value))
+    }
+
+    /// The common case on bytes alone: a valid address of printable ASCII with no `xn--` label (ASCII is
+    /// its own NFC and NFKC, and has no combining marks). nil for anything else, which `parse` then
+    /// checks in full (and words the refusal): the same answer, without its Unicode work (the writer
+    /// parses every invited email; the full path showed as a quarter of its time in the benchmark).
+    static func plainASCII(_ raw: String) -> Email? {
+        var bytes = Array(raw.utf8)
+        guard bytes.count <= 4 * maximumBytes, bytes.allSatisfy({ $0 < 0x80 }) else { return nil }
+        func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || (0x09...0x0D).contains(byte) }
+        while let last = bytes.last, isSpace(last) { bytes.removeLast() }
+        let start = bytes.firstIndex(where: { !isSpace($0) }) ?? bytes.endIndex
+        bytes.removeSubrange(..<start)
+        guard !bytes.isEmpty, bytes.count <= maximumBytes, !bytes.contains(where: { $0 <= 0x20 || $0 == 0x7F }) else { return nil }
+        for i in bytes.indices where (0x41...0x5A).contains(bytes[i]) { bytes[i] += 0x20 }
+        let parts = bytes.split(separator: UInt8(ascii: "@"), omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty else { return nil }
+        let labels = parts[1].split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+        guard labels.count >= 2, !labels.contains(where: { $0.isEmpty || $0.starts(with: "xn--".utf8) }) else { return nil }
+        return Email(trusted: String(decoding: bytes, as: UTF8.self))
     }
 
     /// For values read back from the log, which were validated when written.
