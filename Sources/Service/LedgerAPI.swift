@@ -243,12 +243,3 @@ public enum SystemClock {
         return Timestamp(millisecondsSinceEpoch: Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec) / 1_000_000)
     }
 }
-
-/// Wraps a route handler: an `APIError` becomes its problem document.
-func answer(_ body: () async throws -> Response) async throws -> Response {
-    do {
-        return try await body()
-    } catch let error as APIError {
-        return error.response
-    }
-}

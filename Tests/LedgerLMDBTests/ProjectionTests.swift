@@ -117,6 +117,16 @@ struct ProjectionTests {
         #expect(TimeTravel.Point("yesterday") == nil)
     }
 
+    @Test("snapshot spacing: every 64 events for a small state, growing with entries / 16 as a power of two")
+    func snapshotSpacing() {
+        func spacing(_ entries: Int) -> UInt64? { (1...65_536).first { Snapshots.isDue(atVersion: UInt64($0), entries: entries) }.map(UInt64.init) }
+        #expect(spacing(0) == 64 && spacing(16) == 64)
+        #expect(spacing(17) == 128 && spacing(32) == 128 && spacing(33) == 256)
+        #expect(spacing(160) == 1_024)
+        #expect(Snapshots.isDue(atVersion: 64 * 8_192, entries: 100_000) && !Snapshots.isDue(atVersion: 64 * 4_096, entries: 100_000))
+        #expect(!Snapshots.isDue(atVersion: 96, entries: 1) && Snapshots.isDue(atVersion: 128, entries: 1))
+    }
+
     @Test("time travel through snapshots equals a fold of the whole stream, by seq and by time, also when the clock went back")
     func snapshotsMatchFullFold() async throws {
         let f = try Fixture()

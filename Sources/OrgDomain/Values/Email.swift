@@ -112,7 +112,7 @@ public struct Email: Sendable, Hashable, Comparable, CustomStringConvertible {
         var bytes = value
         bytes.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
     }
-    public static func < (a: Email, b: Email) -> Bool { a.value.utf8.lexicographicallyPrecedes(b.value.utf8) }
+    public static func < (a: Email, b: Email) -> Bool { TextRules.bytesPrecede(a.value, b.value) }
 }
 
 /// RFC 3492 punycode, decoding only: what turns an `xn--` domain label into its Unicode form.

@@ -8,8 +8,9 @@ import OrgDomain
 
 /// An error answered as an RFC 9457 problem document (`application/problem+json`):
 /// `{type, title, status, detail, reason, errors?}`. Domain refusals are mapped to statuses here and
-/// nowhere else.
-public struct APIError: Error, Sendable {
+/// nowhere else. It renders itself (Hummingbird's `HTTPResponseError`): a route throws it and the
+/// response is made from it, with no wrapper in the handler.
+public struct APIError: HTTPResponseError, Sendable {
     public let status: HTTPResponse.Status
     /// A stable machine-readable reason (`last_owner`, `invalid_input`, …); `type` is `urn:orgledger:problem:<reason>`.
     public let reason: String
@@ -66,6 +67,8 @@ public struct APIError: Error, Sendable {
         }
         return (try? CanonicalJSON.encode(.object(members))) ?? []
     }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response { response }
 
     public var response: Response {
         var headers = self.headers

@@ -6,7 +6,7 @@ import Synchronization
 
 /// Turns every error that reaches the router's edge into a problem document: an unknown path (404), a
 /// known path with another method (405, with `Allow`), Hummingbird's own HTTP errors, and
-/// anything unexpected (500, without internals). Route handlers answer their own `APIError`s.
+/// a storage failure (`LedgerError`: 507 or 503), and anything unexpected (500, without internals).
 struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
     /// The registered routes: a known path asked with another method is 405 with `Allow`, not 404.
     let routes: RouteTable

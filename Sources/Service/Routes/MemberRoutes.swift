@@ -12,79 +12,69 @@ extension LedgerAPI {
         // page). Rows are in byte order of the normalized email, as LMDB keeps them, and the cursor is
         // compared as bytes: a page never skips or repeats a member.
         router.get("/v1/orgs/:org/members") { request, context in
-            try await answer {
-                let (actor, orgID) = try await actorAndOrg(request, context)
-                try await requireRead(.readMembers, orgID: orgID, actor: actor)
-                let limit = try pageLimit(request)
-                let role = request.query("role"), status = request.query("status"), cursor = request.query("cursor")
-                var filter = MemberFilter()
-                if let role {
-                    guard let value = Role(rawValue: role) else { throw APIError.invalid("role", "is not a role") }
-                    filter.role = value
-                }
-                if let status {
-                    guard let value = MemberStatus(rawValue: status) else { throw APIError.invalid("status", "must be active or suspended") }
-                    filter.status = value
-                }
-                if let cursor, cursor.utf8.count > Email.maximumBytes { throw APIError.invalid("cursor", "is not a cursor from this API") }
-                let page: RowPage
-                if let asOf = request.query("as_of") {
-                    guard let state = try await stateAsOf(orgID, asOf) else { throw APIError.notFound("the org did not exist then") }
-                    page = Self.memberPage(of: state, filter: filter, page: PageRequest(after: cursor, limit: limit))
-                } else {
-                    page = try await ledger.members(of: orgID, filter: filter, page: PageRequest(after: cursor, limit: limit))
-                }
-                return pageReply(request, key: "members", page)
+            let (actor, orgID) = try await actorAndOrg(request, context)
+            try await requireRead(.readMembers, orgID: orgID, actor: actor)
+            let limit = try pageLimit(request)
+            let role = request.query("role"), status = request.query("status"), cursor = request.query("cursor")
+            var filter = MemberFilter()
+            if let role {
+                guard let value = Role(rawValue: role) else { throw APIError.invalid("role", "is not a role") }
+                filter.role = value
             }
+            if let status {
+                guard let value = MemberStatus(rawValue: status) else { throw APIError.invalid("status", "must be active or suspended") }
+                filter.status = value
+            }
+            if let cursor, cursor.utf8.count > Email.maximumBytes { throw APIError.invalid("cursor", "is not a cursor from this API") }
+            let page: RowPage
+            if let asOf = request.query("as_of") {
+                guard let state = try await stateAsOf(orgID, asOf) else { throw APIError.notFound("the org did not exist then") }
+                page = Self.memberPage(of: state, filter: filter, page: PageRequest(after: cursor, limit: limit))
+            } else {
+                page = try await ledger.members(of: orgID, filter: filter, page: PageRequest(after: cursor, limit: limit))
+            }
+            return pageReply(request, key: "members", page)
         }
 
         router.get("/v1/orgs/:org/members/:email") { request, context in
-            try await answer {
-                let (actor, orgID) = try await actorAndOrg(request, context)
-                try await requireRead(.readMembers, orgID: orgID, actor: actor)
-                let email = try memberEmail(context)
-                if let asOf = request.query("as_of") {
-                    guard let state = try await stateAsOf(orgID, asOf), let member = state.members[email] else { throw APIError.notFound("\(email) was not a member then") }
-                    return Reply.raw(.ok, Render.memberRow(member), etag: state.version)
-                }
-                guard let found = try await ledger.member(email, of: orgID) else { throw APIError.notFound("\(email) is not a member") }
-                return Reply.raw(.ok, found.row, etag: found.version)
+            let (actor, orgID) = try await actorAndOrg(request, context)
+            try await requireRead(.readMembers, orgID: orgID, actor: actor)
+            let email = try memberEmail(context)
+            if let asOf = request.query("as_of") {
+                guard let state = try await stateAsOf(orgID, asOf), let member = state.members[email] else { throw APIError.notFound("\(email) was not a member then") }
+                return Reply.raw(.ok, Render.memberRow(member), etag: state.version)
             }
+            guard let found = try await ledger.member(email, of: orgID) else { throw APIError.notFound("\(email) is not a member") }
+            return Reply.raw(.ok, found.row, etag: found.version)
         }
 
         router.put("/v1/orgs/:org/members/:email/role") { request, context in
-            try await answer {
-                let (actor, orgID) = try await actorAndOrg(request, context)
-                var body = Body(try await request.jsonObject(), allowed: ["role"])
-                let role = body.string("role")
-                try body.check()
-                let email = try memberEmail(context)
-                return try await execute(request, body: body, target: .id(orgID), command: .changeRole(email: email.value, role: role!), actor: actor) { _, _, state in
-                    (.ok, memberJSON(state, email))
-                }
+            let (actor, orgID) = try await actorAndOrg(request, context)
+            var body = Body(try await request.jsonObject(), allowed: ["role"])
+            let role = body.string("role")
+            try body.check()
+            let email = try memberEmail(context)
+            return try await execute(request, body: body, target: .id(orgID), command: .changeRole(email: email.value, role: role!), actor: actor) { _, _, state in
+                (.ok, memberJSON(state, email))
             }
         }
 
         for (path, make) in [("suspend", Command.suspend), ("reinstate", Command.reinstate)] as [(String, @Sendable (String) -> Command)] {
             router.post("/v1/orgs/:org/members/:email/\(path)") { request, context in
-                try await answer {
-                    let (actor, orgID) = try await actorAndOrg(request, context)
-                    let email = try memberEmail(context)
-                    return try await execute(request, target: .id(orgID), command: make(email.value), actor: actor) { _, _, state in
-                        (.ok, memberJSON(state, email))
-                    }
+                let (actor, orgID) = try await actorAndOrg(request, context)
+                let email = try memberEmail(context)
+                return try await execute(request, target: .id(orgID), command: make(email.value), actor: actor) { _, _, state in
+                    (.ok, memberJSON(state, email))
                 }
             }
         }
 
         // Remove a member; removing oneself is leaving.
         router.delete("/v1/orgs/:org/members/:email") { request, context in
-            try await answer {
-                let (actor, orgID) = try await actorAndOrg(request, context)
-                let email = try memberEmail(context)
-                return try await execute(request, target: .id(orgID), command: .remove(email: email.value), actor: actor) { _, events, _ in
-                    (.ok, ["removed": .string(email.value), "event": .string(events.first?.event.type ?? "")])
-                }
+            let (actor, orgID) = try await actorAndOrg(request, context)
+            let email = try memberEmail(context)
+            return try await execute(request, target: .id(orgID), command: .remove(email: email.value), actor: actor) { _, events, _ in
+                (.ok, ["removed": .string(email.value), "event": .string(events.first?.event.type ?? "")])
             }
         }
     }
