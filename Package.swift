@@ -67,6 +67,7 @@ let package = Package(
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -80,12 +81,16 @@ let package = Package(
         // The executable: offline commands now; serve and the client with the service layer.
         .executableTarget(
             name: "orgledger",
-            dependencies: ["EventLog", "LMDB", "LedgerCore", "OrgDomain", "Ledger", "LedgerLMDB", "Service", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: [
+                "EventLog", "LMDB", "LedgerCore", "OrgDomain", "Ledger", "LedgerLMDB", "Service",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
         ),
 
         // A child process for the crash test: appends in a loop and prints each acknowledged seq.
         .executableTarget(
-            name: "orgledger-append-loop", dependencies: ["EventLog", "LedgerCore", "OrgDomain", "Ledger", "LedgerLMDB"], path: "Tests/Support/AppendLoop"),
+            name: "orgledger-append-loop", dependencies: ["EventLog", "LMDB", "LedgerCore", "OrgDomain", "Ledger", "LedgerLMDB"], path: "Tests/Support/AppendLoop"),
 
         // The benchmarks (scripts/bench, release build).
         .executableTarget(
@@ -102,7 +107,8 @@ let package = Package(
         .testTarget(
             name: "ServiceTests",
             dependencies: [
-                "Service", "Ledger", "LedgerLMDB", "LedgerCore", "OrgDomain",
+                "Service", "Ledger", "LedgerLMDB", "LedgerCore", "OrgDomain", "EventLog",
+                .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
@@ -111,3 +117,9 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// Hummingbird's settings for every Swift target: each existential spelled `any`, and a file uses only the
+// modules it imports itself (a dependency's dependency is not visible by accident).
+for target in package.targets where target.type != .system {
+    target.swiftSettings = (target.swiftSettings ?? []) + [.enableUpcomingFeature("ExistentialAny"), .enableUpcomingFeature("MemberImportVisibility")]
+}

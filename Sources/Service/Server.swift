@@ -8,6 +8,7 @@ import Metrics
 import NIOCore
 import Prometheus
 import ServiceLifecycle
+import UnixSignals
 import Synchronization
 
 /// `orgledger serve`: one ledger, one socket, one service group.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import EventLog
 import Foundation
+import LMDB
 import LedgerCore
 
 struct Export: ParsableCommand {

@@ -3,6 +3,7 @@ import Foundation
 import Ledger
 import LedgerLMDB
 import Logging
+import NIOCore
 import Service
 
 struct Serve: AsyncParsableCommand {

@@ -3,6 +3,7 @@ import EventLog
 import Foundation
 import LMDB
 import Ledger
+import LedgerCore
 import LedgerLMDB
 
 struct Verify: ParsableCommand {

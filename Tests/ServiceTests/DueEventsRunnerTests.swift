@@ -1,3 +1,5 @@
+import EventLog
+import HTTPTypes
 import LedgerCore
 import LedgerLMDB
 import OrgDomain

@@ -1,6 +1,7 @@
 import Hummingbird
 import HTTPTypes
 import Ledger
+import Logging
 import NIOCore
 import Synchronization
 

@@ -6,6 +6,7 @@
 // its command is acknowledged. The tests kill it with SIGKILL and check that every printed line is there.
 import EventLog
 import Foundation
+import LMDB
 import LedgerCore
 import OrgDomain
 import Ledger
