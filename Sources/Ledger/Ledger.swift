@@ -94,7 +94,7 @@ public final class VersionedRow: Sendable {
     }
 }
 
-/// What page of a list to read: the rows after `after` (exclusive), at most `limit`.
+/// What page of a list to read: the rows after `after` (exclusive), at most `limit` (at least 1).
 public struct PageRequest<Cursor: Sendable & Hashable>: Sendable, Hashable {
     public let after: Cursor?
     public let limit: Int
@@ -191,7 +191,7 @@ public final class EventLines: Sendable {
 }
 
 /// A failure of the storage itself (never of the request): the disk is full, an I/O error, stored
-/// data that cannot be read. The service answers 507 for `.storageFull` and 503 otherwise.
+/// data that cannot be read. The service answers 507 for `.storageFull`, 503 for `.io`, 500 for `.corrupt`.
 public struct LedgerError: Error, CustomStringConvertible {
     public enum Code: String, Sendable {
         /// No room to commit; nothing was written. Reads keep working.

@@ -5,10 +5,10 @@
 /// The spacing is 64 events for a small state (as_of on a 10,000-event org then folds at most 64
 /// events) and grows with the state: 64 times the power of two at or above entries / 16, where entries
 /// are the state's members, invitations, keys and held handles. Measured (docs/benchmarks.md): encoding
-/// costs about 0.9 µs an entry and folding about 2.3 µs an event, so a snapshot every 4 × entries events
-/// or more keeps what snapshots add to the write path and to rebuild near a tenth of the fold, while
-/// `as_of` folds at most about 4 × entries events past one. Decided from the version and the state
-/// alone, so the writer, rebuild and verify keep the very same snapshots.
+/// costs about 0.9 µs an entry and folding about 2.3 µs an event, so a snapshot every 4 × entries
+/// events or more keeps what snapshots add to the write path and to rebuild near a tenth of the fold,
+/// while `as_of` folds fewer than 8 × entries events past one (64 while entries ≤ 16). Decided from the
+/// version and the state alone, so the writer, rebuild and verify keep the very same snapshots.
 public enum Snapshots {
     public static let interval: UInt64 = 64
 

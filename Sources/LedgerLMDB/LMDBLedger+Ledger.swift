@@ -7,7 +7,8 @@ import NIOPosix
 import OrgDomain
 
 /// The `Ledger` seam on LMDB. Point reads (one key, or a few) run where they are called: they cost
-/// the same whatever the data. Reads whose cost grows with the data (a page of rows, `as_of` folding
+/// the same whatever the data (key verification may fold an org from its latest snapshot on a cold
+/// cache, a bounded cost). Reads whose cost grows with the data (a page of rows, `as_of` folding
 /// a stream, the raw log) run on a thread pool, never on the event loop or Swift's cooperative
 /// threads, so heavy reads queue behind each other while point reads, commands and `/v1/health` keep
 /// answering (spec §5).
@@ -65,7 +66,8 @@ extension LMDBLedger: Ledger {
     }
 
     public func members(of orgID: String, filter: MemberFilter, page: PageRequest<String>) async throws -> RowPage {
-        try await scan { [tables] txn in
+        precondition(page.limit > 0, "a page holds at least one row")
+        return try await scan { [tables] txn in
             let rows = try Queries.memberRows(orgID, after: page.after, limit: page.limit + 1, where: { row in
                 filter.takesAll || memberFields(row).map { filter.accepts(role: $0.role, status: $0.status) } == true
             }, tables: tables, in: txn)
@@ -76,7 +78,8 @@ extension LMDBLedger: Ledger {
     }
 
     public func invitations(of orgID: String, status: InvitationStatus?, page: PageRequest<InvitationCursor>) async throws -> RowPage {
-        try await scan { [tables] txn in
+        precondition(page.limit > 0, "a page holds at least one row")
+        return try await scan { [tables] txn in
             let rows = try Queries.invitationRows(orgID, after: page.after, limit: page.limit + 1, where: { row in
                 status == nil || Self.field("status", of: row) == status?.rawValue
             }, tables: tables, in: txn)
@@ -99,7 +102,8 @@ extension LMDBLedger: Ledger {
     }
 
     public func orgs(of email: Email, page: PageRequest<String>) async throws -> RowPage {
-        try await scan { [tables] txn in
+        precondition(page.limit > 0, "a page holds at least one row")
+        return try await scan { [tables] txn in
             let memberships = try Queries.entries(under: Keys.joined(email.value, ""), after: page.after.map { Array($0.utf8) }, limit: page.limit + 1, in: tables[.memberships], txn: txn)
             var rows: [[UInt8]] = []
             for membership in memberships.prefix(page.limit) {
@@ -181,7 +185,8 @@ extension LMDBLedger: Ledger {
     private func indexedPage(
         under prefix: [UInt8], index: ProjectionTables.Table, table: ProjectionTables.Table, page: PageRequest<String>, versionOf orgID: String?
     ) async throws -> RowPage {
-        try await scan { [tables] txn in
+        precondition(page.limit > 0, "a page holds at least one row")
+        return try await scan { [tables] txn in
             let found = try Queries.rows(
                 indexedUnder: prefix, after: page.after.map { Array($0.utf8) }, limit: page.limit + 1, index: tables[index], table: tables[table], txn: txn)
             let next = found.count > page.limit ? String(decoding: found[page.limit - 1].key, as: UTF8.self) : nil
@@ -197,7 +202,8 @@ extension LMDBLedger: Ledger {
 
     // MARK: Errors
 
-    /// The one storage error: a full disk or map is `.storageFull`, anything else from LMDB `.io`.
+    /// The one storage error: a full disk or map is `.storageFull`, anything else from LMDB `.io`, stored
+    /// bytes that do not read back (envelope, snapshot, row, a stream the log disagrees on) `.corrupt`.
     /// LMDB reports a short write during commit as EIO (mdb_page_flush): on a full disk that is the same
     /// condition as ENOSPC, so the free space decides.
     func storageError(_ error: any Error) -> any Error {
@@ -208,6 +214,12 @@ extension LMDBLedger: Ledger {
             return LedgerError(error.code == LMDBError.corrupted.rawValue ? .corrupt : .io, error.description, cause: error)
         case let error as EnvelopeError:
             return LedgerError(.corrupt, error.description, cause: error)
+        case let error as SnapshotError:
+            return LedgerError(.corrupt, error.description, cause: error)
+        case let error as JSONParser.SyntaxError:
+            return LedgerError(.corrupt, "a stored row is not JSON: \(error)", cause: error)
+        case let error as AppendError:
+            return LedgerError(.corrupt, "the log refused an append the writer decided: \(error)", cause: error)
         default:
             return error
         }

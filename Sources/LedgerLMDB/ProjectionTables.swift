@@ -23,9 +23,9 @@ import LedgerCore
 /// | `projection_meta` | `format_version`, `last_seq` | 8 bytes BE |
 /// | `idempotency` | actor ‖ 0 ‖ key | a stored response |
 public struct ProjectionTables: Sendable {
-    /// Bump when a row's shape or a table's keys change: the service rebuilds the projections at start-up
-    /// when the stored version differs.
-    public static let formatVersion: UInt64 = 6
+    /// Bump when a row's shape or a table's keys change, or which rows exist (the snapshot spacing): the
+    /// service rebuilds the projections at start-up when the stored version differs.
+    public static let formatVersion: UInt64 = 7
 
     public enum Table: String, CaseIterable, Sendable, Comparable {
         case orgs, handles, members, invitations

@@ -10,14 +10,15 @@ public struct Row: Sendable, Hashable {
     public let value: [UInt8]
 
     /// A readable name for messages: `members[org_x/ada@example.com]`.
-    public var name: String { "\(table.rawValue)[\(RowNames.describe(key))]" }
+    public var name: String { "\(table.rawValue)[\(RowNames.describe(key, numberedBy: table == .snapshots ? "version" : "seq"))]" }
 }
 
 enum RowNames {
-    static func describe(_ key: [UInt8]) -> String {
+    /// `numberedBy` names what a key's trailing 8-byte number is (`seq` for the audit index).
+    static func describe(_ key: [UInt8], numberedBy number: String = "seq") -> String {
         if key.count >= 9, key[key.count - 9] == 0 {  // org ‖ 0 ‖ seq
             let seq = Keys.readBE64(key.withUnsafeBytes { UnsafeRawBufferPointer(rebasing: $0[(key.count - 8)...]) })
-            return String(decoding: key[..<(key.count - 9)], as: UTF8.self) + "/seq \(seq)"
+            return String(decoding: key[..<(key.count - 9)], as: UTF8.self) + "/\(number) \(seq)"
         }
         return String(decoding: key.map { $0 == 0 ? UInt8(ascii: "/") : $0 }, as: UTF8.self)
     }

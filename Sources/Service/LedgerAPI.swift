@@ -151,12 +151,8 @@ public struct LedgerAPI: Sendable {
                 Self.keptForReplay(outcome, at: now, keepSecretsOutOfReplay: keepSecretsOutOfReplay)
             }
         }
-        let outcome: CommandOutcome
-        do {
-            outcome = try await ledger.execute(commandRequest, render: respond, idempotency: idempotency)
-        } catch let error as LedgerError {
-            throw APIError(error)
-        }
+        // A storage failure (LedgerError) goes on to ProblemMiddleware, which logs and answers it.
+        let outcome = try await ledger.execute(commandRequest, render: respond, idempotency: idempotency)
         metrics.command(outcome)
         switch outcome {
         case .applied(_, _, let response):

@@ -163,6 +163,22 @@ struct ProjectionTests {
         #expect(try f.projectionProblem() == nil, "verify re-derives the same snapshots")
     }
 
+    @Test("a damaged snapshot reaches the caller as LedgerError .corrupt, and verify names the row")
+    func damagedSnapshot() async throws {
+        let f = try Fixture()
+        defer { f.close() }
+        let org = try await f.createOrg("acme")
+        for n in 0..<70 { try await f.must(.updateProfile(displayName: "Acme \(n)", avatarURL: nil), by: "owner@example.com", on: .id(org)) }
+        var key = Array(org.utf8) + [0]
+        key += Keys.be64(64)
+        try f.store.environment.write { txn in try txn.put(in: f.store.tables[.snapshots], key: key, value: Keys.be64(64) + Keys.be64(0) + [1, 0, 0]) }
+        try f.reopen()  // a cold cache: the next command folds from the (damaged) snapshot
+        let problem = try f.projectionProblem()
+        #expect(problem?.row == "snapshots[\(org)/version 64]" && problem?.reason == "differs from a fresh replay")
+        let code = await f.storageErrorCode(of: .updateProfile(displayName: "Again", avatarURL: nil), by: "owner@example.com", on: .id(org))
+        #expect(code == .corrupt)
+    }
+
     @Test("with an injected clock, expiry and purge happen exactly when due, once")
     func dueExactlyOnce() async throws {
         let f = try Fixture()

@@ -75,6 +75,18 @@ final class Fixture: @unchecked Sendable {
         return events
     }
 
+    /// The `LedgerError` code a command fails with through the `Ledger` seam (nil if it does not fail so).
+    func storageErrorCode(of command: Command, by actor: String, on target: OrgRef) async -> LedgerError.Code? {
+        do {
+            _ = try await (store as any Ledger).execute(CommandRequest(target: target, command: command, actor: user(actor), now: now), render: { _, _, _ in .none }, idempotency: nil)
+            return nil
+        } catch let error as LedgerError {
+            return error.code
+        } catch {
+            return nil
+        }
+    }
+
     /// Runs the due events at each time in turn; how many each run appended.
     func dueCounts(at times: [Timestamp]) async throws -> [Int] {
         var counts: [Int] = []

@@ -1,6 +1,8 @@
 import HTTPTypes
 import HummingbirdTesting
+import Ledger
 import LedgerCore
+import Service
 import Testing
 
 /// Every route of the API in process: its happy path and the refusals an attacker would try first.
@@ -276,5 +278,16 @@ struct RouteTests {
             let other = try await client.send(.post, "/v1/orgs/\(org)/api-keys", as: owner, json: #"{"name":"other","role":"member"}"#, headers: key)
             #expect(other.status == .unprocessableContent && other.reason == "idempotency_key_reused")
         }
+    }
+}
+
+@Suite("Storage failures as answers")
+struct StorageFailureTests {
+    @Test("a full disk is 507, an I/O failure 503 with Retry-After, damaged data 500 without it")
+    func statuses() {
+        let full = APIError(LedgerError(.storageFull, "full")), io = APIError(LedgerError(.io, "eio")), corrupt = APIError(LedgerError(.corrupt, "bad"))
+        #expect(full.status.code == 507 && full.reason == "disk_full")
+        #expect(io.status == .serviceUnavailable && io.headers[.retryAfter] == "1")
+        #expect(corrupt.status == .internalServerError && corrupt.reason == "storage_corrupt" && corrupt.headers[.retryAfter] == nil)
     }
 }

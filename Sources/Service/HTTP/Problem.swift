@@ -26,16 +26,19 @@ public struct APIError: HTTPResponseError, Sendable {
         self.headers = headers
     }
 
-    /// A failure of the storage: 507 when it is full (nothing was written; reads keep working), else
-    /// 503 (the request may be retried; nothing about it was wrong).
+    /// A failure of the storage: 507 when it is full (nothing was written; reads keep working), 503 for
+    /// an I/O failure (the request may be retried; nothing about it was wrong), 500 for damaged data.
     public init(_ error: LedgerError) {
         switch error.code {
         case .storageFull:
             self.init(
                 HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage"), reason: "disk_full",
                 detail: "the disk is full; nothing was written. Reads keep working; retry once there is room.")
-        case .io, .corrupt:
-            self.init(.serviceUnavailable, reason: "storage_unavailable", detail: "the storage failed (\(error.code.rawValue)); retry later", headers: [.retryAfter: "1"])
+        case .io:
+            self.init(.serviceUnavailable, reason: "storage_unavailable", detail: "the storage failed to read or write; retry later", headers: [.retryAfter: "1"])
+        case .corrupt:
+            // Retrying does not heal damaged data: an operator must (verify, rebuild or restore).
+            self.init(.internalServerError, reason: "storage_corrupt", detail: "stored data could not be read; nothing was written")
         }
     }
 
