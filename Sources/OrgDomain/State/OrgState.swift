@@ -86,7 +86,6 @@ public struct Invitations: Sendable, Hashable, ExpressibleByDictionaryLiteral {
     public var values: Dictionary<String, Invitation>.Values { box.byID.values }
     public var keys: Dictionary<String, Invitation>.Keys { box.byID.keys }
     public var count: Int { box.byID.count }
-    public var isEmpty: Bool { box.byID.isEmpty }
 
     public mutating func reserveCapacity(_ capacity: Int) { tables().byID.reserveCapacity(capacity) }
 
