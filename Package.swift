@@ -53,7 +53,7 @@ let package = Package(
         .target(name: "LedgerCore", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "EventLog", dependencies: ["LMDB", "LedgerCore"]),
         .target(name: "OrgDomain", dependencies: ["LedgerCore"]),
-        .target(name: "Ledger", dependencies: ["LedgerCore", "OrgDomain"]),
+        .target(name: "Ledger", dependencies: ["LedgerCore", "OrgDomain", .product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "LedgerLMDB",
             dependencies: ["LMDB", "LedgerCore", "EventLog", "OrgDomain", "Ledger", .product(name: "NIOPosix", package: "swift-nio")]

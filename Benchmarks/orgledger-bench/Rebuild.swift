@@ -18,12 +18,15 @@ func generateOrgLog(_ environment: Environment, count: Int) throws -> Int {
     var step = 0
     let now = Timestamp(millisecondsSinceEpoch: 1_795_810_740_123)
     func run(_ command: Command, by actor: String, on orgID: String, in txn: borrowing WriteTransaction) throws {
-        guard case .success(let events) = decide(command, by: .user(Email(trusted: actor)), state: states[orgID], context: DecisionContext(now: now)), !events.isEmpty else { return }
+        // People as the ledger names them: by user id (a fixed spelling of the email here; no store).
+        @Sendable func user(_ email: String) -> UserID { UserID(trusted: "usr_" + email) }
+        let context = DecisionContext(now: now, people: { user($0.value) })
+        guard case .success(let events) = decide(command, by: .user(user(actor)), state: states[orgID], context: context), !events.isEmpty else { return }
         let request = AppendRequest(stream: orgID, expectedVersion: .exactly(states[orgID]?.version ?? 0),
-                                    events: events.map { $0.newEvent(at: now, actor: .user(Email(trusted: actor)), meta: EventMeta(requestId: "bench-\(written)")) })
+                                    events: events.map { $0.newEvent(at: now, actor: .user(user(actor)), meta: EventMeta(requestId: "bench-\(written)")) })
         guard case .success(let receipt) = try log.append(request, in: txn) else { fatalError("append refused") }
         for (event, recorded) in zip(events, receipt.events) {
-            apply(&states[orgID], event, EventContext(at: now, actor: .user(Email(trusted: actor)), version: recorded.version))
+            apply(&states[orgID], event, EventContext(at: now, actor: .user(user(actor)), version: recorded.version))
         }
         written += events.count
     }
@@ -41,9 +44,9 @@ func generateOrgLog(_ environment: Environment, count: Int) throws -> Int {
                 }
                 let member = "member-\(n / 3)@org\(o).example.com"
                 switch n % 3 {
-                case 1: try run(.invite(emails: [member], role: "member", ttlDays: nil, invitationIDs: ["inv_\(o)_\(n)"]), by: owner, on: orgID, in: txn)
+                case 1: try run(.invite(people: [.email(member)], role: "member", ttlDays: nil, invitationIDs: ["inv_\(o)_\(n)"]), by: owner, on: orgID, in: txn)
                 case 2: try run(.acceptInvitation(id: "inv_\(o)_\(n - 1)"), by: member, on: orgID, in: txn)
-                default: try run(.changeRole(email: "member-\(n / 3 - 1)@org\(o).example.com", role: "viewer"), by: owner, on: orgID, in: txn)
+                default: try run(.changeRole(member: .email("member-\(n / 3 - 1)@org\(o).example.com"), role: "viewer"), by: owner, on: orgID, in: txn)
                 }
             }
         }

@@ -20,7 +20,7 @@ import Service
         let store = try LMDBLedger(path: path, afterCommit: { batches.record($0) })
         let now = Timestamp(millisecondsSinceEpoch: 1_795_810_740_123)
         for s in 0..<submitters {
-            _ = try await store.pipeline.execute(CommandRequest(target: .new("org_b\(s)"), command: .createOrg(orgID: "org_b\(s)", handle: "bench-\(s)", displayName: "Bench"), actor: .user(Email(trusted: "owner@b\(s).example")), now: now))
+            _ = try await store.pipeline.execute(CommandRequest(target: .new("org_b\(s)"), command: .createOrg(orgID: "org_b\(s)", handle: "bench-\(s)", displayName: "Bench"), actor: Email(trusted: "owner@b\(s).example"), now: now))
         }
         let perSubmitter = submitters == 1 ? 5_000 : 100_000 / submitters
         let before = batches.all.count
@@ -33,8 +33,8 @@ import Service
                         let t0 = now_()
                         let outcome = try await store.pipeline.execute(CommandRequest(
                             target: .id("org_b\(s)"),
-                            command: .invite(emails: ["p\(n)@b\(s).example"], role: "member", ttlDays: nil, invitationIDs: ["inv_\(s)_\(n)"]),
-                            actor: .user(Email(trusted: "owner@b\(s).example")), now: now))
+                            command: .invite(people: [.email("p\(n)@b\(s).example")], role: "member", ttlDays: nil, invitationIDs: ["inv_\(s)_\(n)"]),
+                            actor: Email(trusted: "owner@b\(s).example"), now: now))
                         guard case .applied = outcome else { fatalError("refused: \(outcome)") }
                         _ = h.record((now_() - t0) / 1000)
                     }
@@ -63,7 +63,7 @@ func now_() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
     let path = try freshFolder("pending", in: baseDir)
     let store = try LMDBLedger(path: path)
     let now = Timestamp(millisecondsSinceEpoch: 1_795_810_740_123)
-    let owner = Actor.user(Email(trusted: "owner@large.example"))
+    let owner = Email(trusted: "owner@large.example")
     for (org, handle) in [("org_large", "large"), ("org_empty", "empty")] {
         _ = try await store.pipeline.execute(CommandRequest(target: .new(org), command: .createOrg(orgID: org, handle: handle, displayName: "Bench"), actor: owner, now: now))
     }
@@ -72,7 +72,7 @@ func now_() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
         let emails = (0..<100).map { _ in counter += 1; return "p\(counter)@large.example" }
         let t0 = now_()
         let outcome = try await store.pipeline.execute(CommandRequest(
-            target: .id(org), command: .invite(emails: emails, role: "member", ttlDays: 30, invitationIDs: emails.map { "inv_\($0)" }), actor: owner, now: now))
+            target: .id(org), command: .invite(people: emails.map(PersonRef.email), role: "member", ttlDays: 30, invitationIDs: emails.map { "inv_\($0)" }), actor: owner, now: now))
         guard case .applied(_, let events, _) = outcome, events.count == 100 else { fatalError("refused: \(outcome)") }
         return now_() - t0
     }

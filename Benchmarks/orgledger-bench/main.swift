@@ -84,7 +84,7 @@ func memberJoined(_ submitter: Int, _ n: Int) -> NewEvent {
         type: "member.joined", at: Timestamp(millisecondsSinceEpoch: 1_795_810_740_123 + Int64(n)),
         actor: "inviter-\(submitter)@example.com",
         data: ["email": .string("user-\(n)@example.com"), "role": "member", "invitation_id": .string("inv_\(submitter)_\(n)_0123456789abcdef"), "invited_by": .string("inviter-\(submitter)@example.com")],
-        meta: EventMeta(requestId: "req-\(submitter)-\(n)", clientIP: "127.0.0.1", userAgent: "orgledger-bench/1"))
+        meta: EventMeta(requestId: "req-\(submitter)-\(n)", clientIP: PersonalValue(committing: "127.0.0.1"), userAgent: PersonalValue(committing: "orgledger-bench/1")))
 }
 
 struct AppendRun {

@@ -24,7 +24,7 @@ public final class Environment: @unchecked Sendable {
         /// The map never grows past this size; a write that needs more fails with `LMDBError.mapFull`.
         public var maximumMapSize: Int = 1 << 40
         /// How many named databases may be opened.
-        public var maxDatabases: Int = 32
+        public var maxDatabases: Int = 64
         /// How many read transactions may be open at once, across every process using the environment.
         public var maxReaders: Int = 510
         /// Open read-only: no write transaction can begin.
@@ -33,7 +33,7 @@ public final class Environment: @unchecked Sendable {
         public var fileMode: mode_t = 0o600
 
         public init(
-            mapSize: Int = 64 << 20, maximumMapSize: Int = 1 << 40, maxDatabases: Int = 32,
+            mapSize: Int = 64 << 20, maximumMapSize: Int = 1 << 40, maxDatabases: Int = 64,
             maxReaders: Int = 510, readOnly: Bool = false, fileMode: mode_t = 0o600
         ) {
             self.mapSize = mapSize

@@ -39,6 +39,9 @@ extension Aggregate {
 
 /// Organizations: `OrgState` folded from `OrgEvent`s by the domain's `apply`.
 public enum OrgAggregate: Aggregate {
+    /// Whether a stream is an org's (`org_…`): the log also holds users' streams (product spec §7).
+    public static func owns(stream: String) -> Bool { stream.utf8.starts(with: "org_".utf8) }
+
     public static func decode(type: String, data: [(String, JSONValue)]) throws -> OrgEvent {
         try OrgEvent(type: type, members: data)
     }

@@ -28,13 +28,12 @@ public struct AuditFilter: Sendable, Hashable {
     /// Before.
     public var until: Timestamp?
 
-    /// An email given as `actor` or `target` is normalized (`Email.parse`), so any spelling of it finds
-    /// the entries the log records in its one spelling; other values are compared as given.
+    /// `actor` and `target` are compared as the log records them: a person by user id (the caller
+    /// resolves an email first), anything else as given.
     public init(actor: String? = nil, action: String? = nil, target: String? = nil, since: Timestamp? = nil, until: Timestamp? = nil) {
-        func normalized(_ value: String?) -> String? { value.map { (try? Email.parse($0).get())?.value ?? $0 } }
-        self.actor = normalized(actor)
+        self.actor = actor
         self.action = action
-        self.target = normalized(target)
+        self.target = target
         self.since = since
         self.until = until
     }
@@ -60,12 +59,15 @@ public enum AuditFormat: String, Sendable, CaseIterable {
         return out
     }
 
-    /// CSV (RFC 4180) with a header: seq, at, actor, action, target, data (the data as canonical JSON).
+    /// CSV (RFC 4180) with a header: seq, at, actor, action, target, data (the data as canonical JSON);
+    /// people as the rows show them (current email, or `[erased]`).
     public static func csv(_ rows: [(entry: AuditEntry, row: [UInt8])]) -> String {
         var out = "seq,at,actor,action,target,data\n"
         for row in rows {
-            let data = (try? JSONParser.parse(row.row))?["data"]?.description ?? ""
-            let fields = [String(row.entry.seq), row.entry.at.rfc3339, row.entry.actor, row.entry.action, row.entry.target ?? "", data]
+            let parsed = try? JSONParser.parse(row.row)
+            let data = parsed?["data"]?.description ?? ""
+            let actor = parsed?["actor"]?.stringValue ?? row.entry.actor, target = parsed?["target"]?.stringValue ?? row.entry.target ?? ""
+            let fields = [String(row.entry.seq), row.entry.at.rfc3339, actor, row.entry.action, target, data]
             out += fields.map(csvField).joined(separator: ",") + "\n"
         }
         return out

@@ -15,19 +15,42 @@ public enum OrgRef: Sendable, Hashable {
 public struct CommandRequest: Sendable {
     public var target: OrgRef
     public var command: Command
-    public var actor: Actor?
+    /// Who acts, as `X-Actor` named them (nil: nobody, 401). The ledger resolves the email to a user in
+    /// the command's transaction, making the user if the command succeeds (product spec §7).
+    public var actor: Email?
     /// The time the command is decided at (read once from the clock by the caller).
     public var now: Timestamp
     /// `If-Match`: the org version the caller saw; a different current version refuses with 412.
     public var ifMatch: UInt64?
     public var meta: EventMeta
 
-    public init(target: OrgRef, command: Command, actor: Actor?, now: Timestamp, ifMatch: UInt64? = nil, meta: EventMeta = EventMeta()) {
+    public init(target: OrgRef, command: Command, actor: Email?, now: Timestamp, ifMatch: UInt64? = nil, meta: EventMeta = EventMeta()) {
         self.target = target
         self.command = command
         self.actor = actor
         self.now = now
         self.ifMatch = ifMatch
+        self.meta = meta
+    }
+}
+
+/// A command on a user's account (`/v1/me`, `/v1/admin/users/{email}/activate`).
+public struct UserCommandRequest: Sendable {
+    /// The account: the actor's own, or (for `activate`) the one an operator names.
+    public var account: Email
+    public var command: UserCommand
+    public var actor: Email?
+    /// Whether the actor is one of the service's operators.
+    public var actorIsOperator: Bool
+    public var now: Timestamp
+    public var meta: EventMeta
+
+    public init(account: Email, command: UserCommand, actor: Email?, actorIsOperator: Bool = false, now: Timestamp, meta: EventMeta = EventMeta()) {
+        self.account = account
+        self.command = command
+        self.actor = actor
+        self.actorIsOperator = actorIsOperator
+        self.now = now
         self.meta = meta
     }
 }
@@ -49,7 +72,11 @@ public struct AppliedEvent: Sendable, Hashable {
 /// How the caller answers an applied command, rendered inside the command's transaction from the state
 /// it produced. The state itself never leaves the ledger: a copy held by a caller still answering would
 /// make the next command on that org copy its member and invitation tables before changing them.
-public typealias RenderApplied = @Sendable (_ orgID: String, _ events: [AppliedEvent], _ state: OrgState?) -> StoredResponse
+public typealias RenderApplied = @Sendable (_ orgID: String, _ events: [AppliedEvent], _ state: OrgState?, _ people: People) -> StoredResponse
+
+/// How the caller answers an applied user command: from the account's row (`users` view, people
+/// resolved) after it.
+public typealias RenderUserApplied = @Sendable (_ userRow: [UInt8]?) -> StoredResponse
 
 public enum CommandOutcome: Sendable {
     /// Decided and durable. `events` is empty when the command changed nothing; `response` is what

@@ -19,6 +19,10 @@ public protocol Ledger: Sendable {
     /// made of it in the same transaction.
     func execute(_ request: CommandRequest, render: @escaping RenderApplied, idempotency: Idempotency?) async throws -> CommandOutcome
 
+    /// Runs one command on a user's account, the same way. `.applied` carries the account's user id
+    /// as its `orgID`.
+    func execute(_ request: UserCommandRequest, render: @escaping RenderUserApplied, idempotency: Idempotency?) async throws -> CommandOutcome
+
     /// Appends every event due at `now` (actor `system`) and forgets expired idempotent answers;
     /// returns how many events were appended.
     func appendDue(now: Timestamp) async throws -> Int
@@ -37,26 +41,34 @@ public protocol Ledger: Sendable {
     /// Who holds a handle: its current org, or the org whose former handle it is, with the hold's end.
     func handleClaim(_ handle: Handle) async throws -> HandleClaim?
 
-    /// How `actor` stands in an org (for the permission matrix); nil when the org is unknown.
-    func standing(of actor: Actor, in orgID: String) async throws -> Standing?
+    /// The user an email belongs to now (not erased), if any.
+    func person(_ email: Email) async throws -> Person?
+
+    /// A user's row (`/v1/me`): profile values in clear while held.
+    func userRow(_ user: UserID) async throws -> [UInt8]?
+
+    /// How `user` stands in an org (for the permission matrix); nil when the org is unknown. A user
+    /// whose account may not act (pending deletion, awaiting activation) stands nowhere.
+    func standing(of user: UserID?, in orgID: String) async throws -> Standing?
 
     /// A member's row and the org's version.
-    func member(_ email: Email, of orgID: String) async throws -> VersionedRow?
+    func member(_ user: UserID, of orgID: String) async throws -> VersionedRow?
 
-    /// An org's members in byte order of the email, after `page.after` (an email), that `filter` takes.
+    /// An org's members in byte order of the user id (which never changes, so a page holds through an
+    /// email change), after `page.after` (a user id), that `filter` takes.
     func members(of orgID: String, filter: MemberFilter, page: PageRequest<String>) async throws -> RowPage
 
     /// An org's invitations, newest first, with `status` if given.
     func invitations(of orgID: String, status: InvitationStatus?, page: PageRequest<InvitationCursor>) async throws -> RowPage
 
-    /// The pending invitations addressed to an email, by invitation id.
-    func pendingInvitations(to email: Email, page: PageRequest<String>) async throws -> RowPage
+    /// The pending invitations addressed to a user, by invitation id.
+    func pendingInvitations(to user: UserID, page: PageRequest<String>) async throws -> RowPage
 
     /// An org's API keys (never a secret), by key id.
     func apiKeys(of orgID: String, page: PageRequest<String>) async throws -> RowPage
 
-    /// The orgs an email belongs to, by org id: each org row with the member's `role` added.
-    func orgs(of email: Email, page: PageRequest<String>) async throws -> RowPage
+    /// The orgs a user belongs to, by org id: each org row with the member's `role` added.
+    func orgs(of user: UserID, page: PageRequest<String>) async throws -> RowPage
 
     /// The key a secret's SHA-256 (hex) names, if it holds now (`APIKey.status(in:)` is `.active`).
     func verifyKey(secretSHA256: String) async throws -> VerifiedKey?
@@ -67,6 +79,9 @@ public protocol Ledger: Sendable {
 
     /// An org's state as of a point, from its own stream.
     func state(of orgID: String, at point: TimeTravel.Point) async throws -> OrgState?
+
+    /// The people of an org state (as `state(of:at:)` gives), for rendering it: current emails, or erased.
+    func people(_ users: [UserID]) async throws -> [UserID: Person]
 
     /// Stored events after a seq as export lines (NDJSON envelopes with their hash), at most `limit`.
     func events(after seq: UInt64, limit: Int) async throws -> EventLines

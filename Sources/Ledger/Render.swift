@@ -107,11 +107,11 @@ public enum Render {
 
     package static func memberRow(_ m: Member, into out: inout [UInt8]) {
         var w = RowWriter(appendingTo: &out)
-        w.string("email", m.email.value)
         w.optionalString("invited_by", m.invitedBy?.value)
         w.time("joined_at", m.joinedAt)
         w.string("role", m.role.rawValue)
         w.string("status", m.status.rawValue)
+        w.string("user_id", m.user.value)
         w.finish(into: &out)
     }
 
@@ -119,7 +119,6 @@ public enum Render {
 
     package static func invitationRow(_ i: Invitation, orgID: String, into out: inout [UInt8]) {
         var w = RowWriter(appendingTo: &out)
-        w.string("email", i.email.value)
         w.time("expires_at", i.expiresAt)
         w.string("id", i.id)
         w.string("invited_by", i.invitedBy.value)
@@ -127,6 +126,7 @@ public enum Render {
         w.string("role", i.role.rawValue)
         w.time("sent_at", i.sentAt)
         w.string("status", i.status.rawValue)
+        w.string("user_id", i.invitee.value)
         w.finish(into: &out)
     }
 
@@ -176,11 +176,11 @@ public enum Render {
     /// What an event acts on, for the audit filter `target=`.
     public static func target(of event: OrgEvent, orgID: String) -> String? {
         switch event {
-        case .memberJoined(let email, _, _, _), .memberRoleChanged(let email, _, _), .memberSuspended(let email, _),
-            .memberReinstated(let email, _), .memberRemoved(let email, _), .memberLeft(let email, _),
-            .invitationSent(_, let email, _, _), .invitationRevoked(_, let email, _), .invitationAccepted(_, let email),
-            .invitationDeclined(_, let email), .invitationExpired(_, let email):
-            return email.value
+        case .memberJoined(let user, _, _, _), .memberRoleChanged(let user, _, _), .memberSuspended(let user, _),
+            .memberReinstated(let user, _), .memberRemoved(let user, _, _), .memberLeft(let user, _),
+            .invitationSent(_, let user, _, _), .invitationRevoked(_, let user, _), .invitationAccepted(_, let user),
+            .invitationDeclined(_, let user), .invitationExpired(_, let user):
+            return user.value
         case .apiKeyCreated(let keyID, _, _, _, _), .apiKeyRevoked(let keyID):
             return keyID
         case .handleRenamed(_, let to, _):

@@ -2,21 +2,39 @@
 import Glibc
 #endif
 /// Request context recorded with an event (`meta`): where a command came from, never what it did.
+/// `client_ip` and `user_agent` are personal values (product spec §8): the envelope holds only their
+/// commitments; the values themselves go to the personal-data store and are erased after the retention.
+///
+/// Keep its stored layout at 64 bytes (three optional strings, two class references): swiftc 6.3.1
+/// mis-sizes the async frames of tests that hold an `EventEnvelope` when it changes (AddressSanitizer:
+/// heap-buffer-overflow in the task allocator; both 48 and 80 bytes failed, 64 passes). README, "Notes
+/// for contributors".
 public struct EventMeta: Sendable, Hashable {
     public var requestId: String?
-    public var clientIP: String?
-    public var userAgent: String?
+    public var clientIP: PersonalValue?
+    public var userAgent: PersonalValue?
     public var idempotencyKey: String?
+    /// How the command arrived when not through the REST API: `scim` (product spec §4, §10).
+    public var via: String?
 
-    public init(requestId: String? = nil, clientIP: String? = nil, userAgent: String? = nil, idempotencyKey: String? = nil) {
+    public init(requestId: String? = nil, clientIP: PersonalValue? = nil, userAgent: PersonalValue? = nil, idempotencyKey: String? = nil, via: String? = nil) {
         self.requestId = requestId
         self.clientIP = clientIP
         self.userAgent = userAgent
         self.idempotencyKey = idempotencyKey
+        self.via = via
     }
 
     public enum Field: String, Sendable, CaseIterable {
         case requestId = "request_id", clientIP = "client_ip", userAgent = "user_agent", idempotencyKey = "idempotency_key"
+    }
+
+    /// The personal values committed to, with their pointers into the envelope.
+    public var disclosures: [Disclosure] {
+        var out: [Disclosure] = []
+        if let clientIP { out.append(Disclosure(pointer: "/meta/client_ip", value: clientIP)) }
+        if let userAgent { out.append(Disclosure(pointer: "/meta/user_agent", value: userAgent)) }
+        return out
     }
 
     /// A recorded value is at most this many UTF-8 bytes.
@@ -56,34 +74,41 @@ public struct EventMeta: Sendable, Hashable {
         }
     }
 
-    /// The first value that breaks its rule, as "field: why", or nil.
+    /// The first clear value that breaks its rule, as "field: why", or nil (the personal ones are
+    /// commitments here: their values were checked at the edge).
     public var problem: String? {
-        let values: [(Field, String?)] = [(.requestId, requestId), (.clientIP, clientIP), (.userAgent, userAgent), (.idempotencyKey, idempotencyKey)]
+        let values: [(Field, String?)] = [(.requestId, requestId), (.idempotencyKey, idempotencyKey)]
         for case let (field, value?) in values {
             if let why = Self.problem(field, value) { return "meta.\(field.rawValue) \(why)" }
         }
+        if let via, via != "scim" { return "meta.via is not scim" }
         return nil
     }
 
     /// The `meta` object: only the members that are present.
     public var json: JSONValue {
         var members: [String: JSONValue] = [:]
-        if let clientIP { members["client_ip"] = .string(clientIP) }
+        if let clientIP { members["client_ip"] = clientIP.json }
         if let idempotencyKey { members["idempotency_key"] = .string(idempotencyKey) }
         if let requestId { members["request_id"] = .string(requestId) }
-        if let userAgent { members["user_agent"] = .string(userAgent) }
+        if let userAgent { members["user_agent"] = userAgent.json }
+        if let via { members["via"] = .string(via) }
         return .object(members)
     }
 
     public init(json: JSONValue) throws(EnvelopeError) {
         guard case .object(let members) = json else { throw EnvelopeError("meta is not an object") }
         for (key, value) in members {
-            guard case .string(let s) = value else { throw EnvelopeError("meta.\(key) is not a string") }
             switch key {
-            case "client_ip": clientIP = s
-            case "idempotency_key": idempotencyKey = s
-            case "request_id": requestId = s
-            case "user_agent": userAgent = s
+            case "client_ip": clientIP = try PersonalValue(json: value)
+            case "user_agent": userAgent = try PersonalValue(json: value)
+            case "idempotency_key", "request_id", "via":
+                guard case .string(let s) = value else { throw EnvelopeError("meta.\(key) is not a string") }
+                switch key {
+                case "request_id": requestId = s
+                case "via": via = s
+                default: idempotencyKey = s
+                }
             default: throw EnvelopeError("meta has an unknown member \"\(key)\"")
             }
         }
@@ -100,7 +125,7 @@ public struct NewEvent: Sendable, Hashable {
     public var data: JSONValue
     public var meta: EventMeta
 
-    public init(type: String, schemaVersion: Int = 1, at: Timestamp, actor: String, data: JSONValue = [:], meta: EventMeta = EventMeta()) {
+    public init(type: String, schemaVersion: Int = EventEnvelope.schemaVersion, at: Timestamp, actor: String, data: JSONValue = [:], meta: EventMeta = EventMeta()) {
         self.type = type
         self.schemaVersion = schemaVersion
         self.at = at
@@ -122,6 +147,10 @@ public struct EnvelopeError: Error, Equatable, CustomStringConvertible {
 /// The stored form is `canonicalBytes()`: the envelope without `hash`, in RFC 8785 form. `hash` is the
 /// SHA-256 of exactly those bytes, and `prev_hash` the previous event's `hash` (64 zeros for seq 1).
 public struct EventEnvelope: Sendable, Hashable {
+    /// The envelope format every event is written in: 2 names people by user id and holds personal
+    /// values only as commitments (product spec §8). A log of format 1 is refused, never read.
+    public static let schemaVersion = 2
+
     public var seq: UInt64
     public var stream: String
     public var version: UInt64

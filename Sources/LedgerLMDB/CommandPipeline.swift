@@ -12,31 +12,45 @@ public final class CommandPipeline: Sendable {
     public let tables: ProjectionTables
     public let projector: Projector
     public let cache: StateCache
+    public let instanceKey: InstanceKey
+    var people: PeopleStore { tables.people }
 
-    public init(environment: Environment, writer: GroupCommitWriter, tables: ProjectionTables, cache: StateCache = StateCache()) {
+    public init(environment: Environment, writer: GroupCommitWriter, tables: ProjectionTables, instanceKey: InstanceKey, cache: StateCache = StateCache()) {
         self.environment = environment
         self.writer = writer
         self.tables = tables
         self.projector = Projector(tables: tables)
         self.cache = cache
+        self.instanceKey = instanceKey
     }
 
     /// Runs a command in the writer's next batch; `render` answers it from the state it produced.
     public func execute(
-        _ request: CommandRequest, render: @escaping RenderApplied = { _, _, _ in .none }, idempotency: Idempotency? = nil
+        _ request: CommandRequest, render: @escaping RenderApplied = { _, _, _, _ in .none }, idempotency: Idempotency? = nil
     ) async throws -> CommandOutcome {
         try await writer.submit { [self] txn in try run(request, render: render, idempotency: idempotency, in: txn) }
     }
 
     func run(_ request: CommandRequest, render: RenderApplied, idempotency: Idempotency?, in txn: borrowing WriteTransaction) throws -> CommandOutcome {
-        let idempotencyKey = idempotency.flatMap { i in request.actor.map { Keys.joined($0.description, i.key) } }
+        try idempotent(by: request.actor, now: request.now, idempotency, in: txn) { try decideAndApply(request, render: render, in: txn) }
+    }
+
+    /// Runs `body` once per idempotency key: the same actor's same key with the same request within 24
+    /// hours answers the kept response; with another request it is refused. Replies are kept under the
+    /// actor's user id (an email only for someone the ledger does not know yet), so an erasure finds
+    /// and drops a user's kept replies by prefix.
+    private func idempotent(
+        by actor: Email?, now: Timestamp, _ idempotency: Idempotency?, in txn: borrowing WriteTransaction, _ body: () throws -> CommandOutcome
+    ) throws -> CommandOutcome {
+        let actorKey = try actor.map { email in try people.userID(of: email, in: txn)?.value ?? email.value }
+        let idempotencyKey = idempotency.flatMap { i in actorKey.map { Keys.joined($0, i.key) } }
         if let idempotencyKey, let idempotency,
             let stored = try txn.withValue(in: tables.idempotency, forKey: idempotencyKey, { StoredResponse(decoding: $0) }) ?? nil,
-            stored.isLive(at: request.now)
+            stored.isLive(at: now)
         {
             return stored.fingerprint == idempotency.fingerprint ? .replayed(stored) : .idempotencyKeyReused
         }
-        let outcome = try decideAndApply(request, render: render, in: txn)
+        let outcome = try body()
         if let idempotencyKey, let idempotency, let response = idempotency.keep(outcome) {
             let kept = StoredResponse(status: response.status, body: response.body, at: response.at, etag: response.etag, fingerprint: idempotency.fingerprint)
             try txn.put(in: tables.idempotency, key: idempotencyKey, value: kept.encoded)
@@ -57,9 +71,27 @@ public final class CommandPipeline: Sendable {
         /// Puts the unchanged state back (a refusal or a command that changes nothing).
         func keep() { if let head { cache.remember(orgID, head: head, state: state) } }
         let claim = try handleClaim(for: request.command, in: txn)
-        let context = DecisionContext(now: request.now, handleHolder: { handle in claim?.0 == handle ? claim?.1 : nil })
+        // The people the command names, resolved to users: existing ones, or fresh ids that become
+        // users only if the command succeeds.
+        var directory = Directory()
+        var actor: Actor?
+        var actorAccount = UserStatus.active
+        if let email = request.actor {
+            let resolved = try directory.resolve(email, people: people, key: instanceKey, in: txn)
+            actor = .user(resolved.id)
+            actorAccount = resolved.status
+        }
+        for raw in request.command.emailsNamed {
+            if case .success(let email) = Email.parse(raw) { _ = try directory.resolve(email, people: people, key: instanceKey, in: txn) }
+        }
+        var ownersPendingDeletion: Set<UserID> = []
+        for owner in state?.activeOwners ?? [] where try people.row(owner, in: txn)?.status == .pendingDeletion { ownersPendingDeletion.insert(owner) }
+        let ids = directory.ids, pending = ownersPendingDeletion
+        let context = DecisionContext(
+            now: request.now, handleHolder: { handle in claim?.0 == handle ? claim?.1 : nil }, people: { ids[$0] ?? DecisionContext.unknownPeople($0) },
+            actorAccount: actorAccount, pendingDeletion: { pending.contains($0) })
         let events: [OrgEvent]
-        switch decide(request.command, by: request.actor, state: state, context: context) {
+        switch decide(request.command, by: actor, state: state, context: context) {
         case .failure(let refusal):
             keep()
             return .refused(refusal)
@@ -71,13 +103,53 @@ public final class CommandPipeline: Sendable {
             keep()
             return .versionMismatch(current: state?.version ?? 0)
         }
-        guard !events.isEmpty else {
+        let people = self.people
+        guard !events.isEmpty, let actor else {
             keep()
-            return .applied(orgID: orgID, events: [], response: render(orgID, [], state))
+            return .applied(orgID: orgID, events: [], response: render(orgID, [], state, { try? people.person($0, in: txn) }))
         }
-        let actor = request.actor ?? .system
+        // New users first: every event after names them by id.
+        let named = Set(events.compactMap(\.person) + [actor.user].compactMap { $0 })
+        for fresh in directory.fresh where named.contains(fresh.id) {
+            try createUser(fresh, by: actor, at: request.now, meta: request.meta, in: txn)
+        }
         let applied = try append(events, to: orgID, state: &state, head: head, actor: actor, at: request.now, meta: request.meta, in: txn)
-        return .applied(orgID: orgID, events: applied, response: render(orgID, applied, state))
+        return .applied(orgID: orgID, events: applied, response: render(orgID, applied, state, { try? people.person($0, in: txn) }))
+    }
+
+    /// Appends `user.created` for a user this command makes, keeps their email in the store and
+    /// writes their row.
+    private func createUser(_ fresh: Directory.Fresh, by actor: Actor, at now: Timestamp, meta: EventMeta, in txn: borrowing WriteTransaction) throws {
+        let event = UserRules.creation(of: fresh.email, wasErased: fresh.wasErased) { PersonalValue(committing: $0) }
+        _ = try appendUserEvents([event], to: fresh.id, row: nil, actor: actor, at: now, meta: meta, in: txn)
+    }
+
+    /// Appends events to a user's stream (whose row is `row`, nil for a new user), keeps the values they
+    /// commit to and updates the row; returns the new row.
+    func appendUserEvents(
+        _ events: [UserEvent], to user: UserID, row: UserRow?, actor: Actor, at now: Timestamp, meta: EventMeta, in txn: borrowing WriteTransaction
+    ) throws -> UserRow? {
+        let version = row?.version ?? 0
+        let request = AppendRequest(stream: user.value, expectedVersion: .exactly(version), events: events.map { $0.newEvent(at: now, actor: actor, meta: meta) })
+        let receipt: AppendReceipt
+        switch try tables.log.append(request, streamVersion: version, in: txn) {
+        case .success(let r): receipt = r
+        case .failure(let error): throw error
+        }
+        var state: UserState? = row.map { UserState(id: user, status: $0.status, createdAt: $0.createdAt, version: $0.version) }
+        if let row { state?.purgeAt = row.purgeAt }
+        var next = row
+        for (event, (recorded, new)) in zip(events, zip(receipt.events, request.events)) {
+            OrgDomain.apply(&state, event, stream: user, EventContext(at: now, actor: actor, version: recorded.version))
+            try people.keep(event.personalValues, seq: recorded.seq, owner: user, in: txn)
+            if let actorID = actor.user { try people.keep(new.meta.disclosures, seq: recorded.seq, owner: actorID, in: txn) }
+            guard let state else { continue }
+            var updated = next ?? UserRow(id: user, status: state.status, createdAt: now, version: state.version)
+            updated.apply(event, state: state)
+            next = updated
+        }
+        if let next { try people.put(next, previous: row, in: txn) }
+        return next
     }
 
     /// Appends events to an org's stream (whose head the command read, nil for a new one), applies them
@@ -94,7 +166,9 @@ public final class CommandPipeline: Sendable {
         case .failure(let error): throw error  // the writer owns the stream: a conflict here is a bug
         }
         let maxAt = max(head?.maxAt ?? StateCache.noTime, now)
-        for (event, recorded) in zip(events, receipt.events) {
+        for (event, (recorded, new)) in zip(events, zip(receipt.events, request.events)) {
+            if let actorID = actor.user { try people.keep(new.meta.disclosures, seq: recorded.seq, owner: actorID, in: txn) }
+            if let person = event.person { try people.noteOrg(orgID, names: person, in: txn) }
             let parts = Projector.parts(for: event, before: state)
             let old = Projector.rows(parts, of: state)
             OrgAggregate.apply(&state, event, EventContext(at: now, actor: actor, version: recorded.version))
@@ -142,6 +216,11 @@ public final class CommandPipeline: Sendable {
             total += appended
             if !more { break }
         }
+        while true {
+            let (appended, more) = try await writer.submit { [self] txn in try purgeDueUsers(now: now, limit: 50, in: txn) }
+            total += appended
+            if !more { break }
+        }
         _ = try await writer.submit { [self] txn in try forgetIdempotency(before: now, in: txn) }
         return total
     }
@@ -169,6 +248,117 @@ public final class CommandPipeline: Sendable {
         }
         return (appended, orgs.count == limit)
     }
+
+    /// Purges the accounts whose deletion is due (product spec §7): in every org that names them, their
+    /// membership removed, invitations to them and keys they made revoked; then `user.erased`, and every
+    /// value held for them, their lookups and kept replies dropped — all in this one transaction.
+    private func purgeDueUsers(now: Timestamp, limit: Int, in txn: borrowing WriteTransaction) throws -> (Int, Bool) {
+        let due = try people.dueUsers(at: now, limit: limit, in: txn)
+        var appended = 0
+        for user in due {
+            guard let row = try people.row(user, in: txn) else { continue }
+            var state: UserState? = UserState(id: user, status: row.status, createdAt: row.createdAt, version: row.version)
+            state?.purgeAt = row.purgeAt
+            let events = UserRules.dueEvents(state!, now: now)
+            guard !events.isEmpty else { continue }
+            for orgID in try people.orgs(of: user, in: txn) {
+                var org: OrgState?, head: StateCache.StreamHead?
+                (org, head) = try cache.take(orgID, tables: tables, in: txn)
+                let removals = org.map { UserRules.accountDeletionEvents(of: user, in: $0) } ?? []
+                guard !removals.isEmpty else {
+                    if let head { cache.remember(orgID, head: head, state: org) }
+                    continue
+                }
+                appended += try append(removals, to: orgID, state: &org, head: head, actor: .system, at: now, meta: EventMeta(), in: txn).count
+            }
+            if let email = row.email { try people.rememberErased(instanceKey.erasedEmailTag(email), in: txn) }
+            _ = try appendUserEvents(events, to: user, row: row, actor: .system, at: now, meta: EventMeta(), in: txn)
+            _ = try people.eraseValues(of: user, in: txn)
+            try dropReplies(of: user, in: txn)
+            appended += events.count
+        }
+        return (appended, due.count == limit)
+    }
+
+    /// Drops the idempotent replies kept for a user (keyed by their id).
+    private func dropReplies(of user: UserID, in txn: borrowing WriteTransaction) throws {
+        let prefix = Keys.joined(user.value, "")
+        for entry in try Queries.entries(under: prefix, in: tables.idempotency, txn: txn) { try txn.delete(in: tables.idempotency, key: prefix + entry.suffix) }
+    }
+
+    // MARK: User commands
+
+    public func execute(_ request: UserCommandRequest, render: @escaping RenderUserApplied, idempotency: Idempotency? = nil) async throws -> CommandOutcome {
+        try await writer.submit { [self] txn in
+            try idempotent(by: request.actor, now: request.now, idempotency, in: txn) { try runUserCommand(request, render: render, in: txn) }
+        }
+    }
+
+    func runUserCommand(_ request: UserCommandRequest, render: RenderUserApplied, in txn: borrowing WriteTransaction) throws -> CommandOutcome {
+        guard let actorEmail = request.actor else { return .refused(Refusal(.noActor, "say who acts (X-Actor)")) }
+        var directory = Directory()
+        let actorID = try directory.resolve(actorEmail, people: people, key: instanceKey, in: txn).id
+        let account: UserID
+        if case .activate = request.command {
+            guard let existing = try people.userID(of: request.account, in: txn) else { return .refused(Refusal(.userNotFound, "no user has this email")) }
+            account = existing
+        } else {
+            account = actorID
+        }
+        let row = try people.row(account, in: txn)
+        let fresh = directory.fresh.first { $0.id == account }
+        guard row != nil || fresh != nil else { return .refused(Refusal(.userNotFound, "no user has this email")) }
+        // A new user is decided on as if `user.created` were applied: the command creates them.
+        var state: UserState? = row.map { r in
+            var s = UserState(id: account, status: r.status, createdAt: r.createdAt, version: r.version)
+            s.purgeAt = r.purgeAt
+            return s
+        } ?? UserState(id: account, status: fresh!.wasErased ? .activationRequired : .active, createdAt: request.now, version: 0)
+        var emailHolder: [Email: UserID] = [:]
+        if case .changeEmail(let raw) = request.command, case .success(let email) = Email.parse(raw), let holder = try people.userID(of: email, in: txn) {
+            emailHolder[email] = holder
+        }
+        var usernameHolder: [Handle: UserID] = [:]
+        if case .updateProfile(_, .some(.some(let raw)), _) = request.command, case .success(let username) = Handle.parse(raw, field: "username"),
+            let holder = try people.userID(ofUsername: username, in: txn)
+        {
+            usernameHolder[username] = holder
+        }
+        var soleOwnerOf: [String] = []
+        if case .scheduleDeletion = request.command {
+            for orgID in try people.orgs(of: account, in: txn) {
+                guard let org = try cache.state(of: orgID, tables: tables, in: txn), org.status != .purged,
+                    org.members[account]?.role == .owner, org.members[account]?.status == .active
+                else { continue }
+                var others = false
+                for owner in org.activeOwners where owner != account {
+                    if try people.row(owner, in: txn)?.status != .pendingDeletion { others = true; break }
+                }
+                if !others { soleOwnerOf.append(org.handle.value) }
+            }
+        }
+        let (emails, usernames) = (emailHolder, usernameHolder)
+        let context = UserDecisionContext(
+            now: request.now, currentEmail: row?.email ?? fresh?.email, emailHolder: { emails[$0] }, usernameHolder: { usernames[$0] },
+            soleOwnerOf: soleOwnerOf.sorted(), actorIsOperator: request.actorIsOperator)
+        let events: [UserEvent]
+        switch decide(request.command, by: .user(actorID), on: state!, context: context) {
+        case .failure(let refusal): return .refused(refusal)
+        case .success(let decided): events = decided
+        }
+        guard !events.isEmpty else { return .applied(orgID: account.value, events: [], response: render(row.map { resolvedUserRow($0) })) }
+        state = nil
+        var current = row
+        if let fresh {
+            current = try appendUserEvents(
+                [UserRules.creation(of: fresh.email, wasErased: fresh.wasErased) { PersonalValue(committing: $0) }], to: account, row: nil,
+                actor: .user(actorID), at: request.now, meta: request.meta, in: txn)
+        }
+        current = try appendUserEvents(events, to: account, row: current, actor: .user(actorID), at: request.now, meta: request.meta, in: txn)
+        return .applied(orgID: account.value, events: [], response: render(current.map { resolvedUserRow($0) }))
+    }
+
+    func resolvedUserRow(_ row: UserRow) -> [UInt8] { row.json }
 
     private func forgetIdempotency(before now: Timestamp, in txn: borrowing WriteTransaction) throws {
         var stale: [[UInt8]] = []
@@ -211,5 +401,33 @@ extension StoredResponse {
         self.init(
             status: Int(truncatingIfNeeded: word(9)), body: Array(bytes[57...]), at: Timestamp(millisecondsSinceEpoch: Int64(bitPattern: word(1))),
             etag: tag == 0 ? nil : tag - 1, fingerprint: Array(bytes[25..<57]))
+    }
+}
+
+/// The people one command names, resolved in its transaction: each email to its user, or to a fresh id
+/// (and whether the email was erased before) that becomes a user only if the command succeeds.
+struct Directory {
+    struct Fresh {
+        let id: UserID
+        let email: Email
+        let wasErased: Bool
+    }
+
+    private(set) var ids: [Email: UserID] = [:]
+    private(set) var fresh: [Fresh] = []
+
+    mutating func resolve(_ email: Email, people: PeopleStore, key: InstanceKey, in txn: borrowing some TransactionReading & ~Copyable) throws -> (id: UserID, status: UserStatus) {
+        if let id = ids[email] {
+            return (id, try people.row(id, in: txn)?.status ?? (fresh.first { $0.id == id }?.wasErased == true ? .activationRequired : .active))
+        }
+        if let person = try people.person(of: email, in: txn) {
+            ids[email] = person.id
+            return (person.id, person.status)
+        }
+        let wasErased = try people.wasErased(key.erasedEmailTag(email), in: txn)
+        let id = UserID(trusted: ResourceIDs.make(UserID.prefix))
+        ids[email] = id
+        fresh.append(Fresh(id: id, email: email, wasErased: wasErased))
+        return (id, wasErased ? .activationRequired : .active)
     }
 }

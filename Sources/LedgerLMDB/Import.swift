@@ -106,12 +106,32 @@ struct ImportModel {
     private var owed: (stream: String, actor: Actor, at: Timestamp, events: ArraySlice<OrgEvent>)?
     private var heldReplacement: (envelope: EventEnvelope, event: OrgEvent)?
 
+    /// A user stream's event: a user id of the service's shape, an event type of §7 whose data reads
+    /// back exactly, by `system` or a user.
+    private func admitUserEvent(_ envelope: EventEnvelope) -> String? {
+        guard UserID(checking: envelope.stream) != nil else { return "stream \(envelope.stream) is not a user id of the service's shape" }
+        guard envelope.actor == "system" || UserID(checking: envelope.actor) != nil else { return "actor is neither system nor a user id" }
+        do {
+            let event = try UserEvent(type: envelope.type, data: envelope.data)
+            guard (try? CanonicalJSON.encode(event.data)) == (try? CanonicalJSON.encode(envelope.data)) else {
+                return "data of \(envelope.type) is not exactly what the event type encodes"
+            }
+            if case .created = event, envelope.version != 1 { return "user.created is the first event of a user's stream" }
+        } catch {
+            return "\(error)"
+        }
+        return nil
+    }
+
     /// Why the envelope is not one the service could have written here, or nil (and it is applied).
     mutating func admit(_ envelope: EventEnvelope) -> String? {
-        guard envelope.schemaVersion == OrgEvent.schemaVersion else {
-            return "schema_version \(envelope.schemaVersion) is not \(OrgEvent.schemaVersion)"
+        guard envelope.schemaVersion == EventEnvelope.schemaVersion else {
+            return envelope.schemaVersion == 1
+                ? "schema_version 1: an export of the first format (people as emails in the log), which this version does not read"
+                : "schema_version \(envelope.schemaVersion) is not \(EventEnvelope.schemaVersion)"
         }
         if let problem = envelope.meta.problem { return problem }
+        if envelope.stream.hasPrefix(UserID.prefix + "_") { return admitUserEvent(envelope) }
         let (event, actor): (OrgEvent, Actor)
         switch RecordedEventRules.envelopeEvent(type: envelope.type, data: envelope.data, actor: envelope.actor, stream: envelope.stream) {
         case .success(let found): (event, actor) = found

@@ -23,6 +23,14 @@ extension LMDBLedger: Ledger {
         }
     }
 
+    public func execute(_ request: UserCommandRequest, render: @escaping RenderUserApplied, idempotency: Idempotency?) async throws -> CommandOutcome {
+        do {
+            return try await pipeline.execute(request, render: render, idempotency: idempotency)
+        } catch {
+            throw storageError(error)
+        }
+    }
+
     public func appendDue(now: Timestamp) async throws -> Int {
         do {
             return try await pipeline.appendDue(now: now)
@@ -48,20 +56,36 @@ extension LMDBLedger: Ledger {
         try point { [tables] txn in try Queries.claim(on: handle, tables: tables, in: txn) }
     }
 
-    public func standing(of actor: Actor, in orgID: String) async throws -> Standing? {
+    public func person(_ email: Email) async throws -> Person? {
+        try point { [tables] txn in try tables.people.person(of: email, in: txn) }
+    }
+
+    public func userRow(_ user: UserID) async throws -> [UInt8]? {
+        try point { [tables] txn in try tables.people.row(user, in: txn)?.json }
+    }
+
+    public func people(_ users: [UserID]) async throws -> [UserID: Person] {
+        try await scan { [tables] txn in
+            var out: [UserID: Person] = [:]
+            for user in users { out[user] = try tables.people.person(user, in: txn) }
+            return out
+        }
+    }
+
+    public func standing(of user: UserID?, in orgID: String) async throws -> Standing? {
         try point { [tables] txn in
             guard try Queries.orgRow(orgID, tables: tables, in: txn) != nil else { return nil }
-            guard let email = actor.email, let row = try Queries.memberRow(orgID, email.value, tables: tables, in: txn),
-                let (role, status) = memberFields(row)
+            guard let user, try tables.people.row(user, in: txn)?.status == .active,
+                let row = try Queries.memberRow(orgID, user.value, tables: tables, in: txn), let (role, status) = memberFields(row)
             else { return .nonMember }
             return status == .active ? .active(role) : .suspended(role)
         }
     }
 
-    public func member(_ email: Email, of orgID: String) async throws -> VersionedRow? {
+    public func member(_ user: UserID, of orgID: String) async throws -> VersionedRow? {
         try point { [tables] txn in
-            guard let row = try Queries.memberRow(orgID, email.value, tables: tables, in: txn) else { return nil }
-            return VersionedRow(row: row, version: try Queries.orgVersion(orgID, tables: tables, in: txn) ?? 0)
+            guard let row = try Queries.memberRow(orgID, user.value, tables: tables, in: txn) else { return nil }
+            return VersionedRow(row: try Self.resolved(row, tables: tables, in: txn), version: try Queries.orgVersion(orgID, tables: tables, in: txn) ?? 0)
         }
     }
 
@@ -72,7 +96,8 @@ extension LMDBLedger: Ledger {
                 filter.takesAll || memberFields(row).map { filter.accepts(role: $0.role, status: $0.status) } == true
             }, tables: tables, in: txn)
             return RowPage(
-                rows: Array(rows.prefix(page.limit)), next: rows.count > page.limit ? Self.field("email", of: rows[page.limit - 1]) : nil,
+                rows: try rows.prefix(page.limit).map { try Self.resolved($0, tables: tables, in: txn) },
+                next: rows.count > page.limit ? Self.field("user_id", of: rows[page.limit - 1]) : nil,
                 version: try Queries.orgVersion(orgID, tables: tables, in: txn) ?? 0)
         }
     }
@@ -89,28 +114,31 @@ extension LMDBLedger: Ledger {
             {
                 next = InvitationCursor(sentAt: sentAt, id: id).description
             }
-            return RowPage(rows: Array(rows.prefix(page.limit)), next: next, version: try Queries.orgVersion(orgID, tables: tables, in: txn) ?? 0)
+            return RowPage(
+                rows: try rows.prefix(page.limit).map { try Self.resolved($0, tables: tables, in: txn) }, next: next,
+                version: try Queries.orgVersion(orgID, tables: tables, in: txn) ?? 0)
         }
     }
 
-    public func pendingInvitations(to email: Email, page: PageRequest<String>) async throws -> RowPage {
-        try await indexedPage(under: Keys.pendingPrefix(email.value), index: .invitationsPending, table: .invitations, page: page, versionOf: nil)
+    public func pendingInvitations(to user: UserID, page: PageRequest<String>) async throws -> RowPage {
+        try await indexedPage(under: Keys.pendingPrefix(user.value), index: .invitationsPending, table: .invitations, page: page, versionOf: nil)
     }
 
     public func apiKeys(of orgID: String, page: PageRequest<String>) async throws -> RowPage {
         try await indexedPage(under: Keys.joined(orgID, ""), index: .orgAPIKeys, table: .apiKeys, page: page, versionOf: orgID)
     }
 
-    public func orgs(of email: Email, page: PageRequest<String>) async throws -> RowPage {
+    public func orgs(of user: UserID, page: PageRequest<String>) async throws -> RowPage {
         precondition(page.limit > 0, "a page holds at least one row")
         return try await scan { [tables] txn in
-            let memberships = try Queries.entries(under: Keys.joined(email.value, ""), after: page.after.map { Array($0.utf8) }, limit: page.limit + 1, in: tables[.memberships], txn: txn)
+            let memberships = try Queries.entries(under: Keys.joined(user.value, ""), after: page.after.map { Array($0.utf8) }, limit: page.limit + 1, in: tables[.memberships], txn: txn)
             var rows: [[UInt8]] = []
             for membership in memberships.prefix(page.limit) {
-                guard let row = try Queries.orgRow(String(decoding: membership.suffix, as: UTF8.self), tables: tables, in: txn),
-                    case .object(var org) = try JSONParser.parse(row)
-                else { continue }
+                let orgID = String(decoding: membership.suffix, as: UTF8.self)
+                guard let row = try Queries.orgRow(orgID, tables: tables, in: txn), case .object(var org) = try JSONParser.parse(row) else { continue }
                 org["role"] = .string(String(decoding: membership.value, as: UTF8.self))
+                let member = try Queries.memberRow(orgID, user.value, tables: tables, in: txn).flatMap(memberFields)
+                org["member_status"] = .string(member?.status.rawValue ?? MemberStatus.active.rawValue)
                 rows.append(try CanonicalJSON.encode(.object(org)))
             }
             let next = memberships.count > page.limit ? String(decoding: memberships[page.limit - 1].suffix, as: UTF8.self) : nil
@@ -123,8 +151,8 @@ extension LMDBLedger: Ledger {
             let candidates = try Queries.entries(under: Keys.joined(hash, ""), in: tables[.apiKeysByHash], txn: txn)
             for candidate in candidates {
                 let keyID = String(decoding: candidate.suffix, as: UTF8.self), orgID = String(decoding: candidate.value, as: UTF8.self)
-                guard let org = try pipeline.cache.state(of: orgID, tables: tables, in: txn), let key = org.apiKeys[keyID],
-                    key.secretSHA256 == hash, key.status(in: org) == .active
+                guard let org = try pipeline.cache.state(of: orgID, tables: tables, in: txn), let key = org.apiKeys[keyID], key.secretSHA256 == hash,
+                    key.status(in: org, creatorPendingDeletion: try tables.people.row(key.createdBy, in: txn)?.status == .pendingDeletion) == .active
                 else { continue }
                 return VerifiedKey(orgID: org.id, handle: org.handle.value, keyID: keyID, role: key.role)
             }
@@ -133,7 +161,11 @@ extension LMDBLedger: Ledger {
     }
 
     public func audit(of orgID: String, filter: AuditFilter, before: UInt64, limit: Int) async throws -> [AuditRecord] {
-        try await scan { [tables] txn in try Queries.audit(orgID, before: before, limit: limit, filter: filter, tables: tables, in: txn) }
+        try await scan { [tables] txn in
+            try Queries.audit(orgID, before: before, limit: limit, filter: filter, tables: tables, in: txn).map { record in
+                (record.entry, Render.resolvingPeople(auditRow: record.row) { try? tables.people.person($0, in: txn) })
+            }
+        }
     }
 
     public func state(of orgID: String, at point: TimeTravel.Point) async throws -> OrgState? {
@@ -191,8 +223,13 @@ extension LMDBLedger: Ledger {
                 indexedUnder: prefix, after: page.after.map { Array($0.utf8) }, limit: page.limit + 1, index: tables[index], table: tables[table], txn: txn)
             let next = found.count > page.limit ? String(decoding: found[page.limit - 1].key, as: UTF8.self) : nil
             let version = try orgID.map { try Queries.orgVersion($0, tables: tables, in: txn) ?? 0 }
-            return RowPage(rows: found.prefix(page.limit).map(\.row), next: next, version: version)
+            return RowPage(rows: try found.prefix(page.limit).map { try Self.resolved($0.row, tables: tables, in: txn) }, next: next, version: version)
         }
+    }
+
+    /// A stored row with the people it names shown by current email (`Render.resolvingPeople`).
+    static func resolved(_ row: [UInt8], tables: ProjectionTables, in txn: borrowing some TransactionReading & ~Copyable) throws -> [UInt8] {
+        Render.resolvingPeople(row) { try? tables.people.person($0, in: txn) }
     }
 
     /// A string member of a stored (canonical, flat) row.

@@ -3,6 +3,7 @@ import Foundation
 import LMDB
 import Ledger
 import LedgerCore
+import OrgDomain
 
 /// One data folder opened for service: the environment, the log, the views, the writer and the command
 /// pipeline. Opening brings the views up to date first: when the stored projection format differs from
@@ -38,7 +39,8 @@ public final class LMDBLedger: Sendable {
         self.log = log
         self.tables = tables
         self.rebuildReason = reason
-        self.pipeline = CommandPipeline(environment: environment, writer: log.writer, tables: tables)
+        let key = try InstanceKey.load(path: path + "/" + InstanceKey.fileName, create: true)
+        self.pipeline = CommandPipeline(environment: environment, writer: log.writer, tables: tables, instanceKey: key)
     }
 
     /// Finishes the submitted work and stops the writer.

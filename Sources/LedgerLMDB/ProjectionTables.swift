@@ -9,11 +9,11 @@ import LedgerCore
 /// |---|---|---|
 /// | `orgs` | org id | the org's profile row |
 /// | `handles` | handle | `{org_id, held_until}` (null for a current handle) |
-/// | `members` | org id ‖ 0 ‖ email | the member row |
+/// | `members` | org id ‖ 0 ‖ user id | the member row (people as user ids: `Render.resolvingPeople` adds emails when read) |
 /// | `invitations` | invitation id | the invitation row (with `org_id`) |
-/// | `invitations_pending` | email ‖ 0 ‖ invitation id | org id (raw) — `GET /v1/invitations` |
+/// | `invitations_pending` | user id ‖ 0 ‖ invitation id | org id (raw) — `GET /v1/invitations` |
 /// | `org_invitations` | org id ‖ 0 ‖ inverted sent_at (8 bytes) ‖ invitation id | empty — an org's invitations, newest first |
-/// | `memberships` | email ‖ 0 ‖ org id | role (raw) — `GET /v1/orgs`, the orgs a person belongs to |
+/// | `memberships` | user id ‖ 0 ‖ org id | role (raw) — `GET /v1/orgs`, the orgs a person belongs to |
 /// | `org_api_keys` | org id ‖ 0 ‖ key id | empty — an org's keys |
 /// | `api_keys` | key id | the key row (with `org_id`; never the secret) |
 /// | `api_keys_by_hash` | SHA-256 hex of a secret ‖ 0 ‖ key id | org id (raw) — a secret hash is expected to be unique, but the index does not depend on it |
@@ -25,7 +25,7 @@ import LedgerCore
 public struct ProjectionTables: Sendable {
     /// Bump when a row's shape or a table's keys change, or which rows exist (the snapshot spacing): the
     /// service rebuilds the projections at start-up when the stored version differs.
-    public static let formatVersion: UInt64 = 7
+    public static let formatVersion: UInt64 = 8
 
     public enum Table: String, CaseIterable, Sendable, Comparable {
         case orgs, handles, members, invitations
@@ -64,6 +64,8 @@ public struct ProjectionTables: Sendable {
     private let databases: [Table: Database]
     public let meta: Database
     public let idempotency: Database
+    /// The personal-data store and the people views: not projections (see `PeopleStore`).
+    public let people: PeopleStore
 
     public init(environment: Environment, log: LogTables) throws {
         self.log = log
@@ -72,6 +74,7 @@ public struct ProjectionTables: Sendable {
         databases = dbs
         meta = try environment.openDatabase("projection_meta")
         idempotency = try environment.openDatabase("idempotency")
+        people = try PeopleStore(environment: environment)
     }
 
     public subscript(table: Table) -> Database { databases[table]! }

@@ -25,7 +25,10 @@ struct Folder {
 
     /// Folds one stored event; its audit entry and any snapshot it makes due go to `sink`.
     mutating func feed(seq: UInt64, bytes: UnsafeRawBufferPointer, into sink: inout some RowSink) throws {
-        let (view, event) = try OrgAggregate.read(stored: bytes)
+        lastSeq = max(lastSeq, seq)
+        let (view, data) = try EnvelopeView.readWithData(bytes)
+        guard OrgAggregate.owns(stream: view.stream) else { return }  // user and ledger streams have no org views
+        let event = try OrgAggregate.decode(type: view.type, data: data)
         Self.addAuditEntry(of: event, view, seq: seq, to: &sink)
         OrgAggregate.apply(&states[view.stream], event, recordedAs: view)
         let maxAt = max(maxAts[view.stream] ?? StateCache.noTime, view.at)
@@ -329,7 +332,8 @@ final class Fold: @unchecked Sendable {
             var events = 0
             for ordinal in range {
                 nextSlot.append(events)
-                events += streams[ordinal].events
+                // Only orgs' events have audit entries.
+                if OrgAggregate.owns(stream: streams[ordinal].id) { events += streams[ordinal].events }
             }
             arena.reserveSlots(.audit, count: events)
             var audit = SlottedAudit(arena: arena)
@@ -343,7 +347,10 @@ final class Fold: @unchecked Sendable {
                         if ordinal == Int(UInt32.max) { throw EnvelopeError("seq \(seq) is in no stream of the stream index") }
                         return true
                     }
-                    let (view, event) = try OrgAggregate.read(stored: bytes)
+                    let (view, data) = try EnvelopeView.readWithData(bytes)
+                    outcome.lastSeq = seq
+                    guard OrgAggregate.owns(stream: view.stream) else { return true }  // no org views
+                    let event = try OrgAggregate.decode(type: view.type, data: data)
                     let local = ordinal - range.lowerBound
                     audit.slot = nextSlot[local]
                     nextSlot[local] += 1

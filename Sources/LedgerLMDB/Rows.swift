@@ -88,7 +88,7 @@ struct RowList: RowSink {
 public enum RowSet {
     public enum Part: Hashable, Sendable {
         case profile  // orgs row and handles
-        case member(Email)
+        case member(UserID)
         case invitation(String)
         case apiKey(String)
     }
@@ -104,9 +104,9 @@ public enum RowSet {
     static func parts(touchedBy event: OrgEvent) -> [Part] {
         var parts: [Part] = [.profile]
         switch event {
-        case .memberJoined(let email, _, _, _), .memberRoleChanged(let email, _, _), .memberSuspended(let email, _),
-            .memberReinstated(let email, _), .memberRemoved(let email, _), .memberLeft(let email, _):
-            parts.append(.member(email))
+        case .memberJoined(let user, _, _, _), .memberRoleChanged(let user, _, _), .memberSuspended(let user, _),
+            .memberReinstated(let user, _), .memberRemoved(let user, _, _), .memberLeft(let user, _):
+            parts.append(.member(user))
         case .invitationSent(let id, _, _, _), .invitationRevoked(let id, _, _), .invitationAccepted(let id, _),
             .invitationDeclined(let id, _), .invitationExpired(let id, _):
             parts.append(.invitation(id))
@@ -126,9 +126,9 @@ public enum RowSet {
     static func keyParts(whoseStatusMayChange event: OrgEvent, in org: OrgState?) -> [Part] {
         guard let org else { return [] }
         switch event {
-        case .memberRoleChanged(let email, _, _), .memberSuspended(let email, _), .memberReinstated(let email, _),
-            .memberRemoved(let email, _), .memberLeft(let email, _):
-            return org.liveKeys.filter { $0.createdBy == email }.map { .apiKey($0.id) }
+        case .memberRoleChanged(let user, _, _), .memberSuspended(let user, _), .memberReinstated(let user, _),
+            .memberRemoved(let user, _, _), .memberLeft(let user, _):
+            return org.liveKeys.filter { $0.createdBy == user }.map { .apiKey($0.id) }
         case .authReset, .deletionScheduled, .deletionCanceled:
             return org.liveKeys.map { .apiKey($0.id) }
         default:
@@ -156,7 +156,7 @@ public enum RowSet {
         guard org.status != .purged else { return }
         switch part {
         case .profile: profileRows(org, into: &sink)
-        case .member(let email): if let m = org.members[email] { memberRows(m, of: org, into: &sink) }
+        case .member(let user): if let m = org.members[user] { memberRows(m, of: org, into: &sink) }
         case .invitation(let id): if let i = org.invitations[id] { invitationRows(i, of: org, into: &sink) }
         case .apiKey(let id): if let k = org.apiKeys[id] { apiKeyRows(k, of: org, into: &sink) }
         }
@@ -175,15 +175,15 @@ public enum RowSet {
     }
 
     private static func memberRows(_ m: Member, of org: OrgState, into sink: inout some RowSink) {
-        sink.add(.members, key: { Keys.append(org.id, m.email.value, to: &$0) }, value: { Render.memberRow(m, into: &$0) })
-        sink.add(.memberships, key: { Keys.append(m.email.value, org.id, to: &$0) }, raw: m.role.rawValue)
+        sink.add(.members, key: { Keys.append(org.id, m.user.value, to: &$0) }, value: { Render.memberRow(m, into: &$0) })
+        sink.add(.memberships, key: { Keys.append(m.user.value, org.id, to: &$0) }, raw: m.role.rawValue)
     }
 
     private static func invitationRows(_ i: Invitation, of org: OrgState, into sink: inout some RowSink) {
         sink.add(.invitations, key: { $0.append(contentsOf: i.id.utf8) }, value: { Render.invitationRow(i, orgID: org.id, into: &$0) })
         sink.add(.orgInvitations, key: { Keys.appendOrgInvitation(org.id, sentAt: i.sentAt, i.id, to: &$0) })
         if i.status == .pending {
-            sink.add(.invitationsPending, key: { Keys.append(i.email.value, i.id, to: &$0) }, raw: org.id)
+            sink.add(.invitationsPending, key: { Keys.append(i.invitee.value, i.id, to: &$0) }, raw: org.id)
             sink.add(.due, key: { Keys.appendDue(i.expiresAt, org.id, "invitation ", i.id, to: &$0) })
         }
     }

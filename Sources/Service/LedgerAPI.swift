@@ -13,11 +13,16 @@ public struct LedgerAPI: Sendable {
     public let ledger: any Ledger
     public let clock: @Sendable () -> Timestamp
     public let metrics: APIMetrics
+    /// Who may call `/v1/admin/…` (`serve --operator`).
+    public let operators: Set<Email>
 
-    public init(ledger: any Ledger, clock: @escaping @Sendable () -> Timestamp = SystemClock.now, metrics: APIMetrics = APIMetrics()) {
+    public init(
+        ledger: any Ledger, clock: @escaping @Sendable () -> Timestamp = SystemClock.now, metrics: APIMetrics = APIMetrics(), operators: Set<Email> = []
+    ) {
         self.ledger = ledger
         self.clock = clock
         self.metrics = metrics
+        self.operators = operators
     }
 
     /// Registers every route of the API.
@@ -27,6 +32,7 @@ public struct LedgerAPI: Sendable {
         registerInvitationRoutes(on: router)
         registerAPIKeyRoutes(on: router)
         registerAuditAndLogRoutes(on: router)
+        registerAccountRoutes(on: router)
     }
 
     // MARK: {org}
@@ -62,7 +68,7 @@ public struct LedgerAPI: Sendable {
     }
 
     /// The actor (required) and the org named by the path's `{org}`.
-    func actorAndOrg(_ request: Request, _ context: BasicRequestContext) async throws -> (Actor, String) {
+    func actorAndOrg(_ request: Request, _ context: BasicRequestContext) async throws -> (Email, String) {
         let actor = try request.actor()
         return (actor, try await resolveOrg(try context.segment("org"), request: request))
     }
@@ -90,8 +96,13 @@ public struct LedgerAPI: Sendable {
 
     /// Checks that the actor may read `action` of the org: 401 without actor, 404 for an unknown org,
     /// 403 unless the matrix allows it.
-    func requireRead(_ action: Action, orgID: String, actor: Actor) async throws {
-        guard let standing = try await ledger.standing(of: actor, in: orgID) else { throw APIError.notFound("no such org") }
+    func requireRead(_ action: Action, orgID: String, actor: Email) async throws {
+        let person = try await ledger.person(actor)
+        // An account pending deletion or awaiting activation reads only `/v1/me` (product spec §7).
+        if let person {
+            do { try UserRules.requireMayActOnOrgs(person.status) } catch { throw APIError(error) }
+        }
+        guard let standing = try await ledger.standing(of: person?.id, in: orgID) else { throw APIError.notFound("no such org") }
         guard Permissions.allows(standing, action) else {
             switch standing {
             case .suspended: throw APIError(Refusal(.suspended, "a suspended member can do nothing"))
@@ -135,15 +146,15 @@ public struct LedgerAPI: Sendable {
     /// the response kept for replays. Handles If-Match (412), Idempotency-Key (the first response again
     /// within 24 h), refusals (problem documents) and a full disk (507).
     func execute(
-        _ request: Request, body requestBody: Body? = nil, target: OrgRef, command: Command, actor: Actor?,
+        _ request: Request, body requestBody: Body? = nil, target: OrgRef, command: Command, actor: Email?,
         keepSecretsOutOfReplay: Bool = false,
-        render: @escaping @Sendable (_ orgID: String, _ events: [AppliedEvent], _ state: OrgState?) -> (HTTPResponse.Status, JSONValue)
+        render: @escaping @Sendable (_ orgID: String, _ events: [AppliedEvent], _ state: OrgState?, _ people: People) -> (HTTPResponse.Status, JSONValue)
     ) async throws -> Response {
         let meta = try request.meta()
         let now = clock()
         let commandRequest = CommandRequest(target: target, command: command, actor: actor, now: now, ifMatch: try request.ifMatch(), meta: meta)
-        let respond: RenderApplied = { orgID, events, state in
-            let (status, body) = render(orgID, events, state)
+        let respond: RenderApplied = { orgID, events, state, people in
+            let (status, body) = render(orgID, events, state, people)
             return StoredResponse(status: Int(status.code), body: (try? CanonicalJSON.encode(body)) ?? [], at: now, etag: state?.version)
         }
         let idempotency = meta.idempotencyKey.map { key in
@@ -152,7 +163,29 @@ public struct LedgerAPI: Sendable {
             }
         }
         // A storage failure (LedgerError) goes on to ProblemMiddleware, which logs and answers it.
-        let outcome = try await ledger.execute(commandRequest, render: respond, idempotency: idempotency)
+        return try answer(try await ledger.execute(commandRequest, render: respond, idempotency: idempotency))
+    }
+
+    /// Runs a command on a user's account (`/v1/me`, `/v1/admin/users/{email}/activate`) and answers it
+    /// with the account's row after it, as `execute` answers org commands.
+    func executeOnAccount(
+        _ request: Request, body requestBody: Body? = nil, account: Email, command: UserCommand, actor: Email, actorIsOperator: Bool = false,
+        status: HTTPResponse.Status = .ok
+    ) async throws -> Response {
+        let meta = try request.meta()
+        let now = clock()
+        let commandRequest = UserCommandRequest(account: account, command: command, actor: actor, actorIsOperator: actorIsOperator, now: now, meta: meta)
+        let respond: RenderUserApplied = { row in StoredResponse(status: Int(status.code), body: row ?? Array("null".utf8), at: now) }
+        let idempotency = meta.idempotencyKey.map { key in
+            Idempotency(key: key, fingerprint: Self.fingerprint(request, requestBody)) { outcome in
+                Self.keptForReplay(outcome, at: now, keepSecretsOutOfReplay: false)
+            }
+        }
+        return try answer(try await ledger.execute(commandRequest, render: respond, idempotency: idempotency))
+    }
+
+    /// The response to a command's outcome: the rendered answer, a replay, or a problem document.
+    private func answer(_ outcome: CommandOutcome) throws -> Response {
         metrics.command(outcome)
         switch outcome {
         case .applied(_, _, let response):
@@ -199,36 +232,17 @@ public struct LedgerAPI: Sendable {
 
     // MARK: Ids and secrets
 
-    /// `prefix_` + 26 characters of Crockford base32: 128 random bits from swift-crypto.
-    static func newID(_ prefix: String) -> String {
-        prefix + "_" + base32(SymmetricKey(size: .bits128).withUnsafeBytes { Array($0) })
-    }
+    static func newID(_ prefix: String) -> String { ResourceIDs.make(prefix) }
 
     /// An API key secret: `olk_` + 52 base32 characters (256 random bits).
     static func newSecret() -> String {
-        "olk_" + base32(SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) })
+        "olk_" + ResourceIDs.base32(SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) })
     }
 
     static func sha256Hex(_ text: String) -> String {
         SHA256.hash(data: Array(text.utf8)).map { String(format: "%02x", $0) }.joined()
     }
 
-    private static let alphabet = Array("0123456789abcdefghjkmnpqrstvwxyz".utf8)
-
-    static func base32(_ bytes: [UInt8]) -> String {
-        var out: [UInt8] = []
-        var buffer = 0, bits = 0
-        for byte in bytes {
-            buffer = (buffer << 8) | Int(byte)
-            bits += 8
-            while bits >= 5 {
-                out.append(alphabet[(buffer >> (bits - 5)) & 31])
-                bits -= 5
-            }
-        }
-        if bits > 0 { out.append(alphabet[(buffer << (5 - bits)) & 31]) }
-        return String(decoding: out, as: UTF8.self)
-    }
 }
 
 /// The system clock, read once per request. (`faketime` moves it in the end-to-end tests.)

@@ -6,6 +6,7 @@ import LedgerCore
 import Logging
 import Metrics
 import NIOCore
+import OrgDomain
 import Prometheus
 import ServiceLifecycle
 import UnixSignals
@@ -22,6 +23,8 @@ public struct ServerOptions: Sendable {
     public var socketMode: mode_t = 0o600
     public var dueInterval: Duration = .seconds(60)
     public var limits = ConnectionLimits()
+    /// Who may call `/v1/admin/…` (`--operator`, `ORGLEDGER_OPERATORS`).
+    public var operators: Set<Email> = []
 
     public init(ledgerDescription: String, socketPath: String, tcp: (host: String, port: Int)? = nil, socketMode: mode_t = 0o600) {
         self.ledgerDescription = ledgerDescription
@@ -61,7 +64,7 @@ public enum OrgLedgerServer {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics.registry))
         let ledger = try openLedger { size in metrics.committed(batchSize: size) }
         metrics.headSeq.set(Double(try await ledger.head().seq))
-        let responder = router(LedgerAPI(ledger: ledger, metrics: metrics)).buildResponder()
+        let responder = router(LedgerAPI(ledger: ledger, metrics: metrics, operators: options.operators)).buildResponder()
 
         // The socket is created by bind(2) with the process umask: set it so the file starts at the
         // requested mode, with no window in which it is wider.

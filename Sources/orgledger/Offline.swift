@@ -122,15 +122,24 @@ struct Audit: ParsableCommand {
     func run() throws {
         let store = try OfflineStore(options.data)
         let sinceTime = since.flatMap(Timestamp.init(rfc3339:)), untilTime = until.flatMap(Timestamp.init(rfc3339:))
-        let filter = AuditFilter(actor: actor, action: action, target: target, since: sinceTime, until: untilTime)
         let found = try store.environment.read { txn -> [(entry: AuditEntry, row: [UInt8])]? in
+            // People are recorded by user id and named by email: an email given resolves to its user
+            // (one the ledger does not know matches nothing); anything else is compared as given.
+            var named: [String?] = [actor, target]
+            for index in named.indices {
+                guard let raw = named[index], case .success(let email) = Email.parse(raw) else { continue }
+                named[index] = try store.tables.people.userID(of: email, in: txn)?.value ?? "usr_nobody"
+            }
+            let filter = AuditFilter(actor: named[0], action: action, target: named[1], since: sinceTime, until: untilTime)
             var orgID = org
             if case .success(let handle) = Handle.parse(org), let holder = try Queries.currentHolder(of: handle, tables: store.tables, in: txn) {
                 orgID = holder
             }
             // An org is known by its stream (purged orgs keep theirs); an unknown one is an error, not an empty trail.
             guard orgID.utf8.count <= AppendRequest.maximumStreamLength, try store.log.streamHead(orgID, in: txn) != nil else { return nil }
-            return try Queries.audit(orgID, before: 0, limit: limit > 0 ? limit : Int.max, filter: filter, tables: store.tables, in: txn)
+            return try Queries.audit(orgID, before: 0, limit: limit > 0 ? limit : Int.max, filter: filter, tables: store.tables, in: txn).map { record in
+                (record.entry, Render.resolvingPeople(auditRow: record.row) { try? store.tables.people.person($0, in: txn) })
+            }
         }
         guard let rows = found else {
             printError("audit: no org '\(org)' in \(options.data) (give its id, or its current handle)")

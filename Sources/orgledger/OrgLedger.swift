@@ -15,7 +15,8 @@ struct OrgLedger: AsyncParsableCommand {
             """,
         version: version,
         subcommands: [
-            Serve.self, Health.self, Orgs.self, Org.self, MemberCommand.self, Invite.self, InvitationCommand.self, KeyCommand.self, Events.self, MetricsCommand.self, Demo.self,
+            Serve.self, Health.self, MeCommand.self, AdminCommand.self, Orgs.self, Org.self, MemberCommand.self, Invite.self, InvitationCommand.self, KeyCommand.self,
+            Events.self, MetricsCommand.self, Demo.self,
             Verify.self, Rebuild.self, Export.self, Import.self, Audit.self, Routes.self,
         ]
     )

@@ -4,6 +4,7 @@ import Ledger
 import LedgerLMDB
 import Logging
 import NIOCore
+import OrgDomain
 import Service
 
 struct Serve: AsyncParsableCommand {
@@ -38,6 +39,22 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds a request's body may take to arrive.")
     var bodyTimeout: Int = 30
 
+    @Option(name: .customLong("operator"), help: ArgumentHelp("An operator: may call /v1/admin/… (repeatable; env ORGLEDGER_OPERATORS, comma-separated).", valueName: "EMAIL"))
+    var operators: [String] = []
+
+    /// The operators named by `--operator` and `ORGLEDGER_OPERATORS`, normalized like any email.
+    var operatorEmails: Result<Set<Email>, FieldError> {
+        let fromEnvironment = (ProcessInfoEnvironment.value("ORGLEDGER_OPERATORS") ?? "").split(separator: ",").map { String($0) }.filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+        var out: Set<Email> = []
+        for raw in operators + fromEnvironment {
+            switch Email.parse(raw, field: "--operator") {
+            case .success(let email): out.insert(email)
+            case .failure(let error): return .failure(error)
+            }
+        }
+        return .success(out)
+    }
+
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -49,6 +66,7 @@ struct Serve: AsyncParsableCommand {
         guard maxConnections >= 1, headerTimeout >= 1, bodyTimeout >= 1 else {
             throw ValidationError("--max-connections, --header-timeout and --body-timeout must be at least 1")
         }
+        if case .failure(let error) = operatorEmails { throw ValidationError("--operator / ORGLEDGER_OPERATORS: every operator must be an email (\(error.message))") }
     }
 
     func run() async throws {
@@ -58,6 +76,7 @@ struct Serve: AsyncParsableCommand {
         var logger = Logger(label: "orgledger")
         logger.logLevel = Logger.Level(rawValue: logLevel)!
         var serverOptions = ServerOptions(ledgerDescription: options.data, socketPath: socket, tcp: tcp, socketMode: mode)
+        serverOptions.operators = (try? operatorEmails.get()) ?? []
         serverOptions.limits = ConnectionLimits(
             maximumConnections: maxConnections, headerTimeout: .seconds(Int64(headerTimeout)), bodyTimeout: .seconds(Int64(bodyTimeout)))
         do {

@@ -6,14 +6,15 @@ struct EnvelopeTests {
     static let envelope = EventEnvelope(
         seq: 1, stream: "org_01", version: 1,
         event: NewEvent(
-            type: "org.created", at: Timestamp(millisecondsSinceEpoch: 1_795_810_740_123), actor: "ada@example.com",
+            type: "org.created", at: Timestamp(millisecondsSinceEpoch: 1_795_810_740_123), actor: "usr_0123456789abcdefghjkmnpqrs",
             data: ["handle": "acme", "display_name": "Acme \"Rockets\"", "n": -42, "tags": ["a\u{01}b", "é😀"]],
-            meta: EventMeta(requestId: "req-1")),
+            meta: EventMeta(requestId: "req-1", clientIP: PersonalValue(committing: "127.0.0.1", salt: Array(repeating: 1, count: 32)))),
         prevHash: .genesis)
 
     // Written by hand from product spec §4 and checked with Python's hashlib, not derived from the code.
-    static let expectedText = #"{"actor":"ada@example.com","at":"2026-11-27T20:19:00.123Z","data":{"display_name":"Acme \"Rockets\"","handle":"acme","n":-42,"tags":["a\u0001b","é😀"]},"meta":{"request_id":"req-1"},"prev_hash":"0000000000000000000000000000000000000000000000000000000000000000","schema_version":1,"seq":1,"stream":"org_01","type":"org.created","version":1}"#
-    static let expectedHash = "605b27868f8b2ec01faf0276e739e816626eee020b3560eaab3bb9e38183df91"
+    // The client IP is a commitment: SHA-256("orgledger/pii/v1\n" ‖ salt (32 × 0x01) ‖ "127.0.0.1").
+    static let expectedText = #"{"actor":"usr_0123456789abcdefghjkmnpqrs","at":"2026-11-27T20:19:00.123Z","data":{"display_name":"Acme \"Rockets\"","handle":"acme","n":-42,"tags":["a\u0001b","é😀"]},"meta":{"client_ip":{"c":"0bbcde920b4b43c307898d715492e2d3a0892ac04b4afa095804deb8c659a2f4"},"request_id":"req-1"},"prev_hash":"0000000000000000000000000000000000000000000000000000000000000000","schema_version":2,"seq":1,"stream":"org_01","type":"org.created","version":1}"#
+    static let expectedHash = "b6dedc6b135391f28fc81cfeff078124904e05f16d85df08924030d65fa0a670"
 
     @Test("the stored bytes are the canonical envelope without hash, and hash to the known digest")
     func canonicalBytesAndHash() throws {
@@ -79,13 +80,13 @@ struct EnvelopeViewTests {
     @Test("reads a canonical envelope in its fixed order, and any other layout by name, to the same fields")
     func canonicalAndFallback() throws {
         let canonical = try EnvelopeTests.envelope.canonicalBytes()
-        let reordered = Array(#"{ "version":1, "type":"org.created", "stream":"org_01", "seq":1, "schema_version":1, "prev_hash":"0000000000000000000000000000000000000000000000000000000000000000", "meta":{"request_id":"req-1"}, "data":{"n":-42}, "at":"2026-11-27T20:19:00.123Z", "actor":"ada@example.com" }"#.utf8)
+        let reordered = Array(#"{ "version":1, "type":"org.created", "stream":"org_01", "seq":1, "schema_version":2, "prev_hash":"0000000000000000000000000000000000000000000000000000000000000000", "meta":{"request_id":"req-1"}, "data":{"n":-42}, "at":"2026-11-27T20:19:00.123Z", "actor":"usr_0123456789abcdefghjkmnpqrs" }"#.utf8)
         for bytes in [canonical, reordered] {
             try bytes.withUnsafeBytes { raw in
                 let view = try EnvelopeView.read(raw)
                 #expect(view.seq == 1 && view.version == 1 && view.stream == "org_01" && view.type == "org.created")
-                #expect(view.actor == "ada@example.com" && view.at == Timestamp(millisecondsSinceEpoch: 1_795_810_740_123))
-                #expect(String(decoding: raw[view.metaRange], as: UTF8.self) == #"{"request_id":"req-1"}"#)
+                #expect(view.actor == "usr_0123456789abcdefghjkmnpqrs" && view.at == Timestamp(millisecondsSinceEpoch: 1_795_810_740_123))
+                #expect(String(decoding: raw[view.metaRange], as: UTF8.self).hasSuffix(#""request_id":"req-1"}"#))
                 #expect(try view.dataMembers(in: raw).first { $0.0 == "n" }?.1 == .int(-42))
                 // The one-pass read gives the same view and the same members.
                 let (again, data) = try EnvelopeView.readWithData(raw)
@@ -112,5 +113,13 @@ struct EnvelopeViewTests {
             var parser = JSONParser(raw)
             #expect(throws: JSONParser.SyntaxError.self) { try parser.parseObjectMembers() }
         }
+    }
+}
+
+@Suite("Event meta layout")
+struct EventMetaLayoutTests {
+    @Test("EventMeta stays 64 bytes: swiftc 6.3.1 mis-sizes async frames holding an envelope when it changes")
+    func size() {
+        #expect(MemoryLayout<EventMeta>.size == 64)
     }
 }

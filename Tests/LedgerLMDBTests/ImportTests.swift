@@ -58,10 +58,10 @@ struct ImportTests {
 
     @Test("forgeries with a valid chain are refused, naming the seq and the rule", arguments: [
         ("system grants owner", "system_actor"), ("user appends a due event", "appended only by the service"),
-        ("invalid email", "neither system nor an email in its one spelling"), ("zero-width email", "neither system nor an email in its one spelling"),
+        ("invalid user id", "neither system nor a user id"), ("zero-width user id", "neither system nor a user id"),
         ("reserved handle", "is reserved"), ("NUL in stream id", "is not an org id"), ("control in stream id", "is not an org id"),
         ("unknown data member", "not exactly what the event type encodes"), ("duplicate handle", "handle_taken"),
-        ("owner by joining", #"not member.joined {"email":"p3@example.com","invitation_id":"inv_00000000000000000000000003","invited_by":"p0@example.com","role":"owner"}"#), ("event on an unknown org", "not the first event of anything"), ("bad client ip", "client_ip"),
+        ("owner by joining", #"not member.joined {"invitation_id":"inv_00000000000000000000000003","invited_by":"usr_"#), ("event on an unknown org", "not the first event of anything"), ("bidi in idempotency key", "idempotency_key"),
         ("bidi in request id", "U+202E"), ("second org.created", "org_exists"), ("wrong schema version", "schema_version 7"),
     ])
     func forgeries(_ forgery: String, rule: String) async throws {
@@ -72,24 +72,24 @@ struct ImportTests {
             var e = log[joined]
             e.actor = "system"
             log.append(EventEnvelope(seq: 0, stream: e.stream, version: 0, event: NewEvent(type: "member.role_changed", at: e.at, actor: "system",
-                data: ["email": log[joined].data["email"]!, "from": "owner", "to": "owner"]), prevHash: .genesis))
+                data: ["user_id": log[joined].data["user_id"]!, "from": "owner", "to": "owner"]), prevHash: .genesis))
         case "user appends a due event":
             let sent = log[Self.first(log, "invitation.sent")]
             log.append(EventEnvelope(seq: 0, stream: sent.stream, version: 0, event: NewEvent(type: "invitation.expired", at: sent.at, actor: sent.actor,
-                data: ["invitation_id": sent.data["invitation_id"]!, "email": sent.data["email"]!]), prevHash: .genesis))
-        case "invalid email":
-            log[joined].data = ["email": "not-an-email", "role": "owner", "invited_by": .null, "invitation_id": .null]
-            log[joined].actor = "not-an-email"
-        case "zero-width email":
-            log[joined].data = ["email": "ada\u{200B}@example.com", "role": "owner", "invited_by": .null, "invitation_id": .null]
-            log[joined].actor = "ada\u{200B}@example.com"
+                data: ["invitation_id": sent.data["invitation_id"]!, "user_id": sent.data["user_id"]!]), prevHash: .genesis))
+        case "invalid user id":
+            log[joined].data = ["user_id": "not-a-user", "role": "owner", "invited_by": .null, "invitation_id": .null]
+            log[joined].actor = "not-a-user"
+        case "zero-width user id":
+            let id = log[joined].actor
+            log[joined].actor = String(id.prefix(6)) + "\u{200B}" + id.dropFirst(7)
         case "reserved handle":
             let created = Self.first(log, "org.created")
             if case .object(var data) = log[created].data { data["handle"] = "admin"; log[created].data = .object(data) }
         case "NUL in stream id":
             log[Self.first(log, "org.created")].stream = "org_\u{0}"
         case "control in stream id":
-            let s = log[0].stream
+            let s = log[Self.first(log, "org.created")].stream
             for i in log.indices where log[i].stream == s { log[i].stream = "org_\u{1}" + s.dropFirst(6) }
         case "unknown data member":
             if case .object(var data) = log[joined].data { data["superuser"] = true; log[joined].data = .object(data) }
@@ -105,8 +105,8 @@ struct ImportTests {
             var e = log[joined]
             e.stream = "org_" + String(repeating: "z", count: 26)
             log.append(e)
-        case "bad client ip":
-            log[joined].meta.clientIP = "not-an-ip"
+        case "bidi in idempotency key":
+            log[joined].meta.idempotencyKey = "k\u{202E}1"
         case "bidi in request id":
             log[joined].meta.requestId = "r\u{202E}1"
         case "second org.created":
@@ -121,8 +121,9 @@ struct ImportTests {
         #expect(problem?.contains("seq ") == true && problem?.contains(rule) == true, "\(problem ?? "")")
     }
 
-    /// acme by o@example.com; josé@example.com invited as viewer and joined; then `forge` appends.
-    static func smallLog(_ forge: (inout [EventEnvelope]) -> Void) async throws -> String? {
+    /// acme by o@example.com; josé@example.com invited as viewer and joined; then `forge` appends,
+    /// given the users' ids by email.
+    static func smallLog(_ forge: (inout [EventEnvelope], [String: String]) -> Void) async throws -> String? {
         let f = try Fixture()
         defer { f.close() }
         let org = try await f.createOrg("acme", owner: "o@example.com")
@@ -130,46 +131,52 @@ struct ImportTests {
         try await f.must(.invite(emails: ["jos\u{E9}@example.com"], role: "viewer", ttlDays: nil, invitationIDs: [invitation]), by: "o@example.com", on: .id(org))
         try await f.must(.acceptInvitation(id: invitation), by: "jos\u{E9}@example.com", on: .invitation(invitation))
         var log = try f.store.log.events(after: 0, limit: Int.max).map(\.envelope)
-        forge(&log)
+        var ids: [String: String] = [:]
+        for email in ["o@example.com", "jos\u{E9}@example.com"] { ids[email] = try f.userID(email)?.value }
+        forge(&log, ids)
         return try importProblem(log)
     }
 
+    /// An event on the org's stream.
     static func event(_ log: [EventEnvelope], _ type: String, by actor: String, _ data: JSONValue) -> EventEnvelope {
-        EventEnvelope(seq: 0, stream: log[0].stream, version: 0, event: NewEvent(type: type, at: log.last!.at, actor: actor, data: data), prevHash: .genesis)
+        let org = log.first { $0.type == "org.created" }!.stream
+        return EventEnvelope(seq: 0, stream: org, version: 0, event: NewEvent(type: type, at: log.last!.at, actor: actor, data: data), prevHash: .genesis)
     }
 
     @Test("what only the rules forbid is refused: the matrix, the last owner, due times, memberships, one spelling", arguments: [
         ("a viewer raises itself to owner", "cannot_raise_own_role"), ("the last owner leaves", "last_owner"),
         ("a purge of an active org", "nothing of"), ("a key by a non-member", "not_a_member"),
-        ("a join on a used invitation", "not the first event of anything"), ("an NFD spelling of a member", "the service writes member.suspended"),
+        ("a join on a used invitation", "not the first event of anything"), ("a stranger's id suspended", "member_not_found"),
     ])
     func rulesOnly(_ forgery: String, rule: String) async throws {
-        let jose = "jos\u{E9}@example.com"
-        let problem = try await Self.smallLog { log in
+        let problem = try await Self.smallLog { log, ids in
+            let jose = ids["jos\u{E9}@example.com"]!, owner = ids["o@example.com"]!
+            let stranger = "usr_" + String(repeating: "x", count: 26)
             switch forgery {
             case "a viewer raises itself to owner":
-                log.append(Self.event(log, "member.role_changed", by: jose, ["email": .string(jose), "from": "viewer", "to": "owner"]))
+                log.append(Self.event(log, "member.role_changed", by: jose, ["user_id": .string(jose), "from": "viewer", "to": "owner"]))
             case "the last owner leaves":
-                log.append(Self.event(log, "member.left", by: "o@example.com", ["email": "o@example.com", "role": "owner"]))
+                log.append(Self.event(log, "member.left", by: owner, ["user_id": .string(owner), "role": "owner"]))
             case "a purge of an active org":
                 log.append(Self.event(log, "org.purged", by: "system", ["handle": "acme"]))
             case "a key by a non-member":
-                log.append(Self.event(log, "api_key.created", by: "x@example.com", [
+                log.append(Self.event(log, "api_key.created", by: stranger, [
                     "key_id": .string("key_" + String(repeating: "a", count: 26)), "name": "k", "role": "owner",
                     "secret_sha256": .string(String(repeating: "a", count: 64)), "auth_epoch": 0,
                 ]))
             case "a join on a used invitation":
                 let joined = log.last!
-                log.append(Self.event(log, "member.left", by: jose, ["email": .string(jose), "role": "viewer"]))
+                log.append(Self.event(log, "member.left", by: jose, ["user_id": .string(jose), "role": "viewer"]))
                 log.append(Self.event(log, "member.joined", by: jose, joined.data))
-            case "an NFD spelling of a member":
-                log.append(Self.event(log, "member.suspended", by: "o@example.com", ["email": "jose\u{301}@example.com", "role": "viewer"]))
+            case "a stranger's id suspended":
+                log.append(Self.event(log, "member.suspended", by: owner, ["user_id": .string(stranger), "role": "viewer"]))
             default:
                 Issue.record("unknown forgery \(forgery)")
             }
         }
-        // The forged event is seq 6, or seq 7 after an honest one (a member leaving, before re-joining).
-        let seq = forgery == "a join on a used invitation" ? "seq 7" : "seq 6"
+        // The honest log is 7 events (two user.created among them); the forged event is seq 8, or seq 9
+        // after an honest one (a member leaving, before re-joining).
+        let seq = forgery == "a join on a used invitation" ? "seq 9" : "seq 8"
         #expect(problem?.contains(seq) == true && problem?.contains(rule) == true, "\(problem ?? "imported")")
     }
 
@@ -210,7 +217,7 @@ struct ImportTests {
 
     @Test("an honest small log imports (the rules above are not over-strict)")
     func smallHonest() async throws {
-        let honest = try await Self.smallLog { _ in }
+        let honest = try await Self.smallLog { _, _ in }
         #expect(honest == nil)
     }
 

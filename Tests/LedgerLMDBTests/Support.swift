@@ -19,7 +19,19 @@ struct TemporaryFolder {
     func remove() { try? FileManager.default.removeItem(atPath: path) }
 }
 
-func user(_ s: String) -> Actor { .user(Email(trusted: s)) }
+/// An actor as `X-Actor` names them: the ledger resolves the email to a user.
+func user(_ s: String) -> Email { Email(trusted: s) }
+
+/// The commands as the API sends them: people by email.
+extension Command {
+    static func invite(emails: [String], role: String, ttlDays: Int?, invitationIDs: [String]) -> Command {
+        .invite(people: emails.map(PersonRef.email), role: role, ttlDays: ttlDays, invitationIDs: invitationIDs)
+    }
+    static func changeRole(email: String, role: String) -> Command { .changeRole(member: .email(email), role: role) }
+    static func suspend(email: String) -> Command { .suspend(member: .email(email)) }
+    static func reinstate(email: String) -> Command { .reinstate(member: .email(email)) }
+    static func remove(email: String) -> Command { .remove(member: .email(email)) }
+}
 
 /// A store in a temporary folder with a settable clock.
 final class Fixture: @unchecked Sendable {
@@ -78,7 +90,7 @@ final class Fixture: @unchecked Sendable {
     /// The `LedgerError` code a command fails with through the `Ledger` seam (nil if it does not fail so).
     func storageErrorCode(of command: Command, by actor: String, on target: OrgRef) async -> LedgerError.Code? {
         do {
-            _ = try await (store as any Ledger).execute(CommandRequest(target: target, command: command, actor: user(actor), now: now), render: { _, _, _ in .none }, idempotency: nil)
+            _ = try await (store as any Ledger).execute(CommandRequest(target: target, command: command, actor: user(actor), now: now), render: { _, _, _, _ in .none }, idempotency: nil)
             return nil
         } catch let error as LedgerError {
             return error.code
@@ -149,6 +161,16 @@ final class Fixture: @unchecked Sendable {
 
     func read<R>(_ body: (borrowing ReadTransaction) throws -> R) throws -> R { try store.environment.read(body) }
 
+    /// The current email of a user, from the people store.
+    func email(of user: UserID) throws -> String {
+        try read { txn in try store.tables.people.row(user, in: txn)?.email?.value } ?? "[erased]"
+    }
+
+    /// The user of an email, from the people store.
+    func userID(_ email: String) throws -> UserID? {
+        try read { txn in try store.tables.people.userID(of: Email(trusted: email), in: txn) }
+    }
+
     func projectionProblem() throws -> ProjectionProblem? {
         try read { txn in try Replay.verify(tables: store.tables, in: txn) }
     }
@@ -165,7 +187,7 @@ func randomCommands(_ f: Fixture, seed: UInt64, steps: Int, afterEach: (UInt64) 
         let role = Role.allCases.randomElement(using: &rng)!.rawValue
         let state = try f.read { txn in try f.store.pipeline.cache.state(of: org, tables: f.store.tables, in: txn) }
         // Mostly members act (so most commands are decided on their merits, not refused as strangers).
-        let members = state.map { $0.members.keys.map(\.value).sorted() } ?? []
+        let members = try state.map { try $0.members.keys.map { try f.email(of: $0) }.sorted() } ?? []
         let actor = Int.random(in: 0..<4, using: &rng) > 0 ? (members.randomElement(using: &rng) ?? people[0]) : people.randomElement(using: &rng)!
         let someone = people.randomElement(using: &rng)!
         let invitations = state.map { $0.invitations.keys.sorted() } ?? []
@@ -175,7 +197,7 @@ func randomCommands(_ f: Fixture, seed: UInt64, steps: Int, afterEach: (UInt64) 
             let emails = (0..<Int.random(in: 1...3, using: &rng)).map { _ in people.randomElement(using: &rng)! }
             try await f.run(.invite(emails: emails, role: role, ttlDays: [nil, 1, 2].randomElement(using: &rng)!, invitationIDs: emails.map { _ in f.id("inv") }), by: actor, on: .id(org))
         case 3, 4:
-            if let id = invitations.randomElement(using: &rng), let invitee = state?.invitations[id]?.email.value {
+            if let id = invitations.randomElement(using: &rng), let invitee = try state?.invitations[id].map({ try f.email(of: $0.invitee) }) {
                 let c: Command = Bool.random(using: &rng) ? .acceptInvitation(id: id) : .declineInvitation(id: id)
                 try await f.run(c, by: invitee, on: .invitation(id))
             }

@@ -1,12 +1,42 @@
 import Foundation
+import Synchronization
 import LedgerCore
 import Testing
 @testable import OrgDomain
 
 let t0 = Timestamp(rfc3339: "2026-11-27T12:00:00.000Z")!
 
-func email(_ s: String) -> Email { Email(trusted: s) }
-func user(_ s: String) -> Actor { .user(Email(trusted: s)) }
+/// The user of an email in these tests: the domain sees only ids; the ledger's lookup (product spec §8)
+/// is modelled by a fixed id per email (`usr_` + 26 base32 characters of two FNV-1a hashes of it, so
+/// the events validate against the schemas), remembered for `address(of:)`.
+func email(_ s: String) -> UserID {
+    func fnv(_ seed: UInt64) -> UInt64 { s.utf8.reduce(seed) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 } }
+    let alphabet = Array("0123456789abcdefghjkmnpqrstvwxyz")
+    var digits = ""
+    for word in [fnv(0xcbf2_9ce4_8422_2325), fnv(0x84222325_cbf29ce4)] {
+        for i in 0..<13 { digits.append(alphabet[Int((word >> (UInt64(i) * 5)) & 31)]) }
+    }
+    let id = UserID(trusted: "usr_" + digits)
+    knownAddresses.withLock { $0[id] = s }
+    return id
+}
+
+/// The email a test's user id was made from.
+func address(of user: UserID) -> String { knownAddresses.withLock { $0[user] } ?? user.value }
+
+private let knownAddresses = Mutex<[UserID: String]>([:])
+func user(_ s: String) -> Actor { .user(email(s)) }
+
+/// The commands as the API sends them: people by email.
+extension Command {
+    static func invite(emails: [String], role: String, ttlDays: Int?, invitationIDs: [String]) -> Command {
+        .invite(people: emails.map(PersonRef.email), role: role, ttlDays: ttlDays, invitationIDs: invitationIDs)
+    }
+    static func changeRole(email: String, role: String) -> Command { .changeRole(member: .email(email), role: role) }
+    static func suspend(email: String) -> Command { .suspend(member: .email(email)) }
+    static func reinstate(email: String) -> Command { .reinstate(member: .email(email)) }
+    static func remove(email: String) -> Command { .remove(member: .email(email)) }
+}
 
 /// A tiny in-memory ledger for domain tests: many orgs, one clock, decide + apply, every event kept.
 final class Ledger {
@@ -33,7 +63,7 @@ final class Ledger {
 
     @discardableResult
     func run(_ command: Command, by actor: Actor?, on orgID: String) -> Result<[OrgEvent], Refusal> {
-        let result = decide(command, by: actor, state: orgs[orgID], context: DecisionContext(now: now, handleHolder: handleHolder))
+        let result = decide(command, by: actor, state: orgs[orgID], context: DecisionContext(now: now, handleHolder: handleHolder, people: { email($0.value) }))
         if case .success(let events) = result {
             append(events, by: actor ?? .system, to: orgID)
         }
@@ -99,7 +129,7 @@ final class Ledger {
         return id
     }
 
-    func member(_ email: String, of orgID: String) -> Member? { orgs[orgID]?.members[Email(trusted: email)] }
+    func member(_ address: String, of orgID: String) -> Member? { orgs[orgID]?.members[email(address)] }
 
     /// Every event so far as canonical envelope lines, for the schema check (Tests/e2e).
     func envelopeLines() throws -> [String] {

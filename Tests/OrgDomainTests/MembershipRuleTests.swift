@@ -11,7 +11,7 @@ struct MembershipRuleTests {
         let l = Ledger()
         let acme = l.org("acme")
         #expect(l.must(.invite(emails: ["a@example.com"], role: "member", ttlDays: nil, invitationIDs: ["i1"]), by: owner, on: acme)
-            == [.invitationSent(invitationID: "i1", email: email("a@example.com"), role: .member, expiresAt: t0.adding(days: 7))])
+            == [.invitationSent(invitationID: "i1", user: email("a@example.com"), role: .member, expiresAt: t0.adding(days: 7))])
         #expect(l.must(.invite(emails: ["b@example.com"], role: "member", ttlDays: 30, invitationIDs: ["i2"]), by: owner, on: acme).count == 1)
         #expect(l.must(.invite(emails: ["c@example.com"], role: "member", ttlDays: 1, invitationIDs: ["i3"]), by: owner, on: acme).count == 1)
         for bad in [0, 31, -1] {
@@ -38,7 +38,7 @@ struct MembershipRuleTests {
         let l = Ledger()
         let acme = l.org("acme")
         let events = l.must(.invite(emails: ["a@example.com", " A@Example.com", "a@example.com"], role: "member", ttlDays: nil, invitationIDs: ["i1", "i2", "i3"]), by: owner, on: acme)
-        #expect(events == [.invitationSent(invitationID: "i1", email: email("a@example.com"), role: .member, expiresAt: t0.adding(days: 7))])
+        #expect(events == [.invitationSent(invitationID: "i1", user: email("a@example.com"), role: .member, expiresAt: t0.adding(days: 7))])
     }
 
     @Test("inviting again revokes the pending invitation (replaced) and sends a new one, atomically")
@@ -49,8 +49,8 @@ struct MembershipRuleTests {
         l.advance(days: 1)
         let events = l.must(.invite(emails: ["a@example.com"], role: "viewer", ttlDays: 3, invitationIDs: ["i2"]), by: owner, on: acme)
         #expect(events == [
-            .invitationRevoked(invitationID: "i1", email: email("a@example.com"), reason: .replaced),
-            .invitationSent(invitationID: "i2", email: email("a@example.com"), role: .viewer, expiresAt: t0.adding(days: 4)),
+            .invitationRevoked(invitationID: "i1", user: email("a@example.com"), reason: .replaced),
+            .invitationSent(invitationID: "i2", user: email("a@example.com"), role: .viewer, expiresAt: t0.adding(days: 4)),
         ])
         #expect(l.orgs[acme]!.pendingInvitation(to: email("a@example.com"))?.id == "i2")
         #expect(l.refused(.acceptInvitation(id: "i1"), by: user("a@example.com"), on: acme)?.kind == .gone)
@@ -113,8 +113,8 @@ struct MembershipRuleTests {
         #expect(l.refused(.acceptInvitation(id: "nope"), by: user("a@example.com"), on: acme)?.reason == .invitationNotFound)
         let events = l.must(.acceptInvitation(id: "i1"), by: "a@example.com", on: acme)
         #expect(events == [
-            .invitationAccepted(invitationID: "i1", email: email("a@example.com")),
-            .memberJoined(email: email("a@example.com"), role: .moderator, invitedBy: email(owner), invitationID: "i1"),
+            .invitationAccepted(invitationID: "i1", user: email("a@example.com")),
+            .memberJoined(user: email("a@example.com"), role: .moderator, invitedBy: email(owner), invitationID: "i1"),
         ])
         let member = try #require(l.member("a@example.com", of: acme))
         #expect(member.role == .moderator && member.status == .active && member.invitedBy == email(owner))
@@ -133,7 +133,7 @@ struct MembershipRuleTests {
         #expect(r?.reason == .invitationExpired)
         #expect(r?.kind == .gone)
         l.runDue()
-        #expect(l.streams[acme]!.last!.0 == .invitationExpired(invitationID: "i1", email: email("a@example.com")))
+        #expect(l.streams[acme]!.last!.0 == .invitationExpired(invitationID: "i1", user: email("a@example.com")))
         #expect(l.refused(.declineInvitation(id: "i1"), by: user("a@example.com"), on: acme)?.kind == .gone)
     }
 
@@ -143,7 +143,7 @@ struct MembershipRuleTests {
         let acme = l.org("acme", members: ["mod@example.com": .moderator])
         l.must(.invite(emails: ["a@example.com"], role: "admin", ttlDays: nil, invitationIDs: ["i1"]), by: owner, on: acme)
         #expect(l.refused(.revokeInvitation(id: "i1"), by: user("mod@example.com"), on: acme)?.reason == .notPermitted)
-        #expect(l.must(.revokeInvitation(id: "i1"), by: owner, on: acme) == [.invitationRevoked(invitationID: "i1", email: email("a@example.com"), reason: .revoked)])
+        #expect(l.must(.revokeInvitation(id: "i1"), by: owner, on: acme) == [.invitationRevoked(invitationID: "i1", user: email("a@example.com"), reason: .revoked)])
         #expect(l.refused(.revokeInvitation(id: "i1"), by: user(owner), on: acme)?.reason == .invitationNotPending)
     }
 
@@ -160,7 +160,7 @@ struct MembershipRuleTests {
     func selfLower() {
         let l = Ledger()
         let acme = l.org("acme", members: ["m@example.com": .member, "co@example.com": .owner])
-        #expect(l.must(.changeRole(email: "m@example.com", role: "viewer"), by: "m@example.com", on: acme) == [.memberRoleChanged(email: email("m@example.com"), from: .member, to: .viewer)])
+        #expect(l.must(.changeRole(email: "m@example.com", role: "viewer"), by: "m@example.com", on: acme) == [.memberRoleChanged(user: email("m@example.com"), from: .member, to: .viewer)])
         l.must(.changeRole(email: "co@example.com", role: "moderator"), by: "co@example.com", on: acme)
         #expect(l.member("co@example.com", of: acme)?.role == .moderator)
     }
@@ -169,7 +169,7 @@ struct MembershipRuleTests {
     func leave() {
         let l = Ledger()
         let acme = l.org("acme", members: ["v@example.com": .viewer, "s@example.com": .member])
-        #expect(l.must(.remove(email: "v@example.com"), by: "v@example.com", on: acme) == [.memberLeft(email: email("v@example.com"), role: .viewer)])
+        #expect(l.must(.remove(email: "v@example.com"), by: "v@example.com", on: acme) == [.memberLeft(user: email("v@example.com"), role: .viewer)])
         l.must(.suspend(email: "s@example.com"), by: owner, on: acme)
         #expect(l.refused(.remove(email: "s@example.com"), by: user("s@example.com"), on: acme)?.reason == .suspended)
     }

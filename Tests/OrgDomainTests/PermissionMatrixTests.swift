@@ -115,7 +115,7 @@ struct PermissionMatrixTests {
         if c.action == .reinstateMember { ledger.must(.suspend(email: "target@example.com"), by: "founder@example.com", on: org) }
         // A pending invitation of the target role (built directly: owner invitations cannot be sent).
         if c.action == .revokeInvitation {
-            ledger.append([.invitationSent(invitationID: "inv_target", email: email("invitee@example.com"), role: target, expiresAt: t0.adding(days: 7))], by: user("founder@example.com"), to: org)
+            ledger.append([.invitationSent(invitationID: "inv_target", user: email("invitee@example.com"), role: target, expiresAt: t0.adding(days: 7))], by: user("founder@example.com"), to: org)
         }
         if c.action == .revokeAPIKey || c.action == .cancelDeletion {
             ledger.must(c.action == .revokeAPIKey

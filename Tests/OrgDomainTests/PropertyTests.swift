@@ -25,7 +25,7 @@ func randomRun(seed: UInt64, steps: Int, check: (Ledger, String) -> Void = { _, 
             command = .invite(emails: emails, role: role, ttlDays: [nil, 1, 3, 30].randomElement(using: &rng)!, invitationIDs: emails.map { _ in l.freshID("inv") })
         case 3, 4:
             let id = invitationIDs.randomElement(using: &rng) ?? "none"
-            let invitee = l.orgs[org]?.invitations[id]?.email.value ?? someone
+            let invitee = l.orgs[org]?.invitations[id].map { address(of: $0.invitee) } ?? someone
             let who = Bool.random(using: &rng) ? invitee : actor
             let c: Command = Bool.random(using: &rng) ? .acceptInvitation(id: id) : .declineInvitation(id: id)
             _ = l.run(c, by: user(who), on: org)
@@ -73,7 +73,7 @@ struct PropertyTests {
             let read = try bytes.withUnsafeBytes { try OrgState(snapshot: $0) }
             #expect(read == state)
             #expect(read.snapshotBytes() == bytes, "equal states give equal bytes")
-            #expect(read.pendingInvitation(to: Email(trusted: "p1@example.com")) == state.pendingInvitation(to: Email(trusted: "p1@example.com")))
+            #expect(read.pendingInvitation(to: email("p1@example.com")) == state.pendingInvitation(to: email("p1@example.com")))
             #expect(throws: (any Error).self) { try bytes.dropLast().withUnsafeBytes { try OrgState(snapshot: UnsafeRawBufferPointer($0)) } }
             #expect(throws: (any Error).self) { try (bytes + [0]).withUnsafeBytes { try OrgState(snapshot: $0) } }
         }
@@ -81,12 +81,12 @@ struct PropertyTests {
 
     @Test("the pending-invitation index always equals a scan of every invitation the org has sent", arguments: 0..<20)
     func pendingIndexMatchesScan(seed: Int) {
-        let people = (0..<7).map { Email(trusted: "p\($0)@example.com") }
+        let people = (0..<7).map { email("p\($0)@example.com") }
         var pendingSeen = 0
         _ = randomRun(seed: UInt64(500 + seed), steps: 400) { l, org in
             guard let state = l.orgs[org] else { return }
             for email in people {
-                let scanned = state.invitations.values.filter { $0.email == email && $0.status == .pending }
+                let scanned = state.invitations.values.filter { $0.invitee == email && $0.status == .pending }
                 #expect(scanned.count <= 1, "seed \(seed): two pending invitations to \(email)")
                 #expect(state.pendingInvitation(to: email) == scanned.first, "seed \(seed): index and scan differ for \(email)")
                 if !scanned.isEmpty { pendingSeen += 1 }

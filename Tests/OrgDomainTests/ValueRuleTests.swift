@@ -165,8 +165,8 @@ struct ValueRuleTests {
     @Test("an actor reads back from the text an envelope records")
     func recordedActor() {
         #expect(Actor(recorded: "system") == .system)
-        #expect(Actor(recorded: "ada@example.com") == .user(Email(trusted: "ada@example.com")))
-        for actor in [Actor.system, .user(Email(trusted: "ada@example.com"))] {
+        #expect(Actor(recorded: "usr_0123456789abcdefghjkmnpqrs") == .user(UserID(trusted: "usr_0123456789abcdefghjkmnpqrs")))
+        for actor in [Actor.system, .user(UserID(trusted: "usr_0123456789abcdefghjkmnpqrs"))] {
             #expect(Actor(recorded: actor.description) == actor)
         }
     }

@@ -75,7 +75,8 @@ def test_tables_for_people_and_json_for_scripts(svc):
     assert lines[0].split() == ["EMAIL", "ROLE", "STATUS", "JOINED_AT", "INVITED_BY"]
     assert any(line.startswith("ada@acme.example") and " owner " in line for line in lines)
     as_json = cli(svc, "member", "list", "acme", "--json", actor="ada@acme.example")
-    assert json.loads(as_json.stdout)["members"][0]["email"] == "ada@acme.example"
+    members = json.loads(as_json.stdout)["members"]
+    assert any(m["email"] == "ada@acme.example" and m["role"] == "owner" and m["user_id"].startswith("usr_") for m in members)
     show = cli_tty(svc, "org", "show", "acme", "--as", "ada@acme.example")
     assert any(line.split()[:2] == ["handle", "acme"] for line in show.splitlines())
 

@@ -120,6 +120,8 @@ database = "none"
 
 [dictionaries.owner]
 values = [{toml(OWNER)}]
+[dictionaries.mover]
+values = ["mover@example.com"]
 [dictionaries.acme]
 values = ["acme"]
 [dictionaries.renamed]
@@ -175,6 +177,17 @@ parameters = {{ "path.org" = {{ dictionary = "renamed", probability = 1.0 }} }}
 [[operations]]
 include-path = "/v1/orgs/{{org}}/deletion"
 parameters = {{ "path.org" = {{ dictionary = "doomed", probability = 1.0 }}, "body.confirm" = "doomed" }}
+
+# The owner's account deletion is confirmed with their email: it is refused (409 sole_owner) while they own
+# acme, so the run keeps its actor.
+[[operations]]
+include-path = "/v1/me/deletion"
+parameters = {{ "body.confirm" = {toml(OWNER)} }}
+
+# An email change would move the owner's account away from every other operation: it is sent by someone else.
+[[operations]]
+include-path = "/v1/me/email"
+parameters = {{ "header.X-Actor" = {{ dictionary = "mover", probability = 1.0 }} }}
 """
 
 
@@ -225,10 +238,10 @@ def _excuse(why, failure, case, response):
 
 @schemathesis.hook
 def filter_failure(context, failure, case, response):
-    # `confirm` must equal the org's current handle (product spec section 3), which no schema can say: a
-    # well-formed handle that is not the current one is 400 confirmation_mismatch, a refusal for the state
-    # the request meets, like 409. Only that reason, only there.
-    if (failure.code == "ST202" and case.method == "POST" and case.path == "/v1/orgs/{org}/deletion"
+    # `confirm` must equal the org's current handle (product spec section 3), or the account's current email
+    # (section 7), which no schema can say: a well-formed value that is not the current one is 400
+    # confirmation_mismatch, a refusal for the state the request meets, like 409. Only that reason, only there.
+    if (failure.code == "ST202" and case.method == "POST" and case.path in ("/v1/orgs/{org}/deletion", "/v1/me/deletion")
             and response.status_code == 400 and _reason(response) == "confirmation_mismatch"):
         return _excuse("confirmation_mismatch", failure, case, response)
     # JSON numbers are integers here, in their integer spelling (README, "Numbers are integers"): the parser
@@ -268,7 +281,8 @@ def splits_on_graphemes(svc):
 def live(tmp_path_factory):
     folder = tmp_path_factory.mktemp("schemathesis")
     port = free_port()
-    svc = Service(folder, extra=("--listen", f"127.0.0.1:{port}")).wait_ready()
+    # The owner is also an operator, so the admin routes answer (404/409/200) rather than only 403.
+    svc = Service(folder, extra=("--listen", f"127.0.0.1:{port}", "--operator", OWNER)).wait_ready()
     base = f"http://127.0.0.1:{port}"
     wait_tcp(base)
     yield svc, base, folder

@@ -1,5 +1,6 @@
 """The whole lifecycle of product spec §3 over the socket, against the real binary."""
 import json
+import re
 import os
 import signal
 import stat
@@ -134,7 +135,9 @@ def test_every_error_status_has_a_problem_document(svc):
     inv = svc.request("POST", "/v1/orgs/acme/invitations", {"emails": ["late@example.com"], "role": "member", "ttl_days": 1}, actor=OWNER).json["invitations"][0]
     svc.request("DELETE", f"/v1/orgs/acme/invitations/{inv['id']}", actor=OWNER)
     problem(svc.request("POST", f"/v1/invitations/{inv['id']}/accept", actor="late@example.com"), 410, "invitation_not_pending")
-    assert svc.request("GET", "/v1/health").json["head_seq"] == 4  # create (2), invite, revoke: no refusal wrote anything
+    # create (user.created, org.created, member.joined), invite (user.created, invitation.sent),
+    # revoke: no refusal wrote anything
+    assert svc.request("GET", "/v1/health").json["head_seq"] == 6
 
 
 def test_idempotency_key_replays_the_first_response(svc):
@@ -145,8 +148,15 @@ def test_idempotency_key_replays_the_first_response(svc):
     again = svc.request("POST", "/v1/orgs/acme/invitations", {"emails": ["ada@example.com"], "role": "member"}, actor=OWNER, headers=headers)
     assert again.status == first.status == 201 and again.json == first.json and again.header("idempotent-replayed") == "true"
     assert svc.request("GET", "/v1/health").json["head_seq"] == head
-    events = [json.loads(line) for line in svc.request("GET", "/v1/events?after=2").body.splitlines()]
-    assert events[0]["meta"] == {"idempotency_key": "k-1", "request_id": "req-42", "user_agent": "e2e/1"}
+    events = [json.loads(line) for line in svc.request("GET", "/v1/events?after=3").body.splitlines()]
+    # ada's user.created and the invitation carry the request's context; the user agent, a personal
+    # value, only as a commitment.
+    assert [e["type"] for e in events] == ["user.created", "invitation.sent"]
+    meta = events[1]["meta"]
+    assert set(meta) == {"idempotency_key", "request_id", "user_agent"}
+    assert meta["idempotency_key"] == "k-1" and meta["request_id"] == "req-42"
+    assert set(meta["user_agent"]) == {"c"} and re.fullmatch(r"[0-9a-f]{64}", meta["user_agent"]["c"])
+    assert b"e2e/1" not in svc.request("GET", "/v1/events").body
 
 
 def test_audit_in_three_formats_and_time_travel(svc):
@@ -154,15 +164,17 @@ def test_audit_in_three_formats_and_time_travel(svc):
     svc.request("PATCH", "/v1/orgs/acme", {"display_name": "Second"}, actor=OWNER)
     svc.request("PATCH", "/v1/orgs/acme", {"display_name": "Third"}, actor=OWNER)
     page = svc.request("GET", "/v1/orgs/acme/audit?limit=2", actor=OWNER)
-    assert [e["seq"] for e in page.json["events"]] == [4, 3] and page.json["next_cursor"] == "3"
-    rest = svc.request("GET", "/v1/orgs/acme/audit?limit=2&cursor=3", actor=OWNER).json
-    assert [e["seq"] for e in rest["events"]] == [2, 1] and rest["next_cursor"] is None
+    # seq 1 is the owner's user.created, not in the org's trail.
+    assert [e["seq"] for e in page.json["events"]] == [5, 4] and page.json["next_cursor"] == "4"
+    rest = svc.request("GET", "/v1/orgs/acme/audit?limit=2&cursor=4", actor=OWNER).json
+    assert [e["seq"] for e in rest["events"]] == [3, 2] and rest["next_cursor"] is None
+    assert {e["actor"] for e in page.json["events"] + rest["events"]} == {OWNER}
     ndjson = svc.request("GET", "/v1/orgs/acme/audit?format=ndjson&action=org.profile_updated", actor=OWNER)
     assert ndjson.header("content-type") == "application/x-ndjson" and len(ndjson.body.splitlines()) == 2
     csv = svc.request("GET", "/v1/orgs/acme/audit?format=csv", actor=OWNER).body.decode()
     assert csv.splitlines()[0] == "seq,at,actor,action,target,data" and len(csv.splitlines()) == 5
-    assert svc.request("GET", "/v1/orgs/acme?as_of=3", actor=OWNER).json["display_name"] == "Second"
-    assert svc.request("GET", "/v1/orgs/acme?as_of=1", actor=OWNER).json["member_count"] == 0
+    assert svc.request("GET", "/v1/orgs/acme?as_of=4", actor=OWNER).json["display_name"] == "Second"
+    assert svc.request("GET", "/v1/orgs/acme?as_of=2", actor=OWNER).json["member_count"] == 0
 
 
 def test_second_serve_refuses_and_the_first_keeps_answering(svc, tmp_path):
@@ -208,9 +220,9 @@ def test_metrics_count_requests_by_route_and_never_show_a_secret(svc):
     text = svc.request("GET", "/metrics").body.decode()
     assert 'hb_requests{http_route="/v1/orgs",http_request_method="POST",http_response_status_code="201"} 1' in text
     assert "http_server_request_duration_bucket" in text
-    assert "orgledger_log_head_seq 3.0" in text
+    assert "orgledger_log_head_seq 4.0" in text  # user.created, org.created, member.joined, api_key.created
     assert 'orgledger_commands_total{outcome="applied"} 2' in text
-    assert "orgledger_events_appended_total 3" in text
+    assert "orgledger_events_appended_total 3" in text  # the org's events; the log's count is the head
     assert "orgledger_commit_batch_size_bucket" in text
     assert secret not in text
     assert secret not in svc.output()
@@ -278,7 +290,9 @@ def test_a_full_disk_answers_507_reads_keep_working_and_writes_resume(tmp_path, 
         assert full is not None, "the disk never filled"
         problem(full, 507, "disk_full")
         assert svc.request("GET", "/v1/orgs/acme", actor=OWNER).status == 200  # reads keep working
-        assert svc.request("GET", "/v1/health").json["head_seq"] == 2 + acknowledged  # nothing acknowledged is lost, nothing half-written
+        # Nothing acknowledged is lost, nothing half-written: create wrote 3 events, each invitation 2
+        # (the invitee's user.created and invitation.sent).
+        assert svc.request("GET", "/v1/health").json["head_seq"] == 3 + 2 * acknowledged
         filler.unlink()
         resumed = svc.request("POST", "/v1/orgs/acme/invitations", {"emails": ["after@example.com"], "role": "member"}, actor=OWNER)
         assert resumed.status == 201, resumed

@@ -125,6 +125,10 @@ sch["InviteRole"] = {"type": "string", "enum": ["admin", "moderator", "billing_m
 sch["MemberStatus"] = {"type": "string", "enum": ["active", "suspended"]}
 sch["InvitationStatus"] = {"type": "string", "enum": ["pending", "accepted", "declined", "revoked", "expired"]}
 sch["OrgID"] = {"examples": ["org_9z1p0kehksww8vwtr6zapjtfjm"], "type": "string", "pattern": ORG_ID, "description": "org_ + 26 characters of lower-case Crockford base32."}
+sch["UserID"] = {"examples": ["usr_8v745ydajwspn660rya1aw9fgr"], "type": "string", "pattern": "^usr_%s{26}$" % BASE32,
+                 "description": "usr_ + 26 characters of lower-case Crockford base32: a person as events name them (product spec §7)."}
+sch["AccountStatus"] = {"type": "string", "enum": ["active", "pending_deletion", "activation_required", "erased"],
+                        "description": "The standing of the person's account (product spec §7)."}
 sch["InvitationID"] = {"examples": ["inv_2cgqe27cwff61rx5ep40g87xtc"], "type": "string", "pattern": INV_ID, "description": "inv_ + 26 characters of lower-case Crockford base32 (128 random bits)."}
 sch["APIKeyID"] = {"examples": ["key_0f3q8r2m4n6p8s1t3v5w7x9yz0"], "type": "string", "pattern": KEY_ID, "description": "key_ + 26 characters of lower-case Crockford base32."}
 sch["Timestamp"] = {"type": "string", "format": "date-time", "pattern": TIMESTAMP,
@@ -191,6 +195,12 @@ sch["CreateAPIKey"] = obj({"name": S("DisplayText"), "role": S("Role")}, ["name"
 sch["Verify"] = obj({"secret": {"type": "string", "description": "The secret shown once at creation (olk_...); any other string"
                                                                    " answers 401."}}, ["secret"])
 sch["Confirm"] = obj({"confirm": dict(S("Handle"), description="The org's current handle, exactly (400 otherwise)")}, ["confirm"])
+sch["UpdateMe"] = obj({"name": {"anyOf": [S("DisplayText"), {"type": "null"}], "description": "Display-name rules; null clears it"},
+                       "username": {"anyOf": [S("HandleInput"), {"type": "null"}], "description": "Handle rules, unique among users; null clears it"},
+                       "avatar_url": {"anyOf": [S("AvatarURL"), {"type": "null"}], "description": "null clears it"}},
+                      minProperties=1)
+sch["ChangeEmail"] = obj({"email": S("Email")}, ["email"])
+sch["ConfirmEmail"] = obj({"confirm": dict(S("Email"), description="The account's current email (any spelling of it; 400 otherwise)")}, ["confirm"])
 
 # ---- response bodies ----------------------------------------------------------------------------------------
 nullable = lambda name: {"anyOf": [S(name), {"type": "null"}]}
@@ -203,21 +213,25 @@ org_props = {
     "member_count": {"type": "integer", "minimum": 0},
     "purge_at": nullable("Timestamp"), "deletion_scheduled_at": nullable("Timestamp")}
 sch["Org"] = obj(org_props, list(org_props))
-sch["MyOrg"] = obj(dict(org_props, role=dict(S("Role"), description="The actor's role in the org")), list(org_props) + ["role"])
+sch["MyOrg"] = obj(dict(org_props, role=dict(S("Role"), description="The actor's role in the org"),
+                        member_status=dict(S("MemberStatus"), description="The actor's membership: active or suspended")),
+                   list(org_props) + ["role", "member_status"])
 sch["OrgList"] = obj({"orgs": {"type": "array", "items": S("MyOrg")},
                       "next_cursor": {"anyOf": [S("OrgID"), {"type": "null"}], "description": "The last org id of this page, or null"}},
                      ["orgs", "next_cursor"], description="Orgs in order of their id; a Link rel=next header while more follow.")
-member_props = {"email": {"type": "string"}, "role": S("Role"), "status": S("MemberStatus"), "joined_at": S("Timestamp"),
-                "invited_by": {"type": ["string", "null"], "description": "The inviter's email; null for the org's creator"}}
+PERSON = {"type": "string", "description": "A person's current email, or [erased] once their data is erased (product spec §8)"}
+member_props = {"email": PERSON, "user_id": S("UserID"), "account_status": S("AccountStatus"), "role": S("Role"), "status": S("MemberStatus"),
+                "joined_at": S("Timestamp"),
+                "invited_by": {"type": ["string", "null"], "description": "The inviter's current email (or [erased]); null for the org's creator"}}
 sch["Member"] = obj(member_props, list(member_props))
 sch["MemberPage"] = obj({"members": {"type": "array", "items": S("Member")},
-                         "next_cursor": {"type": ["string", "null"], "description": "The last email of this page, or null"}},
+                         "next_cursor": {"anyOf": [S("UserID"), {"type": "null"}], "description": "The last user id of this page, or null"}},
                         ["members", "next_cursor"],
-                        description="Members in byte order of their normalized email; a Link rel=next header while more follow.")
+                        description="Members in byte order of their user id (which an email change does not move); a Link rel=next header while more follow.")
 sch["Removed"] = obj({"removed": {"type": "string", "description": "The member's normalized email"},
                       "event": {"type": "string", "enum": ["member.removed", "member.left"]}}, ["removed", "event"])
-inv_props = {"id": S("InvitationID"), "org_id": S("OrgID"), "email": {"type": "string"}, "role": S("Role"),
-             "invited_by": {"type": "string"}, "sent_at": S("Timestamp"), "expires_at": S("Timestamp"), "status": S("InvitationStatus")}
+inv_props = {"id": S("InvitationID"), "org_id": S("OrgID"), "email": PERSON, "user_id": S("UserID"), "account_status": S("AccountStatus"),
+             "role": S("Role"), "invited_by": PERSON, "sent_at": S("Timestamp"), "expires_at": S("Timestamp"), "status": S("InvitationStatus")}
 sch["Invitation"] = obj(inv_props, list(inv_props))
 sch["InvitationList"] = obj({"invitations": {"type": "array", "items": S("Invitation")}}, ["invitations"])
 sch["InvitationPage"] = obj({"invitations": {"type": "array", "items": S("Invitation")},
@@ -229,12 +243,12 @@ sch["InvitationAnswer"] = obj({"invitation": S("Invitation"),
                                "member": dict(S("Member"), description="The actor's membership, when the actor is a member"),
                                "org": S("Org")}, ["invitation"])
 key_props = {"id": S("APIKeyID"), "org_id": S("OrgID"), "name": {"type": "string", "minLength": 1}, "role": S("Role"),
-             "created_by": {"type": "string"}, "created_at": S("Timestamp"), "auth_epoch": {"type": "integer", "minimum": 0},
+             "created_by": PERSON, "created_at": S("Timestamp"), "auth_epoch": {"type": "integer", "minimum": 0},
              "status": {"type": "string", "enum": ["active", "revoked", "void"],
                         "description": "active: verifies now. void: not revoked, but it does not verify (void_reason says why; a"
                                        " creator_suspended or creator_demoted key comes back if its creator is reinstated or promoted again)."},
              "void_reason": {"type": ["string", "null"],
-                             "enum": ["auth_reset", "creator_left", "creator_suspended", "creator_demoted", "org_inactive", None]}}
+                             "enum": ["auth_reset", "creator_left", "creator_suspended", "creator_demoted", "creator_pending_deletion", "org_inactive", None]}}
 key_rule = {"if": {"properties": {"status": {"const": "void"}}},
             "then": {"properties": {"void_reason": {"type": "string"}}},
             "else": {"properties": {"void_reason": {"type": "null"}}}}
@@ -249,17 +263,34 @@ sch["APIKeyList"] = obj({"api_keys": {"type": "array", "items": S("APIKey")},
 sch["MyInvitationPage"] = obj({"invitations": {"type": "array", "items": S("Invitation")},
                                "next_cursor": {"anyOf": [S("InvitationID"), {"type": "null"}], "description": "The last invitation id of this page, or null"}},
                               ["invitations", "next_cursor"], description="Invitations in order of their id; a Link rel=next header while more follow.")
+user_props = {"id": S("UserID"), "email": PERSON, "status": S("AccountStatus"), "created_at": S("Timestamp"),
+              "purge_at": {"anyOf": [S("Timestamp"), {"type": "null"}], "description": "When a scheduled deletion erases the account"},
+              "version": {"type": "integer", "minimum": 1, "description": "The user's stream version"},
+              "name": {"type": ["string", "null"]}, "username": {"type": ["string", "null"]}, "avatar_url": {"type": ["string", "null"]}}
+sch["User"] = obj(user_props, list(user_props), description="An account (product spec §7): personal values in clear while held")
+standing_props = {k: user_props[k] for k in ["id", "email", "status", "created_at", "purge_at", "version"]}
+sch["UserStanding"] = obj(standing_props, list(standing_props), description="An account's standing, as an operator sees it: no profile values")
+sch["Me"] = obj({"user": S("User"), "memberships": {"type": "array", "items": S("MyOrg")}, "memberships_truncated": {"type": "boolean"},
+                 "invitations": {"type": "array", "items": S("Invitation")}, "invitations_truncated": {"type": "boolean"}},
+                ["user", "memberships", "memberships_truncated", "invitations", "invitations_truncated"],
+                description="At most 1000 memberships and pending invitations; *_truncated says more exist (GET /v1/orgs, GET /v1/invitations page them)")
 sch["Verified"] = obj({"org": S("OrgID"), "handle": S("Handle"), "key_id": S("APIKeyID"), "role": S("Role")},
                       ["org", "handle", "key_id", "role"])
 sch["AuthReset"] = obj({"auth_epoch": {"type": "integer", "minimum": 1},
                         "voided_keys": {"type": "array", "items": S("APIKeyID")}}, ["auth_epoch", "voided_keys"])
-sch["EventMeta"] = obj({k: {"type": "string"} for k in ["request_id", "client_ip", "user_agent", "idempotency_key"]},
+sch["Commitment"] = obj({"c": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}, ["c"],
+                        description="A personal value as the log holds it: SHA-256(\"orgledger/pii/v1\\n\" ‖ salt ‖ value), product spec §8")
+sch["EventMeta"] = obj({"request_id": {"type": "string"}, "client_ip": S("Commitment"), "user_agent": S("Commitment"),
+                        "idempotency_key": {"type": "string"}, "via": {"const": "scim"}},
                        description="The request context recorded with the event; only what was sent")
 sch["AuditEvent"] = obj({"seq": {"type": "integer", "minimum": 1}, "at": S("Timestamp"),
-                         "actor": {"type": "string", "description": "An email, or system"},
+                         "actor": {"type": "string", "description": "The actor's current email, [erased], or system"},
+                         "actor_id": dict(S("UserID"), description="The actor's user id (absent for system)"),
                          "action": {"type": "string", "description": "The event type"},
-                         "target": {"type": ["string", "null"], "description": "What the event acts on (email, key id, handle, org id)"},
-                         "data": {"type": "object"}, "meta": S("EventMeta")},
+                         "target": {"type": ["string", "null"], "description": "What the event acts on (a person's current email or [erased], key id, handle, org id)"},
+                         "target_id": dict(S("UserID"), description="The target's user id, when the target is a person"),
+                         "data": {"type": "object", "description": "The event's data; a person named by user_id gets email beside it"},
+                         "meta": S("EventMeta")},
                         ["seq", "at", "actor", "action", "target", "data", "meta"])
 sch["AuditPage"] = obj({"events": {"type": "array", "items": S("AuditEvent")},
                         "next_cursor": {"anyOf": [{"type": "string", "pattern": "^[1-9][0-9]*$"}, {"type": "null"}],
@@ -274,7 +305,8 @@ sch["Problem"] = obj({
     "detail": {"type": "string"},
     "reason": {"type": "string", "pattern": "^[a-z_]+$", "description": "Stable and machine-readable: last_owner, handle_taken, version_mismatch, ..."},
     "errors": {"type": "array", "minItems": 1, "description": "The invalid fields (400 invalid_input, confirmation_mismatch)",
-               "items": obj({"field": {"type": "string"}, "message": {"type": "string"}}, ["field", "message"])}},
+               "items": obj({"field": {"type": "string"}, "message": {"type": "string"}}, ["field", "message"])},
+    "orgs": {"type": "array", "minItems": 1, "items": S("Handle"), "description": "409 sole_owner: the orgs whose last active owner the account is"}},
     ["type", "title", "status", "detail", "reason"],
     description="An RFC 9457 problem document")
 
@@ -333,9 +365,8 @@ par["AsOf"] = {"name": "as_of", "in": "query", "required": False,
 par["Limit"] = {"name": "limit", "in": "query", "required": False, "description": "Rows per page",
     "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}
 par["MembersCursor"] = {"name": "cursor", "in": "query", "required": False,
-    "description": "The next_cursor of the previous page (the last email): rows after it in byte order. Any text of at most 254"
-                   " bytes of UTF-8 (spelled with character counts: 254 if all ASCII, else 63).",
-    "schema": {"type": "string", "maxLength": 254, **byte_bounded(254, "A member cursor", any_text_pattern), "examples": ["ada@example.com"]}}
+    "description": "The next_cursor of the previous page (the last user id): rows after it in byte order; anything else is 400.",
+    "schema": S("UserID")}
 par["InvitationsCursor"] = {"name": "cursor", "in": "query", "required": False,
     "description": "The next_cursor of the previous page: <sent_at in ms>.<invitation id>.",
     "schema": {"type": "string", "pattern": "^%s\\.inv_%s{26}$" % (SWIFT_INT64, BASE32), "examples": ["1764563617957.inv_2cgqe27cwff61rx5ep40g87xtc"]}}
@@ -355,14 +386,16 @@ rs["E400"] = problem(400, ["invalid_input", "confirmation_mismatch", "malformed_
     " User-Agent, Idempotency-Key, If-Match, checked on every request); errors names the fields")
 rs["E401"] = problem(401, ["no_actor"], "No actor: X-Actor is missing or empty")
 rs["E401Key"] = problem(401, ["invalid_key"], "The secret does not verify (unknown, revoked, reset, its creator gone, or the org not active)")
-rs["E403"] = problem(403, ["system_actor", "not_a_member", "suspended", "not_permitted", "cannot_raise_own_role", "not_invitee"],
+rs["E403"] = problem(403, ["system_actor", "not_a_member", "suspended", "not_permitted", "cannot_raise_own_role", "not_invitee",
+                           "account_pending_deletion", "activation_required", "not_operator"],
                      "Not allowed for the actor's role or standing (or the actor claims to be system)")
-rs["E404"] = problem(404, ["not_found", "org_not_found", "member_not_found", "invitation_not_found", "api_key_not_found", "no_such_route"],
-                     "Unknown org, member, invitation or key (or, for as_of, one that did not exist then)")
+rs["E404"] = problem(404, ["not_found", "org_not_found", "member_not_found", "invitation_not_found", "api_key_not_found", "user_not_found", "no_such_route"],
+                     "Unknown org, member, invitation, key or user (or, for as_of, one that did not exist then)")
 rs["E405"] = problem(405, ["method_not_allowed"], "Any documented path asked with a method it does not answer (HEAD and OPTIONS included)",
                      {"Allow": REF("headers", "Allow")})
 rs["E409"] = problem(409, ["org_exists", "handle_taken", "last_owner", "pending_deletion", "not_pending_deletion", "already_member",
-                           "already_suspended", "not_suspended", "key_revoked", "too_many_api_keys"],
+                           "already_suspended", "not_suspended", "key_revoked", "too_many_api_keys", "email_taken", "username_taken",
+                           "sole_owner", "not_activation_required"],
                      "Conflicts with the current state (last owner, handle taken, pending deletion, ...)")
 rs["E410"] = problem(410, ["invitation_expired", "invitation_not_pending"], "The invitation expired or was already accepted, declined or revoked")
 rs["E412"] = problem(412, ["version_mismatch"], "If-Match names another version; nothing was written (ETag: the current one)",
@@ -383,7 +416,7 @@ def ok(description, schema=None, headers=None, media="application/json"):
         r["headers"] = headers
     return r
 
-def operation(op_id, summary, *, params=(), actor=True, org=False, command=False, body=None, success, errors=()):
+def operation(op_id, summary, *, params=(), actor=True, org=False, command=False, body=None, success, errors=(), if_match=True):
     parameters = []
     if actor:
         parameters.append(P("Actor"))
@@ -396,8 +429,8 @@ def operation(op_id, summary, *, params=(), actor=True, org=False, command=False
     if org:
         codes |= {"308", "404"}
     if command:
-        parameters += [P("RequestId"), P("ClientIP"), P("IdempotencyKey"), P("IfMatch")]
-        codes |= {"409", "412", "422", "507"}
+        parameters += [P("RequestId"), P("ClientIP"), P("IdempotencyKey")] + ([P("IfMatch")] if if_match else [])
+        codes |= {"409", "422", "507"} | ({"412"} if if_match else set())
     if body:
         codes |= {"413", "415"}
     codes |= set(errors)
@@ -494,6 +527,28 @@ paths["/v1/orgs/{org}/deletion"] = {
     "delete": operation("cancelDeletion", "Cancel a scheduled deletion", org=True, command=True,
                         success={"200": ok("The org", S("Org"), dict(ETAG))}),
 }
+account = dict(command=True, if_match=False)
+paths["/v1/me"] = {
+    "get": operation("getMe", "The actor's account: profile, memberships, pending invitations (reads make no user: 404)", errors=["404"],
+                     success={"200": ok("The account", S("Me"))}),
+    "patch": operation("updateMe", "Update the actor's profile (the first command of a new email makes its user)", body="UpdateMe", **account,
+                       success={"200": ok("The account", S("User"))}),
+}
+paths["/v1/me/email"] = {
+    "post": operation("changeMyEmail", "Change the actor's email; memberships, keys and invitations follow (another user's email: 409)",
+                      body="ChangeEmail", errors=["404"], **account, success={"200": ok("The account", S("User"))})}
+paths["/v1/me/deletion"] = {
+    "post": operation("scheduleMyDeletion", "Schedule the account's deletion (type the email to confirm); erased after 30 days; 409 sole_owner lists the orgs",
+                      body="ConfirmEmail", errors=["404"], **account, success={"202": ok("The account, pending deletion, with purge_at", S("User"))}),
+    "delete": operation("cancelMyDeletion", "Cancel the account's scheduled deletion", errors=["404"], **account,
+                        success={"200": ok("The account", S("User"))}),
+}
+paths["/v1/admin/users/{email}"] = {
+    "get": operation("getUserStanding", "An account's standing (operators only)", params=[P("Email")], errors=["404"],
+                     success={"200": ok("The account's standing", S("UserStanding"))})}
+paths["/v1/admin/users/{email}/activate"] = {
+    "post": operation("activateUser", "Activate an account made for an erased email (operators only)", params=[P("Email")], errors=["404"], **account,
+                      success={"200": ok("The account", S("User"))})}
 rfc3339_query = lambda name, d: {"name": name, "in": "query", "required": False, "description": d,
                                  "schema": {"type": "string", "pattern": "^%s$" % RFC3339, "examples": ["2026-01-01T00:00:00Z"]}}
 paths["/v1/orgs/{org}/audit"] = {

@@ -1,28 +1,35 @@
 import LedgerCore
 
-/// Who acts: a person (a normalized email, asserted by the caller through `X-Actor`) or the service itself.
+/// Who acts: a person (a user, resolved by the caller from the `X-Actor` email) or the service itself.
 public enum Actor: Sendable, Hashable, CustomStringConvertible {
-    case user(Email)
+    case user(UserID)
     case system
 
-    /// The envelope's `actor` text.
+    /// The envelope's `actor` text: a user id or `system`, never an email.
     public var description: String {
         switch self {
-        case .user(let email): email.value
+        case .user(let id): id.value
         case .system: "system"
         }
     }
 
-    public var email: Email? {
-        if case .user(let email) = self { return email }
+    public var user: UserID? {
+        if case .user(let id) = self { return id }
         return nil
     }
 
     /// The actor an envelope's `actor` text records (the inverse of `description`; stored events are
-    /// trusted, so the email is not checked again).
+    /// trusted, so the id is not checked again).
     public init(recorded text: String) {
-        self = text == "system" ? .system : .user(Email(trusted: text))
+        self = text == "system" ? .system : .user(UserID(trusted: text))
     }
+}
+
+/// A person a command names: an email as the API received it (checked by `decide`, then resolved to
+/// a user through `DecisionContext.people`), or a user already known by id (a replay of recorded events).
+public enum PersonRef: Sendable, Hashable {
+    case email(String)
+    case user(UserID)
 }
 
 /// Every state-changing request of product spec §5, as the domain receives it: raw input, validated by
@@ -35,8 +42,8 @@ public enum Command: Sendable, Hashable {
     case updateProfile(displayName: String?, avatarURL: String??)
     /// `POST /v1/orgs/{org}/handle`
     case renameHandle(String)
-    /// `POST /v1/orgs/{org}/invitations`: one fresh id per email is taken from `invitationIDs`, in order.
-    case invite(emails: [String], role: String, ttlDays: Int?, invitationIDs: [String])
+    /// `POST /v1/orgs/{org}/invitations`: one fresh id per person is taken from `invitationIDs`, in order.
+    case invite(people: [PersonRef], role: String, ttlDays: Int?, invitationIDs: [String])
     /// `DELETE /v1/orgs/{org}/invitations/{id}`
     case revokeInvitation(id: String)
     /// `POST /v1/invitations/{id}/accept`
@@ -44,13 +51,13 @@ public enum Command: Sendable, Hashable {
     /// `POST /v1/invitations/{id}/decline`
     case declineInvitation(id: String)
     /// `PUT /v1/orgs/{org}/members/{email}/role`
-    case changeRole(email: String, role: String)
+    case changeRole(member: PersonRef, role: String)
     /// `POST /v1/orgs/{org}/members/{email}/suspend`
-    case suspend(email: String)
+    case suspend(member: PersonRef)
     /// `POST /v1/orgs/{org}/members/{email}/reinstate`
-    case reinstate(email: String)
+    case reinstate(member: PersonRef)
     /// `DELETE /v1/orgs/{org}/members/{email}`: removing oneself is leaving.
-    case remove(email: String)
+    case remove(member: PersonRef)
     /// `POST /v1/orgs/{org}/api-keys`: the secret itself never reaches the domain, only its SHA-256 (hex).
     case createAPIKey(keyID: String, name: String, role: String, secretSHA256: String)
     /// `DELETE /v1/orgs/{org}/api-keys/{id}`
@@ -63,16 +70,36 @@ public enum Command: Sendable, Hashable {
     case cancelDeletion
 }
 
-/// What `decide` may know besides the org's own state: the time, and who holds a handle.
+/// What `decide` may know besides the org's own state: the time, who holds a handle, and the people a
+/// command names (product spec §7). The caller (the ledger, in the command's transaction) looks all of
+/// it up before deciding, so `decide` stays pure.
 public struct DecisionContext: Sendable {
     public let now: Timestamp
     /// The org that holds `handle` (currently or as a former handle within its hold), or nil.
     public let handleHolder: @Sendable (Handle) -> HandleClaim?
+    /// The user of each email the command names (`Command.emailsNamed`): an existing user, or a fresh
+    /// id that becomes a user only if the command succeeds.
+    public let people: @Sendable (Email) -> UserID
+    /// The acting user's account status (a new user's is `active`, or `activation_required` if the
+    /// email was erased before).
+    public let actorAccount: UserStatus
+    /// Users whose account deletion is scheduled: they count as no owner (product spec §7).
+    public let pendingDeletion: @Sendable (UserID) -> Bool
 
-    public init(now: Timestamp, handleHolder: @escaping @Sendable (Handle) -> HandleClaim? = { _ in nil }) {
+    public init(
+        now: Timestamp, handleHolder: @escaping @Sendable (Handle) -> HandleClaim? = { _ in nil },
+        people: @escaping @Sendable (Email) -> UserID = DecisionContext.unknownPeople, actorAccount: UserStatus = .active,
+        pendingDeletion: @escaping @Sendable (UserID) -> Bool = { _ in false }
+    ) {
         self.now = now
         self.handleHolder = handleHolder
+        self.people = people
+        self.actorAccount = actorAccount
+        self.pendingDeletion = pendingDeletion
     }
+
+    /// For callers whose commands name people by id only (replays): an email is nobody's.
+    public static let unknownPeople: @Sendable (Email) -> UserID = { _ in UserID(trusted: "usr_unknown") }
 }
 
 /// Who holds a handle.
@@ -84,5 +111,18 @@ public struct HandleClaim: Sendable, Hashable {
     public init(orgID: String, heldUntil: Timestamp?) {
         self.orgID = orgID
         self.heldUntil = heldUntil
+    }
+}
+
+extension Command {
+    /// The emails this command names, as received (the caller resolves each that is valid before
+    /// deciding; `decide` checks them all and refuses invalid ones).
+    public var emailsNamed: [String] {
+        func emails(_ people: [PersonRef]) -> [String] { people.compactMap { if case .email(let raw) = $0 { raw } else { nil } } }
+        switch self {
+        case .invite(let people, _, _, _): return emails(people)
+        case .changeRole(let person, _), .suspend(let person), .reinstate(let person), .remove(let person): return emails([person])
+        default: return []
+        }
     }
 }

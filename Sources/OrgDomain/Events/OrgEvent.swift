@@ -13,17 +13,17 @@ public enum OrgEvent: Sendable, Hashable {
     /// Not in the spec's list: appended by the service (actor `system`) when a former handle's 30-day hold
     /// ends, so the release is in the log rather than implied by the clock (issue #4's due events).
     case handleReleased(handle: Handle)
-    case invitationSent(invitationID: String, email: Email, role: Role, expiresAt: Timestamp)
-    case invitationRevoked(invitationID: String, email: Email, reason: RevocationReason)
-    case invitationAccepted(invitationID: String, email: Email)
-    case invitationDeclined(invitationID: String, email: Email)
-    case invitationExpired(invitationID: String, email: Email)
-    case memberJoined(email: Email, role: Role, invitedBy: Email?, invitationID: String?)
-    case memberRoleChanged(email: Email, from: Role, to: Role)
-    case memberSuspended(email: Email, role: Role)
-    case memberReinstated(email: Email, role: Role)
-    case memberRemoved(email: Email, role: Role)
-    case memberLeft(email: Email, role: Role)
+    case invitationSent(invitationID: String, user: UserID, role: Role, expiresAt: Timestamp)
+    case invitationRevoked(invitationID: String, user: UserID, reason: RevocationReason)
+    case invitationAccepted(invitationID: String, user: UserID)
+    case invitationDeclined(invitationID: String, user: UserID)
+    case invitationExpired(invitationID: String, user: UserID)
+    case memberJoined(user: UserID, role: Role, invitedBy: UserID?, invitationID: String?)
+    case memberRoleChanged(user: UserID, from: Role, to: Role)
+    case memberSuspended(user: UserID, role: Role)
+    case memberReinstated(user: UserID, role: Role)
+    case memberRemoved(user: UserID, role: Role, reason: RemovalReason)
+    case memberLeft(user: UserID, role: Role)
     /// `secretSHA256` is the lower-case hex SHA-256 of the secret; the secret is never in an event.
     case apiKeyCreated(keyID: String, name: String, role: Role, secretSHA256: String, authEpoch: Int)
     case apiKeyRevoked(keyID: String)
@@ -36,8 +36,17 @@ public enum OrgEvent: Sendable, Hashable {
     public enum RevocationReason: String, Sendable, Hashable {
         /// Revoked by a member with the right to.
         case revoked
-        /// Replaced by a new invitation to the same email.
+        /// Replaced by a new invitation to the same person.
         case replaced
+        /// The invitee's account deletion ran out its 30 days (actor `system`).
+        case accountDeleted = "account_deleted"
+    }
+
+    public enum RemovalReason: String, Sendable, Hashable {
+        /// Removed by a member with the right to.
+        case removed
+        /// The user's account deletion ran out its 30 days (actor `system`, product spec §7).
+        case accountDeleted = "account_deleted"
     }
 
     public struct ValueChange<Value: Sendable & Hashable>: Sendable, Hashable {
@@ -57,8 +66,6 @@ public enum OrgEvent: Sendable, Hashable {
         "api_key.created", "api_key.revoked", "org.auth_reset", "org.deletion_scheduled", "org.deletion_canceled", "org.purged",
     ]
 
-    /// The version of each type's `data` schema.
-    public static let schemaVersion = 1
 
     public var type: String {
         switch self {
@@ -102,18 +109,20 @@ public enum OrgEvent: Sendable, Hashable {
             return ["from": .string(from.value), "to": .string(to.value), "held_until": .string(heldUntil.rfc3339)]
         case .handleReleased(let handle):
             return ["handle": .string(handle.value)]
-        case .invitationSent(let id, let email, let role, let expiresAt):
-            return ["invitation_id": .string(id), "email": .string(email.value), "role": .string(role.rawValue), "expires_at": .string(expiresAt.rfc3339)]
-        case .invitationRevoked(let id, let email, let reason):
-            return ["invitation_id": .string(id), "email": .string(email.value), "reason": .string(reason.rawValue)]
-        case .invitationAccepted(let id, let email), .invitationDeclined(let id, let email), .invitationExpired(let id, let email):
-            return ["invitation_id": .string(id), "email": .string(email.value)]
-        case .memberJoined(let email, let role, let invitedBy, let invitationID):
-            return ["email": .string(email.value), "role": .string(role.rawValue), "invited_by": invitedBy.map { .string($0.value) } ?? .null, "invitation_id": invitationID.map(JSONValue.string) ?? .null]
-        case .memberRoleChanged(let email, let from, let to):
-            return ["email": .string(email.value), "from": .string(from.rawValue), "to": .string(to.rawValue)]
-        case .memberSuspended(let email, let role), .memberReinstated(let email, let role), .memberRemoved(let email, let role), .memberLeft(let email, let role):
-            return ["email": .string(email.value), "role": .string(role.rawValue)]
+        case .invitationSent(let id, let user, let role, let expiresAt):
+            return ["invitation_id": .string(id), "user_id": .string(user.value), "role": .string(role.rawValue), "expires_at": .string(expiresAt.rfc3339)]
+        case .invitationRevoked(let id, let user, let reason):
+            return ["invitation_id": .string(id), "user_id": .string(user.value), "reason": .string(reason.rawValue)]
+        case .invitationAccepted(let id, let user), .invitationDeclined(let id, let user), .invitationExpired(let id, let user):
+            return ["invitation_id": .string(id), "user_id": .string(user.value)]
+        case .memberJoined(let user, let role, let invitedBy, let invitationID):
+            return ["user_id": .string(user.value), "role": .string(role.rawValue), "invited_by": invitedBy.map { .string($0.value) } ?? .null, "invitation_id": invitationID.map(JSONValue.string) ?? .null]
+        case .memberRoleChanged(let user, let from, let to):
+            return ["user_id": .string(user.value), "from": .string(from.rawValue), "to": .string(to.rawValue)]
+        case .memberRemoved(let user, let role, let reason):
+            return ["user_id": .string(user.value), "role": .string(role.rawValue), "reason": .string(reason.rawValue)]
+        case .memberSuspended(let user, let role), .memberReinstated(let user, let role), .memberLeft(let user, let role):
+            return ["user_id": .string(user.value), "role": .string(role.rawValue)]
         case .apiKeyCreated(let keyID, let name, let role, let secretSHA256, let authEpoch):
             return ["key_id": .string(keyID), "name": .string(name), "role": .string(role.rawValue), "secret_sha256": .string(secretSHA256), "auth_epoch": .int(Int64(authEpoch))]
         case .apiKeyRevoked(let keyID):
@@ -158,28 +167,29 @@ public enum OrgEvent: Sendable, Hashable {
         case "org.handle_released":
             self = .handleReleased(handle: Handle(trusted: try r.string("handle")))
         case "invitation.sent":
-            self = .invitationSent(invitationID: try r.string("invitation_id"), email: try r.email("email"), role: try r.role("role"), expiresAt: try r.time("expires_at"))
+            self = .invitationSent(invitationID: try r.string("invitation_id"), user: try r.user("user_id"), role: try r.role("role"), expiresAt: try r.time("expires_at"))
         case "invitation.revoked":
             guard let reason = RevocationReason(rawValue: try r.string("reason")) else { throw r.error("reason is unknown") }
-            self = .invitationRevoked(invitationID: try r.string("invitation_id"), email: try r.email("email"), reason: reason)
+            self = .invitationRevoked(invitationID: try r.string("invitation_id"), user: try r.user("user_id"), reason: reason)
         case "invitation.accepted":
-            self = .invitationAccepted(invitationID: try r.string("invitation_id"), email: try r.email("email"))
+            self = .invitationAccepted(invitationID: try r.string("invitation_id"), user: try r.user("user_id"))
         case "invitation.declined":
-            self = .invitationDeclined(invitationID: try r.string("invitation_id"), email: try r.email("email"))
+            self = .invitationDeclined(invitationID: try r.string("invitation_id"), user: try r.user("user_id"))
         case "invitation.expired":
-            self = .invitationExpired(invitationID: try r.string("invitation_id"), email: try r.email("email"))
+            self = .invitationExpired(invitationID: try r.string("invitation_id"), user: try r.user("user_id"))
         case "member.joined":
-            self = .memberJoined(email: try r.email("email"), role: try r.role("role"), invitedBy: try r.optionalString("invited_by").map(Email.init(trusted:)), invitationID: try r.optionalString("invitation_id"))
+            self = .memberJoined(user: try r.user("user_id"), role: try r.role("role"), invitedBy: try r.optionalString("invited_by").map(UserID.init(trusted:)), invitationID: try r.optionalString("invitation_id"))
         case "member.role_changed":
-            self = .memberRoleChanged(email: try r.email("email"), from: try r.role("from"), to: try r.role("to"))
+            self = .memberRoleChanged(user: try r.user("user_id"), from: try r.role("from"), to: try r.role("to"))
         case "member.suspended":
-            self = .memberSuspended(email: try r.email("email"), role: try r.role("role"))
+            self = .memberSuspended(user: try r.user("user_id"), role: try r.role("role"))
         case "member.reinstated":
-            self = .memberReinstated(email: try r.email("email"), role: try r.role("role"))
+            self = .memberReinstated(user: try r.user("user_id"), role: try r.role("role"))
         case "member.removed":
-            self = .memberRemoved(email: try r.email("email"), role: try r.role("role"))
+            guard let reason = RemovalReason(rawValue: try r.string("reason")) else { throw r.error("reason is unknown") }
+            self = .memberRemoved(user: try r.user("user_id"), role: try r.role("role"), reason: reason)
         case "member.left":
-            self = .memberLeft(email: try r.email("email"), role: try r.role("role"))
+            self = .memberLeft(user: try r.user("user_id"), role: try r.role("role"))
         case "api_key.created":
             self = .apiKeyCreated(keyID: try r.string("key_id"), name: try r.string("name"), role: try r.role("role"), secretSHA256: try r.string("secret_sha256"), authEpoch: try r.int("auth_epoch"))
         case "api_key.revoked":
@@ -199,7 +209,7 @@ public enum OrgEvent: Sendable, Hashable {
 
     /// The event ready for the log.
     public func newEvent(at: Timestamp, actor: Actor, meta: EventMeta = EventMeta()) -> NewEvent {
-        NewEvent(type: type, schemaVersion: Self.schemaVersion, at: at, actor: actor.description, data: data, meta: meta)
+        NewEvent(type: type, at: at, actor: actor.description, data: data, meta: meta)
     }
 }
 
@@ -277,7 +287,7 @@ struct DataReader {
         }
     }
 
-    func email(_ key: String) throws(EventDecodingError) -> Email { Email(trusted: try string(key)) }
+    func user(_ key: String) throws(EventDecodingError) -> UserID { UserID(trusted: try string(key)) }
 
     func role(_ key: String) throws(EventDecodingError) -> Role {
         guard let role = Role(rawValue: try string(key)) else { throw error("\(key) is not a role") }

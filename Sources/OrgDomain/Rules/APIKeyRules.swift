@@ -13,6 +13,8 @@ public enum KeyStatus: Sendable, Hashable {
         case creatorSuspended = "creator_suspended"
         /// The creator's role could no longer create this key.
         case creatorDemoted = "creator_demoted"
+        /// The creator's account deletion is scheduled (product spec §7).
+        case creatorPendingDeletion = "creator_pending_deletion"
         /// The org is pending deletion (or purged).
         case orgInactive = "org_inactive"
     }
@@ -35,8 +37,9 @@ public enum KeyStatus: Sendable, Hashable {
 extension APIKey {
     /// A key verifies only while it is not revoked, was issued after the org's last auth reset, the org
     /// is active, and its creator could create that very key now, in the same membership: active, with
-    /// a role allowed to create keys and to grant this key's role (`Permissions.keyRoles`).
-    public func status(in org: OrgState) -> KeyStatus {
+    /// a role allowed to create keys and to grant this key's role (`Permissions.keyRoles`), and an
+    /// account not pending deletion (`creatorPendingDeletion`: the caller's lookup of the creator's account).
+    public func status(in org: OrgState, creatorPendingDeletion: Bool = false) -> KeyStatus {
         if revoked { return .revoked }
         // Checked before the org's status: a key of an older epoch is void for good, whatever comes, so
         // only the (at most `Policy.maximumUnrevokedKeys`) keys of the current epoch can change status.
@@ -47,6 +50,7 @@ extension APIKey {
         guard Permissions.allows(.active(creator.role), .createAPIKey), Permissions.keyRoles(for: creator.role).contains(role) else {
             return .void(.creatorDemoted)
         }
+        if creatorPendingDeletion { return .void(.creatorPendingDeletion) }
         return .active
     }
 }

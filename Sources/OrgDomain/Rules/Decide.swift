@@ -46,38 +46,38 @@ private struct Decider {
             try requireAvailable(handle, for: org.id)
             return [.handleRenamed(from: org.handle, to: handle, heldUntil: now.adding(days: Policy.handleHoldDays))]
 
-        case .invite(let emails, let role, let ttlDays, let ids):
-            return try invite(emails: emails, role: role, ttlDays: ttlDays, ids: ids, by: me)
+        case .invite(let people, let role, let ttlDays, let ids):
+            return try invite(people: people, role: role, ttlDays: ttlDays, ids: ids)
 
         case .revokeInvitation(let id):
             let org = try activeMember()
             guard let invitation = org.invitations[id] else { throw Refusal(.invitationNotFound, "no invitation \(id) in this org") }
             try requirePermission(org, .revokeInvitation, target: invitation.role)
             try requirePending(invitation)
-            return [.invitationRevoked(invitationID: id, email: invitation.email, reason: .revoked)]
+            return [.invitationRevoked(invitationID: id, user: invitation.invitee, reason: .revoked)]
 
         case .acceptInvitation(let id), .declineInvitation(let id):
             let org = try existingOrg()
             guard let invitation = org.invitations[id] else { throw Refusal(.invitationNotFound, "no invitation \(id)") }
-            guard invitation.email == me else { throw Refusal(.notInvitee, "this invitation is addressed to someone else") }
+            guard invitation.invitee == me else { throw Refusal(.notInvitee, "this invitation is addressed to someone else") }
             // A frozen org refuses every command but cancelling its deletion: declining writes too.
             try requireNotFrozen(org)
             try requirePending(invitation)
             if case .acceptInvitation = command {
-                guard org.members[me] == nil else { throw Refusal(.alreadyMember, "\(me) is already a member") }
+                guard org.members[me] == nil else { throw Refusal(.alreadyMember, "you are already a member") }
                 return [
-                    .invitationAccepted(invitationID: id, email: me),
-                    .memberJoined(email: me, role: invitation.role, invitedBy: invitation.invitedBy, invitationID: id),
+                    .invitationAccepted(invitationID: id, user: me),
+                    .memberJoined(user: me, role: invitation.role, invitedBy: invitation.invitedBy, invitationID: id),
                 ]
             }
-            return [.invitationDeclined(invitationID: id, email: me)]
+            return [.invitationDeclined(invitationID: id, user: me)]
 
-        case .changeRole(let rawEmail, let rawRole):
+        case .changeRole(let person, let rawRole):
             let org = try activeMember()
-            let (email, newRole) = try validPair(Email.parse(rawEmail), Role.parse(rawRole))
-            let target = try member(email, in: org)
+            let (named, newRole) = try validPair(self.named(person), Role.parse(rawRole))
+            let target = try member(named, in: org)
             guard target.role != newRole else { return [] }
-            if email == me {
+            if target.user == me {
                 // Nobody raises their own role; anyone may lower it. Sideways moves follow the matrix.
                 if newRole.isAbove(target.role) { throw Refusal(.cannotRaiseOwnRole, "nobody raises their own role") }
                 if !target.role.isAbove(newRole) {
@@ -87,36 +87,36 @@ private struct Decider {
                 try requirePermission(org, .changeRole, target: target.role, newRole: newRole)
             }
             try requireAnotherActiveOwner(org, ifLosing: target, "demote")
-            return [.memberRoleChanged(email: email, from: target.role, to: newRole)]
+            return [.memberRoleChanged(user: target.user, from: target.role, to: newRole)]
 
-        case .suspend(let rawEmail):
+        case .suspend(let person):
             let org = try activeMember()
-            let email = try valid(Email.parse(rawEmail))
-            let target = try member(email, in: org)
+            let named = try valid(self.named(person))
+            let target = try member(named, in: org)
             try requirePermission(org, .suspendMember, target: target.role)
-            guard target.status == .active else { throw Refusal(.alreadySuspended, "\(email) is already suspended") }
+            guard target.status == .active else { throw Refusal(.alreadySuspended, "\(named.label) is already suspended") }
             try requireAnotherActiveOwner(org, ifLosing: target, "suspend")
-            return [.memberSuspended(email: email, role: target.role)]
+            return [.memberSuspended(user: target.user, role: target.role)]
 
-        case .reinstate(let rawEmail):
+        case .reinstate(let person):
             let org = try activeMember()
-            let email = try valid(Email.parse(rawEmail))
-            let target = try member(email, in: org)
+            let named = try valid(self.named(person))
+            let target = try member(named, in: org)
             try requirePermission(org, .reinstateMember, target: target.role)
-            guard target.status == .suspended else { throw Refusal(.notSuspended, "\(email) is not suspended") }
-            return [.memberReinstated(email: email, role: target.role)]
+            guard target.status == .suspended else { throw Refusal(.notSuspended, "\(named.label) is not suspended") }
+            return [.memberReinstated(user: target.user, role: target.role)]
 
-        case .remove(let rawEmail):
+        case .remove(let person):
             let org = try activeMember()
-            let email = try valid(Email.parse(rawEmail))
-            let target = try member(email, in: org)
-            if email == me {
+            let named = try valid(self.named(person))
+            let target = try member(named, in: org)
+            if target.user == me {
                 try requireAnotherActiveOwner(org, ifLosing: target, "leave as")
-                return [.memberLeft(email: email, role: target.role)]
+                return [.memberLeft(user: me, role: target.role)]
             }
             try requirePermission(org, .removeMember, target: target.role)
             try requireAnotherActiveOwner(org, ifLosing: target, "remove")
-            return [.memberRemoved(email: email, role: target.role)]
+            return [.memberRemoved(user: target.user, role: target.role, reason: .removed)]
 
         case .createAPIKey(let keyID, let rawName, let rawRole, let secretSHA256):
             let org = try permitted(.createAPIKey)
@@ -161,13 +161,13 @@ private struct Decider {
 
     // MARK: Commands with more to them
 
-    func createOrg(orgID: String, handle rawHandle: String, displayName rawName: String, owner: Email) throws(Refusal) -> [OrgEvent] {
+    func createOrg(orgID: String, handle rawHandle: String, displayName rawName: String, owner: UserID) throws(Refusal) -> [OrgEvent] {
         let (handle, displayName) = try validPair(Handle.parse(rawHandle), DisplayName.parse(rawName))
         guard state == nil else { throw Refusal(.orgExists, "org \(orgID) already exists") }
         try requireAvailable(handle, for: orgID)
         return [
             .orgCreated(orgID: orgID, handle: handle, displayName: displayName, avatarURL: nil),
-            .memberJoined(email: owner, role: .owner, invitedBy: nil, invitationID: nil),
+            .memberJoined(user: owner, role: .owner, invitedBy: nil, invitationID: nil),
         ]
     }
 
@@ -201,55 +201,72 @@ private struct Decider {
         return [.profileUpdated(displayName: nameChange, avatarURL: avatarChange)]
     }
 
-    func invite(emails rawEmails: [String], role rawRole: String, ttlDays: Int?, ids: [String], by me: Email) throws(Refusal) -> [OrgEvent] {
+    func invite(people rawPeople: [PersonRef], role rawRole: String, ttlDays: Int?, ids: [String]) throws(Refusal) -> [OrgEvent] {
         let org = try activeMember()
         let role = try valid(Role.parse(rawRole))
         try requirePermission(org, .invite, target: role)
         var errors: [FieldError] = []
-        if rawEmails.isEmpty { errors.append(FieldError(field: "emails", message: "must name at least one email")) }
-        if rawEmails.count > Policy.maximumInvitationEmails {
+        if rawPeople.isEmpty { errors.append(FieldError(field: "emails", message: "must name at least one email")) }
+        if rawPeople.count > Policy.maximumInvitationEmails {
             errors.append(FieldError(field: "emails", message: "at most \(Policy.maximumInvitationEmails) emails per request"))
         }
         let ttl = ttlDays ?? Policy.defaultInvitationTTLDays
         if !Policy.invitationTTLDays.contains(ttl) {
             errors.append(FieldError(field: "ttl_days", message: "must be between \(Policy.invitationTTLDays.lowerBound) and \(Policy.invitationTTLDays.upperBound)"))
         }
-        var emails: [Email] = []
-        var seen: Set<Email> = []
-        for (index, raw) in rawEmails.enumerated() {
-            switch Email.parse(raw, field: "emails[\(index)]") {
-            case .success(let email):
-                if seen.insert(email).inserted { emails.append(email) }  // duplicates collapse
+        var invitees: [Named] = []
+        var seen: Set<UserID> = []
+        for (index, person) in rawPeople.enumerated() {
+            switch named(person, field: "emails[\(index)]") {
+            case .success(let invitee):
+                if seen.insert(invitee.user).inserted { invitees.append(invitee) }  // duplicates collapse
             case .failure(let error):
                 errors.append(error)
             }
         }
         guard errors.isEmpty else { throw Refusal.invalid(errors) }
-        if let existing = emails.first(where: { org.members[$0] != nil }) {
-            throw Refusal(.alreadyMember, "\(existing) is already a member; nothing was sent")
+        if let existing = invitees.first(where: { org.members[$0.user] != nil }) {
+            throw Refusal(.alreadyMember, "\(existing.label) is already a member; nothing was sent")
         }
-        precondition(ids.count >= emails.count, "the caller must supply one invitation id per email")
+        precondition(ids.count >= invitees.count, "the caller must supply one invitation id per person")
         let expiresAt = now.adding(days: ttl)
         var events: [OrgEvent] = []
-        for (email, id) in zip(emails, ids) {
-            if let pending = org.pendingInvitation(to: email) {
+        for (invitee, id) in zip(invitees, ids) {
+            if let pending = org.pendingInvitation(to: invitee.user) {
                 // Replacing an invitation revokes it: the actor needs that right too, or a moderator
                 // could cancel an admin's invitation by re-inviting the same email as a member.
                 try requirePermission(org, .revokeInvitation, target: pending.role)
-                events.append(.invitationRevoked(invitationID: pending.id, email: email, reason: .replaced))
+                events.append(.invitationRevoked(invitationID: pending.id, user: invitee.user, reason: .replaced))
             }
-            events.append(.invitationSent(invitationID: id, email: email, role: role, expiresAt: expiresAt))
+            events.append(.invitationSent(invitationID: id, user: invitee.user, role: role, expiresAt: expiresAt))
         }
         return events
     }
 
     // MARK: Checks
 
-    func person() throws(Refusal) -> Email {
+    /// The acting user, whose account may act on orgs (product spec §7).
+    func person() throws(Refusal) -> UserID {
         switch actor {
         case nil: throw Refusal(.noActor, "say who acts (X-Actor)")
         case .system?: throw Refusal(.systemActor, "'system' acts only through the service's own due events")
-        case .user(let email)?: return email
+        case .user(let user)?:
+            try UserRules.requireMayActOnOrgs(context.actorAccount)
+            return user
+        }
+    }
+
+    /// A person a command names, with how to name them in a refusal.
+    struct Named {
+        let user: UserID
+        let label: String
+    }
+
+    /// The person `ref` names: an email checked and resolved through the context, or a known id.
+    func named(_ ref: PersonRef, field: String = "email") -> Result<Named, FieldError> {
+        switch ref {
+        case .user(let user): return .success(Named(user: user, label: user.value))
+        case .email(let raw): return Email.parse(raw, field: field).map { Named(user: context.people($0), label: $0.value) }
         }
     }
 
@@ -310,15 +327,16 @@ private struct Decider {
         }
     }
 
-    func member(_ email: Email, in org: OrgState) throws(Refusal) -> Member {
-        guard let member = org.members[email] else { throw Refusal(.memberNotFound, "\(email) is not a member") }
+    func member(_ named: Named, in org: OrgState) throws(Refusal) -> Member {
+        guard let member = org.members[named.user] else { throw Refusal(.memberNotFound, "\(named.label) is not a member") }
         return member
     }
 
-    /// The last active owner cannot be removed, demoted, suspended or leave.
+    /// The last active owner cannot be removed, demoted, suspended or leave. An owner whose account
+    /// deletion is scheduled counts as no owner: co-owners cannot leave the org to someone on the way out.
     func requireAnotherActiveOwner(_ org: OrgState, ifLosing target: Member, _ verb: String) throws(Refusal) {
         guard target.role == .owner, target.status == .active else { return }
-        if org.activeOwners == [target.email] {
+        if !org.activeOwners.contains(where: { $0 != target.user && !context.pendingDeletion($0) }) {
             throw Refusal(.lastOwner, "cannot \(verb) the last active owner; promote another owner first")
         }
     }

@@ -11,7 +11,7 @@ public func dueEvents(_ state: OrgState, now: Timestamp) -> [OrgEvent] {
         .filter { $0.expiresAt <= now }
         .sorted { ($0.expiresAt, $0.id) < ($1.expiresAt, $1.id) }
     for invitation in expired {
-        events.append(.invitationExpired(invitationID: invitation.id, email: invitation.email))
+        events.append(.invitationExpired(invitationID: invitation.id, user: invitation.invitee))
     }
     for (handle, until) in state.heldHandles.sorted(by: { $0.key < $1.key }) where until <= now {
         events.append(.handleReleased(handle: handle))

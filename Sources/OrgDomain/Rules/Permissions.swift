@@ -93,8 +93,8 @@ public enum Permissions {
 
 extension OrgState {
     public func standing(of actor: Actor?) -> Standing {
-        guard let email = actor?.email else { return actor == nil ? .anonymous : .nonMember }
-        guard let member = members[email] else { return .nonMember }
+        guard let user = actor?.user else { return actor == nil ? .anonymous : .nonMember }
+        guard let member = members[user] else { return .nonMember }
         return member.status == .active ? .active(member.role) : .suspended(member.role)
     }
 }

@@ -7,8 +7,9 @@ import LedgerCore
 /// permission matrix, value rules and state rules as the live service, and can never drift from them.
 ///
 /// What `decide` does not see is checked per envelope (`envelopeProblem`): the stream is an org id of
-/// the service's shape, the actor is `system` or an email in its one spelling, `data` is exactly what
-/// the event type encodes, and the ids the service makes (invitations, keys) have its shape.
+/// the service's shape, the actor is `system` or a user id, `data` is exactly what the event type
+/// encodes, and the ids the service makes (invitations, keys, users) have its shape. Commands are
+/// re-decided with the people they name as user ids (`PersonRef.user`): events hold no email.
 public enum RecordedEventRules {
     /// The event an envelope records and who recorded it, or why the envelope alone is not one the
     /// service could have written.
@@ -18,10 +19,10 @@ public enum RecordedEventRules {
         let actor: Actor
         if rawActor == "system" {
             actor = .system
-        } else if case .success(let email) = Email.parse(rawActor), email.value.utf8.elementsEqual(rawActor.utf8) {
-            actor = .user(email)
+        } else if let user = UserID(checking: rawActor) {
+            actor = .user(user)
         } else {
-            return fail("actor \(quoted(rawActor)) is neither system nor an email in its one spelling")
+            return fail("actor \(quoted(rawActor)) is neither system nor a user id (usr_ + 26 base32 characters)")
         }
         let event: OrgEvent
         do { event = try OrgEvent(type: type, data: data) } catch { return fail("data of \(type): \(error)") }
@@ -29,7 +30,7 @@ public enum RecordedEventRules {
         guard let recorded = try? CanonicalJSON.encode(data), let decoded = try? CanonicalJSON.encode(event.data), recorded == decoded else {
             return fail("data of \(type) is not exactly what the event type encodes")
         }
-        if let id = event.madeID, !ResourceID.isWellFormed(id.value, prefix: id.prefix) {
+        for id in event.madeIDs where !ResourceID.isWellFormed(id.value, prefix: id.prefix) {
             return fail("id \(quoted(id.value)) is not a \(id.prefix)_ id of the service's shape")
         }
         return .success((event, actor))
@@ -39,24 +40,28 @@ public enum RecordedEventRules {
     /// again, or the due-event run. nil: no command produces this event first (`member.joined` only
     /// follows `org.created` or `invitation.accepted`; a replacing `invitation.revoked` belongs to the
     /// `invitation.sent` after it, see `replacement`).
-    public static func producer(of event: OrgEvent, at: Timestamp, state: OrgState?) -> Producer? {
+    public static func producer(of event: OrgEvent, by actor: Actor, at: Timestamp, state: OrgState?) -> Producer? {
+        // A purge revokes the keys a deleted account made; a key can be the first thing it touches.
+        if actor == .system, case .apiKeyRevoked(let id) = event, let creator = state?.apiKeys[id]?.createdBy { return .accountDeletion(creator) }
         switch event {
         case .orgCreated(let orgID, let handle, let name, _): return .command(.createOrg(orgID: orgID, handle: handle.value, displayName: name))
         case .profileUpdated(let name, let avatar): return .command(.updateProfile(displayName: name?.to, avatarURL: avatar.map(\.to)))
         case .handleRenamed(_, let to, _): return .command(.renameHandle(to.value))
-        case .invitationSent(let id, let email, let role, let expiresAt):
+        case .invitationSent(let id, let user, let role, let expiresAt):
             let milliseconds = expiresAt.millisecondsSinceEpoch - at.millisecondsSinceEpoch
             guard milliseconds % Timestamp.millisecondsPerDay == 0, let days = Int(exactly: milliseconds / Timestamp.millisecondsPerDay) else { return nil }
-            return .command(.invite(emails: [email.value], role: role.rawValue, ttlDays: days, invitationIDs: [id]))
+            return .command(.invite(people: [.user(user)], role: role.rawValue, ttlDays: days, invitationIDs: [id]))
         case .invitationRevoked(let id, _, .revoked): return .command(.revokeInvitation(id: id))
         case .invitationRevoked(_, _, .replaced): return nil
+        case .invitationRevoked(_, let user, .accountDeleted): return .accountDeletion(user)
         case .invitationAccepted(let id, _): return .command(.acceptInvitation(id: id))
         case .invitationDeclined(let id, _): return .command(.declineInvitation(id: id))
         case .memberJoined: return nil
-        case .memberRoleChanged(let email, _, let to): return .command(.changeRole(email: email.value, role: to.rawValue))
-        case .memberSuspended(let email, _): return .command(.suspend(email: email.value))
-        case .memberReinstated(let email, _): return .command(.reinstate(email: email.value))
-        case .memberRemoved(let email, _), .memberLeft(let email, _): return .command(.remove(email: email.value))
+        case .memberRoleChanged(let user, _, let to): return .command(.changeRole(member: .user(user), role: to.rawValue))
+        case .memberSuspended(let user, _): return .command(.suspend(member: .user(user)))
+        case .memberReinstated(let user, _): return .command(.reinstate(member: .user(user)))
+        case .memberRemoved(let user, _, .removed), .memberLeft(let user, _): return .command(.remove(member: .user(user)))
+        case .memberRemoved(let user, _, .accountDeleted): return .accountDeletion(user)
         case .apiKeyCreated(let id, let name, let role, let hash, _): return .command(.createAPIKey(keyID: id, name: name, role: role.rawValue, secretSHA256: hash))
         case .apiKeyRevoked(let id): return .command(.revokeAPIKey(keyID: id))
         case .authReset: return .command(.resetAuth)
@@ -70,6 +75,8 @@ public enum RecordedEventRules {
         case command(Command)
         /// The service's own run of due events (actor `system`): exactly `dueEvents(state, now: at)`.
         case due
+        /// A user's purge (actor `system`): exactly `UserRules.accountDeletionEvents` for that user.
+        case accountDeletion(UserID)
     }
 
     /// The events the producer of `event` writes, decided again against `state` at `at` by `actor`:
@@ -78,13 +85,18 @@ public enum RecordedEventRules {
     public static func expectedEvents(
         startingWith event: OrgEvent, actor: Actor, at: Timestamp, state: OrgState?, handleHolder: @escaping @Sendable (Handle) -> HandleClaim?
     ) -> Result<[OrgEvent], RecordedEventProblem> {
-        switch producer(of: event, at: at, state: state) {
+        switch producer(of: event, by: actor, at: at, state: state) {
         case nil:
             return .failure(RecordedEventProblem("\(event.type) is not the first event of anything the service does"))
         case .due?:
             guard actor == .system, let state else { return .failure(RecordedEventProblem("\(event.type) is appended only by the service (actor system) to a live org")) }
             let due = dueEvents(state, now: at)
             return due.isEmpty ? .failure(RecordedEventProblem("nothing of \(state.id) is due at \(at)")) : .success(due)
+        case .accountDeletion(let user)?:
+            guard actor == .system, let state else {
+                return .failure(RecordedEventProblem("\(event.type) for a deleted account is appended only by the service (actor system) to a live org"))
+            }
+            return .success(UserRules.accountDeletionEvents(of: user, in: state))
         case .command(let command)?:
             switch decide(command, by: actor, state: state, context: DecisionContext(now: at, handleHolder: handleHolder)) {
             case .success(let events): return .success(events)
@@ -106,14 +118,31 @@ public struct RecordedEventProblem: Error, Sendable, CustomStringConvertible {
 }
 
 extension OrgEvent {
-    /// The id the service made for this event (an invitation's or a key's), with its prefix.
-    var madeID: (value: String, prefix: String)? {
+    /// The ids the service made that this event names (an invitation's, a key's, users'), with prefixes.
+    var madeIDs: [(value: String, prefix: String)] {
+        var ids: [(value: String, prefix: String)] = []
         switch self {
         case .invitationSent(let id, _, _, _), .invitationRevoked(let id, _, _), .invitationAccepted(let id, _),
             .invitationDeclined(let id, _), .invitationExpired(let id, _):
-            (id, "inv")
-        case .memberJoined(_, _, _, let id?): (id, "inv")
-        case .apiKeyCreated(let id, _, _, _, _), .apiKeyRevoked(let id): (id, "key")
+            ids.append((id, "inv"))
+        case .memberJoined(_, _, let invitedBy, let id):
+            if let id { ids.append((id, "inv")) }
+            if let invitedBy { ids.append((invitedBy.value, UserID.prefix)) }
+        case .apiKeyCreated(let id, _, _, _, _), .apiKeyRevoked(let id): ids.append((id, "key"))
+        default: break
+        }
+        if let person { ids.append((person.value, UserID.prefix)) }
+        return ids
+    }
+
+    /// The user this event is about, if any.
+    public var person: UserID? {
+        switch self {
+        case .invitationSent(_, let user, _, _), .invitationRevoked(_, let user, _), .invitationAccepted(_, let user),
+            .invitationDeclined(_, let user), .invitationExpired(_, let user), .memberJoined(let user, _, _, _),
+            .memberRoleChanged(let user, _, _), .memberSuspended(let user, _), .memberReinstated(let user, _),
+            .memberRemoved(let user, _, _), .memberLeft(let user, _):
+            user
         default: nil
         }
     }

@@ -42,15 +42,26 @@ public struct Refusal: Error, Sendable, Hashable, CustomStringConvertible {
         case keyRevoked = "key_revoked"
         case confirmationMismatch = "confirmation_mismatch"
         case tooManyKeys = "too_many_api_keys"
+        case accountPendingDeletion = "account_pending_deletion"
+        case activationRequired = "activation_required"
+        case notOperator = "not_operator"
+        case userNotFound = "user_not_found"
+        case emailTaken = "email_taken"
+        case usernameTaken = "username_taken"
+        case soleOwner = "sole_owner"
+        case notActivationRequired = "not_activation_required"
 
         public var kind: Kind {
             switch self {
             case .invalidInput, .confirmationMismatch: .invalid
             case .noActor: .unauthenticated
-            case .systemActor, .notAMember, .suspended, .notPermitted, .cannotRaiseOwnRole, .notInvitee: .forbidden
-            case .orgNotFound, .memberNotFound, .invitationNotFound, .apiKeyNotFound: .notFound
+            case .systemActor, .notAMember, .suspended, .notPermitted, .cannotRaiseOwnRole, .notInvitee, .accountPendingDeletion,
+                .activationRequired, .notOperator:
+                .forbidden
+            case .orgNotFound, .memberNotFound, .invitationNotFound, .apiKeyNotFound, .userNotFound: .notFound
             case .orgExists, .handleTaken, .lastOwner, .pendingDeletion, .notPendingDeletion, .alreadyMember,
-                .alreadySuspended, .notSuspended, .keyRevoked, .tooManyKeys:
+                .alreadySuspended, .notSuspended, .keyRevoked, .tooManyKeys, .emailTaken, .usernameTaken, .soleOwner,
+                .notActivationRequired:
                 .conflict
             // Expired or used (accepted, declined, revoked): the invitation is gone for good.
             case .invitationExpired, .invitationNotPending: .gone
@@ -62,11 +73,14 @@ public struct Refusal: Error, Sendable, Hashable, CustomStringConvertible {
     public let message: String
     /// The invalid fields, for `.invalid`.
     public let errors: [FieldError]
+    /// The orgs a `sole_owner` refusal names (their handles).
+    public let orgs: [String]
 
-    public init(_ reason: Reason, _ message: String, errors: [FieldError] = []) {
+    public init(_ reason: Reason, _ message: String, errors: [FieldError] = [], orgs: [String] = []) {
         self.reason = reason
         self.message = message
         self.errors = errors
+        self.orgs = orgs
     }
 
     public static func invalid(_ errors: [FieldError]) -> Refusal {

@@ -55,9 +55,9 @@ extension OrgState {
             self.handle = to
         case .handleReleased(let handle):
             self.heldHandles[handle] = nil
-        case .invitationSent(let id, let email, let role, let expiresAt):
-            let invitedBy = context.actor.email ?? Email(trusted: context.actor.description)
-            self.invitations[id] = Invitation(id: id, email: email, role: role, invitedBy: invitedBy, sentAt: context.at, expiresAt: expiresAt, status: .pending)
+        case .invitationSent(let id, let user, let role, let expiresAt):
+            let invitedBy = context.actor.user ?? UserID(trusted: context.actor.description)
+            self.invitations[id] = Invitation(id: id, invitee: user, role: role, invitedBy: invitedBy, sentAt: context.at, expiresAt: expiresAt, status: .pending)
         case .invitationRevoked(let id, _, _):
             self.invitations[id]?.status = .revoked
         case .invitationAccepted(let id, _):
@@ -66,18 +66,18 @@ extension OrgState {
             self.invitations[id]?.status = .declined
         case .invitationExpired(let id, _):
             self.invitations[id]?.status = .expired
-        case .memberJoined(let email, let role, let invitedBy, _):
-            self.members[email] = Member(email: email, role: role, status: .active, joinedAt: context.at, invitedBy: invitedBy, membership: context.version)
-        case .memberRoleChanged(let email, _, let to):
-            self.members[email]?.role = to
-        case .memberSuspended(let email, _):
-            self.members[email]?.status = .suspended
-        case .memberReinstated(let email, _):
-            self.members[email]?.status = .active
-        case .memberRemoved(let email, _), .memberLeft(let email, _):
-            self.members[email] = nil
+        case .memberJoined(let user, let role, let invitedBy, _):
+            self.members[user] = Member(user: user, role: role, status: .active, joinedAt: context.at, invitedBy: invitedBy, membership: context.version)
+        case .memberRoleChanged(let user, _, let to):
+            self.members[user]?.role = to
+        case .memberSuspended(let user, _):
+            self.members[user]?.status = .suspended
+        case .memberReinstated(let user, _):
+            self.members[user]?.status = .active
+        case .memberRemoved(let user, _, _), .memberLeft(let user, _):
+            self.members[user] = nil
         case .apiKeyCreated(let keyID, let name, let role, let secretSHA256, let authEpoch):
-            let createdBy = context.actor.email ?? Email(trusted: context.actor.description)
+            let createdBy = context.actor.user ?? UserID(trusted: context.actor.description)
             self.apiKeys[keyID] = APIKey(id: keyID, name: name, role: role, createdBy: createdBy, createdAt: context.at, secretSHA256: secretSHA256, authEpoch: authEpoch, revoked: false,
                 creatorMembership: self.members[createdBy]?.membership)
         case .apiKeyRevoked(let keyID):

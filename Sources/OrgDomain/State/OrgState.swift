@@ -14,14 +14,14 @@ public struct OrgState: Sendable, Hashable {
     public var version: UInt64
     public var deletionScheduledAt: Timestamp?
     public var purgeAt: Timestamp?
-    public var members: [Email: Member]
+    public var members: [UserID: Member]
     public var invitations: Invitations
     public var apiKeys: [String: APIKey]
     /// Former handles still held by this org, with the end of each hold.
     public var heldHandles: [Handle: Timestamp]
 
-    public var activeOwners: [Email] {
-        members.values.filter { $0.role == .owner && $0.status == .active }.map(\.email).sorted()
+    public var activeOwners: [UserID] {
+        members.values.filter { $0.role == .owner && $0.status == .active }.map(\.user).sorted()
     }
 
     /// Room for the members and invitations an org of `events` events may gather, so a replay that
@@ -31,13 +31,13 @@ public struct OrgState: Sendable, Hashable {
         invitations.reserveCapacity(events / 3)
     }
 
-    /// The pending invitation to `email`, if any (at most one): one lookup.
-    public func pendingInvitation(to email: Email) -> Invitation? { invitations.pending(to: email) }
+    /// The pending invitation to `user`, if any (at most one): one lookup.
+    public func pendingInvitation(to user: UserID) -> Invitation? { invitations.pending(to: user) }
 }
 
-/// An org's invitations by id, every one ever sent, with the pending one of each email indexed beside
+/// An org's invitations by id, every one ever sent, with the pending one of each invitee indexed beside
 /// them (there is at most one: inviting again replaces it), so the rule "one pending invitation per
-/// email" costs one lookup however many invitations an org has sent. Changing an invitation through the
+/// person" costs one lookup however many invitations an org has sent. Changing an invitation through the
 /// subscript keeps the index in step; there is no other way to change one.
 ///
 /// Both tables live in one copy-on-write box, so this value is one word, as the dictionary it replaces
@@ -47,11 +47,11 @@ public struct Invitations: Sendable, Hashable, ExpressibleByDictionaryLiteral {
     private final class Tables: @unchecked Sendable {
         // Mutated only through a uniquely referenced box (`tables()`), never while shared.
         var byID: [String: Invitation]
-        var pendingByEmail: [Email: String]
+        var pendingByUser: [UserID: String]
 
-        init(byID: [String: Invitation] = [:], pendingByEmail: [Email: String] = [:]) {
+        init(byID: [String: Invitation] = [:], pendingByUser: [UserID: String] = [:]) {
             self.byID = byID
-            self.pendingByEmail = pendingByEmail
+            self.pendingByUser = pendingByUser
         }
     }
 
@@ -63,7 +63,7 @@ public struct Invitations: Sendable, Hashable, ExpressibleByDictionaryLiteral {
 
     /// The box, copied first if another value shares it.
     private mutating func tables() -> Tables {
-        if !isKnownUniquelyReferenced(&box) { box = Tables(byID: box.byID, pendingByEmail: box.pendingByEmail) }
+        if !isKnownUniquelyReferenced(&box) { box = Tables(byID: box.byID, pendingByUser: box.pendingByUser) }
         return box
     }
 
@@ -71,17 +71,17 @@ public struct Invitations: Sendable, Hashable, ExpressibleByDictionaryLiteral {
         get { box.byID[id] }
         set {
             let tables = tables()
-            if let old = tables.byID[id], old.status == .pending, tables.pendingByEmail[old.email] == id { tables.pendingByEmail[old.email] = nil }
+            if let old = tables.byID[id], old.status == .pending, tables.pendingByUser[old.invitee] == id { tables.pendingByUser[old.invitee] = nil }
             tables.byID[id] = newValue
-            if let new = newValue, new.status == .pending { tables.pendingByEmail[new.email] = id }
+            if let new = newValue, new.status == .pending { tables.pendingByUser[new.invitee] = id }
         }
     }
 
-    /// The pending invitation to `email`, if any.
-    public func pending(to email: Email) -> Invitation? { box.pendingByEmail[email].flatMap { box.byID[$0] } }
+    /// The pending invitation to `user`, if any.
+    public func pending(to user: UserID) -> Invitation? { box.pendingByUser[user].flatMap { box.byID[$0] } }
 
     /// The pending invitations, in no particular order.
-    public var pendingValues: [Invitation] { box.pendingByEmail.values.compactMap { box.byID[$0] } }
+    public var pendingValues: [Invitation] { box.pendingByUser.values.compactMap { box.byID[$0] } }
 
     public var values: Dictionary<String, Invitation>.Values { box.byID.values }
     public var keys: Dictionary<String, Invitation>.Keys { box.byID.keys }
@@ -96,11 +96,11 @@ public struct Invitations: Sendable, Hashable, ExpressibleByDictionaryLiteral {
 }
 
 public struct Member: Sendable, Hashable {
-    public var email: Email
+    public var user: UserID
     public var role: Role
     public var status: MemberStatus
     public var joinedAt: Timestamp
-    public var invitedBy: Email?
+    public var invitedBy: UserID?
     /// The stream version of the `member.joined` that began this membership. Leaving ends a membership
     /// for good; a later re-join begins another with another version, so what hung on the old one (an
     /// API key) does not come back.
@@ -109,9 +109,11 @@ public struct Member: Sendable, Hashable {
 
 public struct Invitation: Sendable, Hashable {
     public var id: String
-    public var email: Email
+    /// The invited user (made by the invitation if the email was new): the invitation follows them
+    /// through an email change.
+    public var invitee: UserID
     public var role: Role
-    public var invitedBy: Email
+    public var invitedBy: UserID
     public var sentAt: Timestamp
     public var expiresAt: Timestamp
     public var status: InvitationStatus
@@ -121,7 +123,7 @@ public struct APIKey: Sendable, Hashable {
     public var id: String
     public var name: String
     public var role: Role
-    public var createdBy: Email
+    public var createdBy: UserID
     public var createdAt: Timestamp
     public var secretSHA256: String
     public var authEpoch: Int

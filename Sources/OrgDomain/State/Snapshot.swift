@@ -9,7 +9,7 @@ import LedgerCore
 /// bytes, which verify compares). A string is its UTF-8 length (4 bytes) and bytes; an optional a
 /// presence byte and the value; a time its milliseconds (8 bytes); an enum its raw value.
 extension OrgState {
-    static let snapshotLayout: UInt8 = 1
+    static let snapshotLayout: UInt8 = 2
 
     /// How many table entries a snapshot of this state holds: the measure of what one costs.
     public var snapshotEntries: Int { members.count + invitations.count + apiKeys.count + heldHandles.count }
@@ -30,9 +30,9 @@ extension OrgState {
         w.optional(purgeAt) { $0.time($1) }
         w.count(members.count)
         // Keys sorted, not the values: moving whole entries about dominated the cost of a snapshot.
-        for email in members.keys.sorted() {
-            let member = members[email]!
-            w.string(member.email.value)
+        for user in members.keys.sorted() {
+            let member = members[user]!
+            w.string(member.user.value)
             w.string(member.role.rawValue)
             w.string(member.status.rawValue)
             w.time(member.joinedAt)
@@ -43,7 +43,7 @@ extension OrgState {
         for id in invitations.keys.sorted(by: TextRules.bytesPrecede) {
             let invitation = invitations[id]!
             w.string(invitation.id)
-            w.string(invitation.email.value)
+            w.string(invitation.invitee.value)
             w.string(invitation.role.rawValue)
             w.string(invitation.invitedBy.value)
             w.time(invitation.sentAt)
@@ -81,14 +81,14 @@ extension OrgState {
         let authEpoch = Int(try r.int()), createdAt = try r.time(), version = UInt64(bitPattern: try r.int())
         let deletionScheduledAt = try r.optional { r in try r.time() }
         let purgeAt = try r.optional { r in try r.time() }
-        var members: [Email: Member] = [:]
+        var members: [UserID: Member] = [:]
         let memberCount = try r.count()
         members.reserveCapacity(memberCount)
         for _ in 0..<memberCount {
-            let email = Email(trusted: try r.string())
-            members[email] = Member(
-                email: email, role: try r.raw(), status: try r.raw(), joinedAt: try r.time(),
-                invitedBy: try r.optional { r in Email(trusted: try r.string()) },
+            let user = UserID(trusted: try r.string())
+            members[user] = Member(
+                user: user, role: try r.raw(), status: try r.raw(), joinedAt: try r.time(),
+                invitedBy: try r.optional { r in UserID(trusted: try r.string()) },
                 membership: UInt64(bitPattern: try r.int()))
         }
         var invitations: Invitations = [:]
@@ -96,14 +96,14 @@ extension OrgState {
         invitations.reserveCapacity(invitationCount)
         for _ in 0..<invitationCount {
             let invitation = Invitation(
-                id: try r.string(), email: Email(trusted: try r.string()), role: try r.raw(), invitedBy: Email(trusted: try r.string()),
+                id: try r.string(), invitee: UserID(trusted: try r.string()), role: try r.raw(), invitedBy: UserID(trusted: try r.string()),
                 sentAt: try r.time(), expiresAt: try r.time(), status: try r.raw())
             invitations[invitation.id] = invitation
         }
         var apiKeys: [String: APIKey] = [:]
         for _ in 0..<(try r.count()) {
             let key = APIKey(
-                id: try r.string(), name: try r.string(), role: try r.raw(), createdBy: Email(trusted: try r.string()), createdAt: try r.time(),
+                id: try r.string(), name: try r.string(), role: try r.raw(), createdBy: UserID(trusted: try r.string()), createdAt: try r.time(),
                 secretSHA256: try r.string(), authEpoch: Int(try r.int()), revoked: try r.byte() == 1,
                 creatorMembership: try r.optional { r in UInt64(bitPattern: try r.int()) })
             apiKeys[key.id] = key

@@ -26,7 +26,7 @@ public final class APIMetrics: Sendable {
         replayed = registry.makeCounter(name: "orgledger_commands_total", labels: [("outcome", "replayed")], help: commands)
         headSeq = registry.makeGauge(name: "orgledger_log_head_seq", help: "The seq of the newest event in the log.")
         appends = registry.makeCounter(name: "orgledger_commits_total", help: "Write transactions committed by the group-commit writer.")
-        eventsAppended = registry.makeCounter(name: "orgledger_events_appended_total", help: "Events appended to the log.")
+        eventsAppended = registry.makeCounter(name: "orgledger_events_appended_total", help: "Events appended to orgs' streams by commands (the log's own count, user events included, is orgledger_log_head_seq).")
         batchSize = registry.makeValueHistogram(
             name: "orgledger_commit_batch_size", buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024], help: "Jobs committed together in one write transaction.")
     }

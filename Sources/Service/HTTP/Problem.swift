@@ -16,6 +16,8 @@ public struct APIError: HTTPResponseError, Sendable {
     public let reason: String
     public let detail: String
     public var errors: [FieldError] = []
+    /// The orgs a `sole_owner` refusal names (their handles).
+    public var orgs: [String] = []
     public var headers: HTTPFields = [:]
 
     public init(_ status: HTTPResponse.Status, reason: String, detail: String, errors: [FieldError] = [], headers: HTTPFields = [:]) {
@@ -52,6 +54,7 @@ public struct APIError: HTTPResponseError, Sendable {
         case .gone: .gone
         }
         self.init(status, reason: refusal.reason.rawValue, detail: refusal.message, errors: refusal.errors)
+        orgs = refusal.orgs
     }
 
     public static func invalid(_ errors: [FieldError]) -> APIError { APIError(Refusal.invalid(errors)) }
@@ -68,6 +71,7 @@ public struct APIError: HTTPResponseError, Sendable {
         if !errors.isEmpty {
             members["errors"] = .array(errors.map { ["field": .string($0.field), "message": .string($0.message)] })
         }
+        if !orgs.isEmpty { members["orgs"] = .array(orgs.map(JSONValue.string)) }
         return (try? CanonicalJSON.encode(.object(members))) ?? []
     }
 

@@ -30,8 +30,9 @@ extension Request {
         return value
     }
 
-    /// The actor named by `X-Actor`, normalized like any email; required (401 without it).
-    func actor() throws(APIError) -> Actor {
+    /// The actor named by `X-Actor`, normalized like any email; required (401 without it). The ledger
+    /// resolves it to a user (product spec §7).
+    func actor() throws(APIError) -> Email {
         guard let raw = try singleHeader(.xActor), !raw.isEmpty else {
             throw APIError(.unauthorized, reason: "no_actor", detail: "say who acts: send X-Actor with your email")
         }
@@ -39,7 +40,7 @@ extension Request {
             throw APIError(.forbidden, reason: "system_actor", detail: "'system' is the service itself and cannot be claimed")
         }
         switch Email.parse(raw, field: "X-Actor") {
-        case .success(let email): return .user(email)
+        case .success(let email): return email
         case .failure(let error): throw APIError.invalid([error])
         }
     }
@@ -61,9 +62,11 @@ extension Request {
             if let why = EventMeta.problem(field, value) { throw APIError.invalid(name.rawName, why) }
             return value
         }
+        // The client's IP and user agent are personal values: the event gets commitments under fresh
+        // salts, the personal-data store the values (product spec §8).
         return EventMeta(
-            requestId: try header(.xRequestID, .requestId), clientIP: try header(.xClientIP, .clientIP),
-            userAgent: try header(.userAgent, .userAgent), idempotencyKey: try header(.idempotencyKey, .idempotencyKey))
+            requestId: try header(.xRequestID, .requestId), clientIP: try header(.xClientIP, .clientIP).map { PersonalValue(committing: $0) },
+            userAgent: try header(.userAgent, .userAgent).map { PersonalValue(committing: $0) }, idempotencyKey: try header(.idempotencyKey, .idempotencyKey))
     }
 
     /// `If-Match: "<version>"` (also `W/"<version>"` or a bare number), or nil.

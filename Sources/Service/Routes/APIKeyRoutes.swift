@@ -16,8 +16,8 @@ extension LedgerAPI {
             try body.check()
             let keyID = Self.newID("key"), secret = Self.newSecret()
             let command = Command.createAPIKey(keyID: keyID, name: name!, role: role!, secretSHA256: Self.sha256Hex(secret))
-            return try await execute(request, body: body, target: .id(orgID), command: command, actor: actor, keepSecretsOutOfReplay: true) { orgID, _, state in
-                guard let state, let key = state.apiKeys[keyID], case .object(var row) = Reply.value(Render.apiKeyRow(key, of: state)) else { return (.created, .null) }
+            return try await execute(request, body: body, target: .id(orgID), command: command, actor: actor, keepSecretsOutOfReplay: true) { orgID, _, state, people in
+                guard let state, let key = state.apiKeys[keyID], case .object(var row) = Reply.value(Render.resolvingPeople(Render.apiKeyRow(key, of: state), people)) else { return (.created, .null) }
                 row["secret"] = .string(secret)
                 return (.created, .object(row))
             }
@@ -33,8 +33,8 @@ extension LedgerAPI {
         router.delete("/v1/orgs/:org/api-keys/:id") { request, context in
             let (actor, orgID) = try await actorAndOrg(request, context)
             let keyID = try resourceID(context, prefix: "key", kind: "API key")
-            return try await execute(request, target: .id(orgID), command: .revokeAPIKey(keyID: keyID), actor: actor) { orgID, _, state in
-                (.ok, state.flatMap { state in state.apiKeys[keyID].map { Reply.value(Render.apiKeyRow($0, of: state)) } } ?? .null)
+            return try await execute(request, target: .id(orgID), command: .revokeAPIKey(keyID: keyID), actor: actor) { orgID, _, state, people in
+                (.ok, state.flatMap { state in state.apiKeys[keyID].map { Reply.value(Render.resolvingPeople(Render.apiKeyRow($0, of: state), people)) } } ?? .null)
             }
         }
 

@@ -18,7 +18,15 @@ extension LedgerAPI {
                 guard let t = Timestamp(rfc3339: raw) else { errors.append(FieldError(field: name, message: "must be an RFC 3339 time")); return nil }
                 return t
             }
-            let filter = AuditFilter(actor: request.query("actor"), action: request.query("action"), target: request.query("target"), since: time("since"), until: time("until"))
+            // People are named by email and recorded by user id: an email resolves to its user (one who
+            // does not exist matches nothing); anything else is compared as given.
+            func recorded(_ raw: String?) async throws -> String? {
+                guard let raw, case .success(let email) = Email.parse(raw) else { return raw }
+                return try await ledger.person(email)?.id.value ?? "usr_nobody"
+            }
+            let filter = AuditFilter(
+                actor: try await recorded(request.query("actor")), action: request.query("action"), target: try await recorded(request.query("target")),
+                since: time("since"), until: time("until"))
             var before: UInt64 = 0
             if let cursor = request.query("cursor") {
                 if let seq = UInt64(cursor), seq > 0 { before = seq } else { errors.append(FieldError(field: "cursor", message: "is not a cursor from this API")) }

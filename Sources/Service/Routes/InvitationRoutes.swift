@@ -15,10 +15,10 @@ extension LedgerAPI {
             let emails = body.strings("emails"), role = body.string("role"), ttl = body.int("ttl_days")
             try body.check()
             let ids = (emails ?? []).map { _ in Self.newID("inv") }
-            return try await execute(request, body: body, target: .id(orgID), command: .invite(emails: emails!, role: role!, ttlDays: ttl, invitationIDs: ids), actor: actor) { orgID, events, state in
+            return try await execute(request, body: body, target: .id(orgID), command: .invite(people: emails!.map(PersonRef.email), role: role!, ttlDays: ttl, invitationIDs: ids), actor: actor) { orgID, events, state, people in
                 let sent = events.compactMap { applied -> JSONValue? in
                     guard case .invitationSent(let id, _, _, _) = applied.event, let invitation = state?.invitations[id] else { return nil }
-                    return Reply.value(Render.invitationRow(invitation, orgID: orgID))
+                    return Reply.value(Render.resolvingPeople(Render.invitationRow(invitation, orgID: orgID), people))
                 }
                 return (.created, ["invitations": .array(sent)])
             }
@@ -46,16 +46,17 @@ extension LedgerAPI {
         router.delete("/v1/orgs/:org/invitations/:id") { request, context in
             let (actor, orgID) = try await actorAndOrg(request, context)
             let id = try resourceID(context, prefix: "inv", kind: "invitation")
-            return try await execute(request, target: .id(orgID), command: .revokeInvitation(id: id), actor: actor) { orgID, _, state in
-                (.ok, state?.invitations[id].map { Reply.value(Render.invitationRow($0, orgID: orgID)) } ?? .null)
+            return try await execute(request, target: .id(orgID), command: .revokeInvitation(id: id), actor: actor) { orgID, _, state, people in
+                (.ok, state?.invitations[id].map { Reply.value(Render.resolvingPeople(Render.invitationRow($0, orgID: orgID), people)) } ?? .null)
             }
         }
 
         // Pending invitations addressed to the actor.
         router.get("/v1/invitations") { request, _ in
-            guard let email = try request.actor().email else { return Reply.json(["invitations": []]) }
+            // Reads create no user: someone the ledger does not know has no invitations.
+            guard let person = try await ledger.person(try request.actor()) else { return Reply.json(["invitations": []]) }
             // Paged by invitation id: one person may be invited by any number of orgs.
-            let page = try await ledger.pendingInvitations(to: email, page: try idPage(request, idPrefix: "inv"))
+            let page = try await ledger.pendingInvitations(to: person.id, page: try idPage(request, idPrefix: "inv"))
             return pageReply(request, key: "invitations", page)
         }
 
@@ -63,9 +64,10 @@ extension LedgerAPI {
             router.post("/v1/invitations/:id/\(path)") { request, context in
                 let actor = try request.actor()
                 let id = try resourceID(context, prefix: "inv", kind: "invitation")
-                return try await execute(request, target: .invitation(id), command: make(id), actor: actor) { orgID, _, state in
-                    var body: [String: JSONValue] = ["invitation": state?.invitations[id].map { Reply.value(Render.invitationRow($0, orgID: orgID)) } ?? .null]
-                    if let email = actor.email, let member = state?.members[email] { body["member"] = Reply.value(Render.memberRow(member)) }
+                return try await execute(request, target: .invitation(id), command: make(id), actor: actor) { orgID, _, state, people in
+                    let invitation = state?.invitations[id]
+                    var body: [String: JSONValue] = ["invitation": invitation.map { Reply.value(Render.resolvingPeople(Render.invitationRow($0, orgID: orgID), people)) } ?? .null]
+                    if let invitee = invitation?.invitee, let member = state?.members[invitee] { body["member"] = Reply.value(Render.resolvingPeople(Render.memberRow(member), people)) }
                     if let state { body["org"] = orgJSON(state) }
                     return (.ok, .object(body))
                 }

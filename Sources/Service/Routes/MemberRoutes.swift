@@ -8,9 +8,9 @@ import OrgDomain
 
 extension LedgerAPI {
     func registerMemberRoutes(on router: Router<BasicRequestContext>) {
-        // The member list: ?as_of=&role=&status=&limit=&cursor= (cursor = the last email of the previous
-        // page). Rows are in byte order of the normalized email, as LMDB keeps them, and the cursor is
-        // compared as bytes: a page never skips or repeats a member.
+        // The member list: ?as_of=&role=&status=&limit=&cursor= (cursor = the last user id of the
+        // previous page). Rows are in byte order of the user id, which never changes (an email does), and
+        // the cursor is compared as bytes: a page never skips or repeats a member.
         router.get("/v1/orgs/:org/members") { request, context in
             let (actor, orgID) = try await actorAndOrg(request, context)
             try await requireRead(.readMembers, orgID: orgID, actor: actor)
@@ -25,11 +25,11 @@ extension LedgerAPI {
                 guard let value = MemberStatus(rawValue: status) else { throw APIError.invalid("status", "must be active or suspended") }
                 filter.status = value
             }
-            if let cursor, cursor.utf8.count > Email.maximumBytes { throw APIError.invalid("cursor", "is not a cursor from this API") }
+            if let cursor, UserID(checking: cursor) == nil { throw APIError.invalid("cursor", "is not a cursor from this API") }
             let page: RowPage
             if let asOf = request.query("as_of") {
                 guard let state = try await stateAsOf(orgID, asOf) else { throw APIError.notFound("the org did not exist then") }
-                page = Self.memberPage(of: state, filter: filter, page: PageRequest(after: cursor, limit: limit))
+                page = try await memberPage(of: state, filter: filter, page: PageRequest(after: cursor, limit: limit))
             } else {
                 page = try await ledger.members(of: orgID, filter: filter, page: PageRequest(after: cursor, limit: limit))
             }
@@ -40,11 +40,14 @@ extension LedgerAPI {
             let (actor, orgID) = try await actorAndOrg(request, context)
             try await requireRead(.readMembers, orgID: orgID, actor: actor)
             let email = try memberEmail(context)
+            let person = try await ledger.person(email)
             if let asOf = request.query("as_of") {
-                guard let state = try await stateAsOf(orgID, asOf), let member = state.members[email] else { throw APIError.notFound("\(email) was not a member then") }
-                return Reply.raw(.ok, Render.memberRow(member), etag: state.version)
+                guard let state = try await stateAsOf(orgID, asOf), let user = person?.id, let member = state.members[user] else {
+                    throw APIError.notFound("\(email) was not a member then")
+                }
+                return Reply.raw(.ok, try await rendered([member], of: state)[0], etag: state.version)
             }
-            guard let found = try await ledger.member(email, of: orgID) else { throw APIError.notFound("\(email) is not a member") }
+            guard let user = person?.id, let found = try await ledger.member(user, of: orgID) else { throw APIError.notFound("\(email) is not a member") }
             return Reply.raw(.ok, found.row, etag: found.version)
         }
 
@@ -54,17 +57,17 @@ extension LedgerAPI {
             let role = body.string("role")
             try body.check()
             let email = try memberEmail(context)
-            return try await execute(request, body: body, target: .id(orgID), command: .changeRole(email: email.value, role: role!), actor: actor) { _, _, state in
-                (.ok, memberJSON(state, email))
+            return try await execute(request, body: body, target: .id(orgID), command: .changeRole(member: .email(email.value), role: role!), actor: actor) { _, events, state, people in
+                (.ok, memberJSON(state, events, email, people))
             }
         }
 
-        for (path, make) in [("suspend", Command.suspend), ("reinstate", Command.reinstate)] as [(String, @Sendable (String) -> Command)] {
+        for (path, make) in [("suspend", Command.suspend), ("reinstate", Command.reinstate)] as [(String, @Sendable (PersonRef) -> Command)] {
             router.post("/v1/orgs/:org/members/:email/\(path)") { request, context in
                 let (actor, orgID) = try await actorAndOrg(request, context)
                 let email = try memberEmail(context)
-                return try await execute(request, target: .id(orgID), command: make(email.value), actor: actor) { _, _, state in
-                    (.ok, memberJSON(state, email))
+                return try await execute(request, target: .id(orgID), command: make(.email(email.value)), actor: actor) { _, events, state, people in
+                    (.ok, memberJSON(state, events, email, people))
                 }
             }
         }
@@ -73,25 +76,34 @@ extension LedgerAPI {
         router.delete("/v1/orgs/:org/members/:email") { request, context in
             let (actor, orgID) = try await actorAndOrg(request, context)
             let email = try memberEmail(context)
-            return try await execute(request, target: .id(orgID), command: .remove(email: email.value), actor: actor) { _, events, _ in
+            return try await execute(request, target: .id(orgID), command: .remove(member: .email(email.value)), actor: actor) { _, events, _, _ in
                 (.ok, ["removed": .string(email.value), "event": .string(events.first?.event.type ?? "")])
             }
         }
     }
 
     /// A page of the members of a past state, as the ledger pages the current ones: byte order of the
-    /// email, after the cursor, filtered.
-    static func memberPage(of state: OrgState, filter: MemberFilter, page: PageRequest<String>) -> RowPage {
-        let members = state.members.values.sorted { $0.email < $1.email }
-            .lazy.filter { page.after == nil || page.after!.utf8.lexicographicallyPrecedes($0.email.value.utf8) }
+    /// user id, after the cursor, filtered; people shown as they are now.
+    func memberPage(of state: OrgState, filter: MemberFilter, page: PageRequest<String>) async throws -> RowPage {
+        let members = state.members.values.sorted { $0.user < $1.user }
+            .lazy.filter { page.after == nil || page.after!.utf8.lexicographicallyPrecedes($0.user.value.utf8) }
             .filter { filter.accepts(role: $0.role, status: $0.status) }
         let taken = Array(members.prefix(page.limit + 1))
-        let rows = taken.prefix(page.limit)
-        return RowPage(rows: rows.map(Render.memberRow), next: taken.count > page.limit ? rows.last?.email.value : nil, version: state.version)
+        let rows = Array(taken.prefix(page.limit))
+        return RowPage(rows: try await rendered(rows, of: state), next: taken.count > page.limit ? rows.last?.user.value : nil, version: state.version)
     }
 
-    func memberJSON(_ state: OrgState?, _ email: Email) -> JSONValue {
-        guard let member = state?.members[email] else { return .null }
-        return Reply.value(Render.memberRow(member))
+    /// Member rows of a (past) state with the people they name shown by current email, or erased.
+    func rendered(_ members: [Member], of state: OrgState) async throws -> [[UInt8]] {
+        let known = try await ledger.people(Array(Set(members.flatMap { [$0.user] + [$0.invitedBy].compactMap { $0 } })))
+        return members.map { Render.resolvingPeople(Render.memberRow($0)) { known[$0] } }
+    }
+
+    /// The member a command named, as a row: the person of its first event, or (a command that changed
+    /// nothing) the member with that email.
+    func memberJSON(_ state: OrgState?, _ events: [AppliedEvent], _ email: Email, _ people: People) -> JSONValue {
+        guard let state else { return .null }
+        let member = events.first?.event.person.flatMap { state.members[$0] } ?? state.members.values.first { people($0.user)?.email == email }
+        return member.map { Reply.value(Render.resolvingPeople(Render.memberRow($0), people)) } ?? .null
     }
 }

@@ -20,15 +20,15 @@ extension LedgerAPI {
             let handle = body.string("handle"), name = body.string("display_name")
             try body.check()
             let orgID = Self.newID("org")
-            return try await execute(request, body: body, target: .new(orgID), command: .createOrg(orgID: orgID, handle: handle!, displayName: name!), actor: actor) { _, _, state in
+            return try await execute(request, body: body, target: .new(orgID), command: .createOrg(orgID: orgID, handle: handle!, displayName: name!), actor: actor) { _, _, state, people in
                 (.created, orgJSON(state))
             }
         }
 
         // The orgs the actor belongs to, with its role: paged by org id (?limit=&cursor=).
         router.get("/v1/orgs") { request, _ in
-            guard let email = try request.actor().email else { return Reply.json(["orgs": []]) }
-            let page = try await ledger.orgs(of: email, page: try idPage(request, idPrefix: "org"))
+            guard let person = try await ledger.person(try request.actor()) else { return Reply.json(["orgs": []]) }
+            let page = try await ledger.orgs(of: person.id, page: try idPage(request, idPrefix: "org"))
             return Reply.page("orgs", rows: page.rows, nextCursor: page.next, headers: page.next.map { request.nextLink("cursor", $0) } ?? [:])
         }
 
@@ -50,7 +50,7 @@ extension LedgerAPI {
             var body = Body(try await request.jsonObject(), allowed: ["display_name", "avatar_url"])
             let name = body.string("display_name", required: false), avatar = body.nullableString("avatar_url")
             try body.check()
-            return try await execute(request, body: body, target: .id(orgID), command: .updateProfile(displayName: name, avatarURL: avatar), actor: actor) { _, _, state in
+            return try await execute(request, body: body, target: .id(orgID), command: .updateProfile(displayName: name, avatarURL: avatar), actor: actor) { _, _, state, people in
                 (.ok, orgJSON(state))
             }
         }
@@ -60,14 +60,14 @@ extension LedgerAPI {
             var body = Body(try await request.jsonObject(), allowed: ["handle"])
             let handle = body.string("handle")
             try body.check()
-            return try await execute(request, body: body, target: .id(orgID), command: .renameHandle(handle!), actor: actor) { _, _, state in
+            return try await execute(request, body: body, target: .id(orgID), command: .renameHandle(handle!), actor: actor) { _, _, state, people in
                 (.ok, orgJSON(state))
             }
         }
 
         router.post("/v1/orgs/:org/auth/reset") { request, context in
             let (actor, orgID) = try await actorAndOrg(request, context)
-            return try await execute(request, target: .id(orgID), command: .resetAuth, actor: actor) { _, events, state in
+            return try await execute(request, target: .id(orgID), command: .resetAuth, actor: actor) { _, events, state, people in
                 var voided: [JSONValue] = []
                 if case .authReset(_, let keys)? = events.first?.event { voided = keys.map(JSONValue.string) }
                 return (.ok, ["auth_epoch": .int(Int64(state?.authEpoch ?? 0)), "voided_keys": .array(voided)])
@@ -79,14 +79,14 @@ extension LedgerAPI {
             var body = Body(try await request.jsonObject(), allowed: ["confirm"])
             let confirm = body.string("confirm")
             try body.check()
-            return try await execute(request, body: body, target: .id(orgID), command: .scheduleDeletion(confirm: confirm!), actor: actor) { _, _, state in
+            return try await execute(request, body: body, target: .id(orgID), command: .scheduleDeletion(confirm: confirm!), actor: actor) { _, _, state, people in
                 (.accepted, orgJSON(state))
             }
         }
 
         router.delete("/v1/orgs/:org/deletion") { request, context in
             let (actor, orgID) = try await actorAndOrg(request, context)
-            return try await execute(request, target: .id(orgID), command: .cancelDeletion, actor: actor) { _, _, state in
+            return try await execute(request, target: .id(orgID), command: .cancelDeletion, actor: actor) { _, _, state, people in
                 (.ok, orgJSON(state))
             }
         }

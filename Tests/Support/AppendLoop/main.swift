@@ -51,8 +51,8 @@ try await withThrowingTaskGroup(of: Void.self) { group in
             let orgID = serviceID("org", run, task, 0)
             func execute(_ command: Command, by actor: String, on target: OrgRef) async throws {
                 acknowledge(try await store.pipeline.execute(CommandRequest(
-                    target: target, command: command, actor: .user(Email(trusted: actor)), now: start,
-                    meta: EventMeta(requestId: UUID().uuidString, userAgent: "orgledger-append-loop"))))
+                    target: target, command: command, actor: Email(trusted: actor), now: start,
+                    meta: EventMeta(requestId: UUID().uuidString, userAgent: PersonalValue(committing: "orgledger-append-loop")))))
             }
             try await execute(.createOrg(orgID: orgID, handle: "org-\(run)-\(task)", displayName: "Loop \(task)"), by: owner, on: .new(orgID))
             var n = 0
@@ -60,7 +60,7 @@ try await withThrowingTaskGroup(of: Void.self) { group in
                 n += 1
                 let invitee = "user-\(n)@t\(task).example.com"
                 let id = serviceID("inv", run, task, n)
-                try await execute(.invite(emails: [invitee], role: ["member", "viewer", "moderator"][n % 3], ttlDays: nil, invitationIDs: [id]), by: owner, on: .id(orgID))
+                try await execute(.invite(people: [.email(invitee)], role: ["member", "viewer", "moderator"][n % 3], ttlDays: nil, invitationIDs: [id]), by: owner, on: .id(orgID))
                 try await execute(.acceptInvitation(id: id), by: invitee, on: .invitation(id))
             }
         }

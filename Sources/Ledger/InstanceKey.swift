@@ -1,0 +1,63 @@
+import Crypto
+import Foundation
+import LedgerCore
+import OrgDomain
+
+/// The instance's own secrets (product spec §7, §8): kept in `instance.key` beside the data (mode
+/// 0600), made on first start, moved with a ledger. Today it holds the instance id and the HMAC
+/// secret under which the service remembers that an email was erased without keeping the email.
+public struct InstanceKey: Sendable {
+    public let instanceID: String
+    let hmacSecret: SymmetricKey
+
+    public static let fileName = "instance.key"
+
+    /// A keyed hash of an erased email: the only trace an erasure leaves of it.
+    public func erasedEmailTag(_ email: Email) -> [UInt8] {
+        Array(HMAC<SHA256>.authenticationCode(for: Array("orgledger/erased-email/v1\n".utf8) + Array(email.value.utf8), using: hmacSecret))
+    }
+
+    public init(instanceID: String, hmacSecret: [UInt8]) {
+        self.instanceID = instanceID
+        self.hmacSecret = SymmetricKey(data: hmacSecret)
+    }
+
+    /// A fresh key: a random instance id and a 256-bit secret.
+    public static func generate() -> InstanceKey {
+        let id = "ins_" + Hex.encode(SymmetricKey(size: .bits128).withUnsafeBytes { Array($0) })
+        return InstanceKey(instanceID: id, hmacSecret: SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) })
+    }
+
+    /// The file's contents: JSON `{"hmac_secret": hex, "instance_id": …}`.
+    public var fileContents: [UInt8] {
+        let json: JSONValue = ["hmac_secret": .string(Hex.encode(hmacSecret.withUnsafeBytes { Array($0) })), "instance_id": .string(instanceID)]
+        return ((try? CanonicalJSON.encode(json)) ?? []) + [UInt8(ascii: "\n")]
+    }
+
+    public init(fileContents bytes: [UInt8]) throws(InstanceKeyError) {
+        guard case .object(let m)? = try? JSONParser.parse(bytes.filter { $0 != UInt8(ascii: "\n") }),
+            case .string(let id)? = m["instance_id"], case .string(let hex)? = m["hmac_secret"], let secret = Hex.decode(hex), secret.count == 32
+        else { throw InstanceKeyError("instance.key is not an OrgLedger instance key ({\"hmac_secret\": 64 hex digits, \"instance_id\": …})") }
+        self.init(instanceID: id, hmacSecret: secret)
+    }
+
+    /// Reads `path`, or makes it (0600, never replacing a file that is there) when `create`.
+    public static func load(path: String, create: Bool) throws(InstanceKeyError) -> InstanceKey {
+        if let data = FileManager.default.contents(atPath: path) { return try InstanceKey(fileContents: Array(data)) }
+        guard create else { throw InstanceKeyError("no instance key at \(path)") }
+        let key = generate()
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw InstanceKeyError("cannot create \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let bytes = key.fileContents
+        guard bytes.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == bytes.count, fsync(fd) == 0 else {
+            throw InstanceKeyError("cannot write \(path): \(String(cString: strerror(errno)))")
+        }
+        return key
+    }
+}
+
+public struct InstanceKeyError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

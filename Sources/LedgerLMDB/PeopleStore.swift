@@ -1,0 +1,228 @@
+import EventLog
+import LMDB
+import Ledger
+import LedgerCore
+import OrgDomain
+
+/// The personal-data store and the people views (product spec §7, §8), in the log's environment and
+/// written in the same transactions as the events. Unlike the projections these tables are not
+/// re-derived by a rebuild: the log holds only commitments, so the values exist nowhere else.
+///
+/// | table | key | value |
+/// |---|---|---|
+/// | `personal` | seq (8 bytes BE) ‖ pointer | user id ‖ 0 ‖ salt (32) ‖ UTF-8 value — one committed value |
+/// | `personal_by_user` | user id ‖ 0 ‖ seq (8) ‖ pointer | empty — what an erasure deletes |
+/// | `users` | user id | the user row (`Render.userRow`): values in clear while held |
+/// | `user_emails` | email | user id — the lookup of §8; only users not erased |
+/// | `usernames` | username | user id |
+/// | `erased_emails` | HMAC-SHA-256 of an erased email | empty — "this email was erased", nothing more |
+/// | `user_orgs` | user id ‖ 0 ‖ org id | empty — every org whose stream names the user (a purge visits them) |
+/// | `user_due` | purge time (8 bytes, as `due`) ‖ user id | empty — scheduled account deletions |
+public struct PeopleStore: Sendable {
+    public let personal: Database
+    public let personalByUser: Database
+    public let users: Database
+    public let userEmails: Database
+    public let usernames: Database
+    public let erasedEmails: Database
+    public let userOrgs: Database
+    public let userDue: Database
+
+    public init(environment: Environment) throws {
+        personal = try environment.openDatabase("personal")
+        personalByUser = try environment.openDatabase("personal_by_user")
+        users = try environment.openDatabase("users")
+        userEmails = try environment.openDatabase("user_emails")
+        usernames = try environment.openDatabase("usernames")
+        erasedEmails = try environment.openDatabase("erased_emails")
+        userOrgs = try environment.openDatabase("user_orgs")
+        userDue = try environment.openDatabase("user_due")
+    }
+
+    // MARK: Reading
+
+    public func userID(of email: Email, in txn: borrowing some TransactionReading & ~Copyable) throws -> UserID? {
+        try txn.withValue(in: userEmails, forKey: Array(email.value.utf8)) { UserID(trusted: String(decoding: $0, as: UTF8.self)) }
+    }
+
+    public func userID(ofUsername username: Handle, in txn: borrowing some TransactionReading & ~Copyable) throws -> UserID? {
+        try txn.withValue(in: usernames, forKey: Array(username.value.utf8)) { UserID(trusted: String(decoding: $0, as: UTF8.self)) }
+    }
+
+    public func row(_ user: UserID, in txn: borrowing some TransactionReading & ~Copyable) throws -> UserRow? {
+        try txn.withValue(in: users, forKey: Array(user.value.utf8)) { UserRow(json: Array($0)) } ?? nil
+    }
+
+    public func person(_ user: UserID, in txn: borrowing some TransactionReading & ~Copyable) throws -> Person? {
+        try row(user, in: txn).map { Person(id: user, email: $0.email, status: $0.status) }
+    }
+
+    /// The user of `email` now, or nil.
+    public func person(of email: Email, in txn: borrowing some TransactionReading & ~Copyable) throws -> Person? {
+        guard let id = try userID(of: email, in: txn) else { return nil }
+        return try person(id, in: txn)
+    }
+
+    public func wasErased(_ tag: [UInt8], in txn: borrowing some TransactionReading & ~Copyable) throws -> Bool {
+        try txn.withValue(in: erasedEmails, forKey: tag) { _ in true } ?? false
+    }
+
+    /// The orgs whose streams name `user`.
+    public func orgs(of user: UserID, in txn: borrowing some TransactionReading & ~Copyable) throws -> [String] {
+        try Queries.entries(under: Keys.joined(user.value, ""), in: userOrgs, txn: txn).map { String(decoding: $0.suffix, as: UTF8.self) }
+    }
+
+    /// The salt and value kept for `pointer` of event `seq`, if still held.
+    public func disclosed(seq: UInt64, pointer: String, in txn: borrowing some TransactionReading & ~Copyable) throws -> PersonalValue.Disclosed? {
+        try txn.withValue(in: personal, forKey: Self.personalKey(seq, pointer)) { Self.decodePersonal($0)?.disclosed } ?? nil
+    }
+
+    // MARK: Writing
+
+    /// Keeps the values event `seq` commits to (its disclosures) for `owner`.
+    func keep(_ disclosures: [Disclosure], seq: UInt64, owner: UserID, in txn: borrowing WriteTransaction) throws {
+        for disclosure in disclosures {
+            guard let disclosed = disclosure.value.disclosed else { continue }
+            var value = Array(owner.value.utf8) + [0] + disclosed.salt
+            value += Array(disclosed.value.utf8)
+            try txn.put(in: personal, key: Self.personalKey(seq, disclosure.pointer), value: value)
+            try txn.put(in: personalByUser, key: Keys.joined(owner.value, "") + Self.personalKey(seq, disclosure.pointer), value: [])
+        }
+    }
+
+    func put(_ row: UserRow, previous: UserRow?, in txn: borrowing WriteTransaction) throws {
+        let key = Array(row.id.value.utf8)
+        if let previous {
+            if let old = previous.email, old != row.email { try txn.delete(in: userEmails, key: Array(old.value.utf8)) }
+            if let old = previous.username, old != row.username { try txn.delete(in: usernames, key: Array(old.utf8)) }
+            if let old = previous.purgeAt, old != row.purgeAt { try txn.delete(in: userDue, key: Self.dueKey(old, row.id)) }
+        }
+        if let email = row.email { try txn.put(in: userEmails, key: Array(email.value.utf8), value: key) }
+        if let username = row.username { try txn.put(in: usernames, key: Array(username.utf8), value: key) }
+        if let purgeAt = row.purgeAt { try txn.put(in: userDue, key: Self.dueKey(purgeAt, row.id), value: []) }
+        try txn.put(in: users, key: key, value: row.json)
+    }
+
+    func noteOrg(_ orgID: String, names user: UserID, in txn: borrowing WriteTransaction) throws {
+        try txn.put(in: userOrgs, key: Keys.joined(user.value, orgID), value: [])
+    }
+
+    /// Deletes every value held for `user` (store rows and the lookups); returns how many store rows.
+    func eraseValues(of user: UserID, in txn: borrowing WriteTransaction) throws -> Int {
+        let prefix = Keys.joined(user.value, "")
+        let keys = try Queries.entries(under: prefix, in: personalByUser, txn: txn).map(\.suffix)
+        for key in keys {
+            try txn.delete(in: personal, key: key)
+            try txn.delete(in: personalByUser, key: prefix + key)
+        }
+        return keys.count
+    }
+
+    func rememberErased(_ tag: [UInt8], in txn: borrowing WriteTransaction) throws {
+        try txn.put(in: erasedEmails, key: tag, value: [])
+    }
+
+    /// The users whose account deletion is due at `now`, at most `limit`.
+    func dueUsers(at now: Timestamp, limit: Int, in txn: borrowing some TransactionReading & ~Copyable) throws -> [UserID] {
+        var out: [UserID] = []
+        try txn.withCursor(on: userDue) { cursor in
+            try cursor.forEach(from: [UInt8]?.none) { entry in
+                let ms = Int64(bitPattern: Keys.readBE64(UnsafeRawBufferPointer(rebasing: entry.key[..<8])) ^ (1 << 63))
+                guard ms <= now.millisecondsSinceEpoch, out.count < limit else { return false }
+                out.append(UserID(trusted: String(decoding: entry.key[8...], as: UTF8.self)))
+                return true
+            }
+        }
+        return out
+    }
+
+    // MARK: Layouts
+
+    static func personalKey(_ seq: UInt64, _ pointer: String) -> [UInt8] { Keys.be64(seq) + Array(pointer.utf8) }
+
+    static func dueKey(_ time: Timestamp, _ user: UserID) -> [UInt8] {
+        Keys.be64(UInt64(bitPattern: time.millisecondsSinceEpoch) ^ (1 << 63)) + Array(user.value.utf8)
+    }
+
+    /// (owner, salt + value) of a `personal` value.
+    static func decodePersonal(_ bytes: UnsafeRawBufferPointer) -> (owner: UserID, disclosed: PersonalValue.Disclosed)? {
+        guard let zero = bytes.firstIndex(of: 0), bytes.count >= zero + 1 + PersonalValue.saltBytes else { return nil }
+        let owner = UserID(trusted: String(decoding: bytes[..<zero], as: UTF8.self))
+        let salt = Array(bytes[(zero + 1)..<(zero + 1 + PersonalValue.saltBytes)])
+        let value = String(decoding: bytes[(zero + 1 + PersonalValue.saltBytes)...], as: UTF8.self)
+        return (owner, PersonalValue.Disclosed(salt: salt, value: value))
+    }
+}
+
+/// One user's row in the `users` view: their standing and, while held, their values in clear.
+public struct UserRow: Sendable, Hashable {
+    public var id: UserID
+    public var status: UserStatus
+    public var createdAt: Timestamp
+    public var version: UInt64
+    public var purgeAt: Timestamp?
+    public var email: Email?
+    public var name: String?
+    public var username: String?
+    public var avatarURL: String?
+
+    public init(id: UserID, status: UserStatus, createdAt: Timestamp, version: UInt64) {
+        self.id = id
+        self.status = status
+        self.createdAt = createdAt
+        self.version = version
+    }
+
+    /// `{avatar_url, created_at, email, id, name, purge_at, status, username, version}`; an erased
+    /// user's values are `[erased]` for the email and null for the rest.
+    public var json: [UInt8] {
+        var out: [UInt8] = []
+        var w = RowWriter(appendingTo: &out)
+        w.optionalString("avatar_url", avatarURL)
+        w.time("created_at", createdAt)
+        w.string("email", email?.value ?? Person.erasedLabel)
+        w.string("id", id.value)
+        w.optionalString("name", name)
+        w.time("purge_at", purgeAt)
+        w.string("status", status.rawValue)
+        w.optionalString("username", username)
+        w.int("version", Int64(version))
+        w.finish(into: &out)
+        return out
+    }
+
+    public init?(json bytes: [UInt8]) {
+        guard case .object(let m)? = try? JSONParser.parse(bytes), let id = m["id"]?.stringValue,
+            let status = m["status"]?.stringValue.flatMap(UserStatus.init(rawValue:)),
+            let createdAt = m["created_at"]?.stringValue.flatMap(Timestamp.init(rfc3339:)), case .int(let version)? = m["version"]
+        else { return nil }
+        self.init(id: UserID(trusted: id), status: status, createdAt: createdAt, version: UInt64(version))
+        purgeAt = m["purge_at"]?.stringValue.flatMap(Timestamp.init(rfc3339:))
+        if status != .erased, let email = m["email"]?.stringValue { self.email = Email(trusted: email) }
+        name = m["name"]?.stringValue
+        username = m["username"]?.stringValue
+        avatarURL = m["avatar_url"]?.stringValue
+    }
+
+    /// The row after `event` (recorded at `version`, `at`), with the values it discloses.
+    mutating func apply(_ event: UserEvent, state: UserState) {
+        version = state.version
+        status = state.status
+        purgeAt = state.purgeAt
+        switch event {
+        case .created(let email, _), .emailChanged(let email):
+            if let value = email.disclosed?.value { self.email = Email(trusted: value) }
+        case .profileUpdated(let name, let username, let avatarURL):
+            if let name { self.name = name?.disclosed?.value }
+            if let username { self.username = username?.disclosed?.value }
+            if let avatarURL { self.avatarURL = avatarURL?.disclosed?.value }
+        case .erased:
+            email = nil
+            name = nil
+            username = nil
+            avatarURL = nil
+        case .deletionScheduled, .deletionCanceled, .activated:
+            break
+        }
+    }
+}
