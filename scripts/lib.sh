@@ -29,7 +29,8 @@ ensure_swift() {
 # The end-to-end tests' Python tools, pinned: Tests/e2e checks the schemas with jsonschema, PyYAML and
 # openapi-spec-validator, and runs schemathesis against the live service (its generated cases depend on the
 # version; test_schemathesis.py checks it is this one).
-PYTHON_TOOLS=(pytest==9.0.3 jsonschema==4.26.0 PyYAML==6.0.3 openapi-spec-validator==0.9.0 schemathesis==4.32.5)
+# rfc8785: the README's ten-line check of an export and its disclosure (Tests/e2e/test_people.py).
+PYTHON_TOOLS=(pytest==9.0.3 jsonschema==4.26.0 PyYAML==6.0.3 openapi-spec-validator==0.9.0 schemathesis==4.32.5 rfc8785==0.1.4)
 
 ensure_python_tools() {
     python3 - "${PYTHON_TOOLS[@]}" 2>/dev/null <<'EOF' && return 0
@@ -42,5 +43,7 @@ EOF
 }
 
 ensure_e2e_tools() {
-    apt_install faketime curl util-linux  # util-linux: prlimit, for the file-descriptor limit test
+    # util-linux: prlimit, for the file-descriptor limit test; lmdb-utils: mdb_dump, to read the events table's
+    # bytes with a tool that is not ours.
+    apt_install faketime curl util-linux lmdb-utils
 }

@@ -64,7 +64,7 @@ func generateOrgLog(_ environment: Environment, count: Int) throws -> Int {
     let generated = now() - start
     let raw = rawScan(path: path)
 
-    let tables = try ProjectionTables(environment: environment, log: try LogTables(environment: environment))
+    let tables = try ProjectionTables(environment: environment, log: try LogTables(environment: environment), key: InstanceKey.generate())
     // `--repeat N`: this machine's speed drifts by a quarter within minutes, so the rebuild (over the
     // views the previous round wrote, as `orgledger rebuild` does) and its baseline run N times,
     // alternating, and the medians are reported.

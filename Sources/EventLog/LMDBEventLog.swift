@@ -116,6 +116,13 @@ public struct LogTables: Sendable {
         }
     }
 
+    /// When event `seq` was recorded (its `at`), read without decoding the rest; nil past the head.
+    public func time(ofSeq seq: UInt64, in txn: borrowing some TransactionReading & ~Copyable) throws -> Timestamp? {
+        try txn.withValue(in: events, forKey: Self.seqKey(seq)) { value in
+            try EnvelopeView.read(UnsafeRawBufferPointer(rebasing: value[Self.hashSize...])).at
+        }
+    }
+
     /// The seqs of a stream's events with `version >= fromVersion`, at most `limit`.
     public func seqs(
         inStream stream: String, fromVersion: UInt64, limit: Int, in txn: borrowing some TransactionReading & ~Copyable

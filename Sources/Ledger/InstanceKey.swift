@@ -5,16 +5,23 @@ import OrgDomain
 
 /// The instance's own secrets (product spec §7, §8): kept in `instance.key` beside the data (mode
 /// 0600), made on first start, moved with a ledger. Today it holds the instance id and the HMAC
-/// secret under which the service remembers that an email was erased without keeping the email.
+/// secret under which the people lookups are keyed: the store finds a user by a keyed hash of their
+/// email or username, and remembers that an email was erased by that hash alone, so no lookup key
+/// ever holds a personal value (an LMDB key can outlive its entry in a branch page).
 public struct InstanceKey: Sendable {
     public let instanceID: String
     let hmacSecret: SymmetricKey
 
     public static let fileName = "instance.key"
 
-    /// A keyed hash of an erased email: the only trace an erasure leaves of it.
-    public func erasedEmailTag(_ email: Email) -> [UInt8] {
-        Array(HMAC<SHA256>.authenticationCode(for: Array("orgledger/erased-email/v1\n".utf8) + Array(email.value.utf8), using: hmacSecret))
+    /// The keyed hash an email is looked up by (and, once erased, the only trace of it).
+    public func tag(email: Email) -> [UInt8] { tag("orgledger/email/v1\n", email.value) }
+
+    /// The keyed hash a username is looked up by.
+    public func tag(username: String) -> [UInt8] { tag("orgledger/username/v1\n", username) }
+
+    private func tag(_ domain: String, _ value: String) -> [UInt8] {
+        Array(HMAC<SHA256>.authenticationCode(for: Array(domain.utf8) + Array(value.utf8), using: hmacSecret))
     }
 
     public init(instanceID: String, hmacSecret: [UInt8]) {

@@ -12,16 +12,17 @@ public final class CommandPipeline: Sendable {
     public let tables: ProjectionTables
     public let projector: Projector
     public let cache: StateCache
-    public let instanceKey: InstanceKey
+    /// Request context (`client_ip`, `user_agent`) is erased this many days after its event; nil: kept.
+    public let requestContextRetentionDays: Int?
     var people: PeopleStore { tables.people }
 
-    public init(environment: Environment, writer: GroupCommitWriter, tables: ProjectionTables, instanceKey: InstanceKey, cache: StateCache = StateCache()) {
+    public init(environment: Environment, writer: GroupCommitWriter, tables: ProjectionTables, requestContextRetentionDays: Int? = 90, cache: StateCache = StateCache()) {
+        self.requestContextRetentionDays = requestContextRetentionDays
         self.environment = environment
         self.writer = writer
         self.tables = tables
         self.projector = Projector(tables: tables)
         self.cache = cache
-        self.instanceKey = instanceKey
     }
 
     /// Runs a command in the writer's next batch; `render` answers it from the state it produced.
@@ -77,12 +78,12 @@ public final class CommandPipeline: Sendable {
         var actor: Actor?
         var actorAccount = UserStatus.active
         if let email = request.actor {
-            let resolved = try directory.resolve(email, people: people, key: instanceKey, in: txn)
+            let resolved = try directory.resolve(email, people: people, in: txn)
             actor = .user(resolved.id)
             actorAccount = resolved.status
         }
         for raw in request.command.emailsNamed {
-            if case .success(let email) = Email.parse(raw) { _ = try directory.resolve(email, people: people, key: instanceKey, in: txn) }
+            if case .success(let email) = Email.parse(raw) { _ = try directory.resolve(email, people: people, in: txn) }
         }
         var ownersPendingDeletion: Set<UserID> = []
         for owner in state?.activeOwners ?? [] where try people.row(owner, in: txn)?.status == .pendingDeletion { ownersPendingDeletion.insert(owner) }
@@ -149,6 +150,8 @@ public final class CommandPipeline: Sendable {
             next = updated
         }
         if let next { try people.put(next, previous: row, in: txn) }
+        // The views have seen the log up to here: user events change no org view.
+        try tables.setMeta(lastSeq: receipt.events.last!.seq, in: txn)
         return next
     }
 
@@ -221,6 +224,7 @@ public final class CommandPipeline: Sendable {
             total += appended
             if !more { break }
         }
+        total += try await writer.submit { [self] txn in try eraseRequestContext(now: now, in: txn) }
         _ = try await writer.submit { [self] txn in try forgetIdempotency(before: now, in: txn) }
         return total
     }
@@ -271,13 +275,31 @@ public final class CommandPipeline: Sendable {
                 }
                 appended += try append(removals, to: orgID, state: &org, head: head, actor: .system, at: now, meta: EventMeta(), in: txn).count
             }
-            if let email = row.email { try people.rememberErased(instanceKey.erasedEmailTag(email), in: txn) }
+            if let email = row.email { try people.rememberErased(email, in: txn) }
             _ = try appendUserEvents(events, to: user, row: row, actor: .system, at: now, meta: EventMeta(), in: txn)
             _ = try people.eraseValues(of: user, in: txn)
             try dropReplies(of: user, in: txn)
             appended += events.count
         }
         return (appended, due.count == limit)
+    }
+
+    /// Erases request context older than the retention (product spec §8) and records the run as one
+    /// `ledger.request_context_erased` when it erased anything.
+    private func eraseRequestContext(now: Timestamp, in txn: borrowing WriteTransaction) throws -> Int {
+        guard let days = requestContextRetentionDays else { return 0 }
+        let log = tables.log
+        let (count, beforeSeq) = try people.eraseRequestContext(recordedBefore: now.adding(days: -days), time: { try log.time(ofSeq: $0, in: txn) }, in: txn)
+        guard count > 0 else { return 0 }
+        let version = try log.version(ofStream: LedgerEvent.stream, in: txn)
+        let event = LedgerEvent.requestContextErased(beforeSeq: beforeSeq, count: count)
+        let request = AppendRequest(stream: LedgerEvent.stream, expectedVersion: .exactly(version), events: [event.newEvent(at: now)])
+        switch try log.append(request, streamVersion: version, in: txn) {
+        case .success(let receipt):
+            try tables.setMeta(lastSeq: receipt.events.last!.seq, in: txn)  // no org view changes
+            return 1
+        case .failure(let error): throw error
+        }
     }
 
     /// Drops the idempotent replies kept for a user (keyed by their id).
@@ -297,7 +319,7 @@ public final class CommandPipeline: Sendable {
     func runUserCommand(_ request: UserCommandRequest, render: RenderUserApplied, in txn: borrowing WriteTransaction) throws -> CommandOutcome {
         guard let actorEmail = request.actor else { return .refused(Refusal(.noActor, "say who acts (X-Actor)")) }
         var directory = Directory()
-        let actorID = try directory.resolve(actorEmail, people: people, key: instanceKey, in: txn).id
+        let actorID = try directory.resolve(actorEmail, people: people, in: txn).id
         let account: UserID
         if case .activate = request.command {
             guard let existing = try people.userID(of: request.account, in: txn) else { return .refused(Refusal(.userNotFound, "no user has this email")) }
@@ -416,7 +438,7 @@ struct Directory {
     private(set) var ids: [Email: UserID] = [:]
     private(set) var fresh: [Fresh] = []
 
-    mutating func resolve(_ email: Email, people: PeopleStore, key: InstanceKey, in txn: borrowing some TransactionReading & ~Copyable) throws -> (id: UserID, status: UserStatus) {
+    mutating func resolve(_ email: Email, people: PeopleStore, in txn: borrowing some TransactionReading & ~Copyable) throws -> (id: UserID, status: UserStatus) {
         if let id = ids[email] {
             return (id, try people.row(id, in: txn)?.status ?? (fresh.first { $0.id == id }?.wasErased == true ? .activationRequired : .active))
         }
@@ -424,7 +446,7 @@ struct Directory {
             ids[email] = person.id
             return (person.id, person.status)
         }
-        let wasErased = try people.wasErased(key.erasedEmailTag(email), in: txn)
+        let wasErased = try people.wasErased(email, in: txn)
         let id = UserID(trusted: ResourceIDs.make(UserID.prefix))
         ids[email] = id
         fresh.append(Fresh(id: id, email: email, wasErased: wasErased))

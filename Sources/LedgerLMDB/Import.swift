@@ -86,7 +86,7 @@ public enum Importer {
         }
         if let problem = model.endProblem { throw ImportError(line: lineNumber, message: problem) }
         try flush()
-        let tables = try ProjectionTables(environment: environment, log: log)
+        let tables = try ProjectionTables(environment: environment, log: log, key: nil)
         try Replay.rebuild(environment: environment, tables: tables)
         return verifier.head
     }
@@ -123,6 +123,21 @@ struct ImportModel {
         return nil
     }
 
+    /// A ledger-wide fact: a type of §4 whose data reads back exactly, by `system`.
+    private func admitLedgerEvent(_ envelope: EventEnvelope) -> String? {
+        guard envelope.actor == "system" else { return "\(envelope.type) is appended only by the service (actor system)" }
+        do {
+            let event = try LedgerEvent(type: envelope.type, data: envelope.data)
+            guard (try? CanonicalJSON.encode(event.data)) == (try? CanonicalJSON.encode(envelope.data)) else {
+                return "data of \(envelope.type) is not exactly what the event type encodes"
+            }
+            if case .requestContextErased(let beforeSeq, _) = event, beforeSeq > envelope.seq { return "before_seq \(beforeSeq) is after the event itself" }
+        } catch {
+            return "\(error)"
+        }
+        return nil
+    }
+
     /// Why the envelope is not one the service could have written here, or nil (and it is applied).
     mutating func admit(_ envelope: EventEnvelope) -> String? {
         guard envelope.schemaVersion == EventEnvelope.schemaVersion else {
@@ -132,6 +147,7 @@ struct ImportModel {
         }
         if let problem = envelope.meta.problem { return problem }
         if envelope.stream.hasPrefix(UserID.prefix + "_") { return admitUserEvent(envelope) }
+        if envelope.stream == LedgerEvent.stream { return admitLedgerEvent(envelope) }
         let (event, actor): (OrgEvent, Actor)
         switch RecordedEventRules.envelopeEvent(type: envelope.type, data: envelope.data, actor: envelope.actor, stream: envelope.stream) {
         case .success(let found): (event, actor) = found

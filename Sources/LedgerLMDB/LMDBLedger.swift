@@ -16,11 +16,17 @@ public final class LMDBLedger: Sendable {
     /// Whether opening rebuilt the views, and why.
     public let rebuildReason: String?
 
-    public init(path: String, configuration: Environment.Configuration = .init(), afterCommit: (@Sendable (Int) -> Void)? = nil) throws {
+    /// `requestContextRetentionDays`: how long request context (`client_ip`, `user_agent`) is kept; nil
+    /// keeps it (the service passes nil when it stores none, `--retain-request-context 0`).
+    public init(
+        path: String, configuration: Environment.Configuration = .init(), requestContextRetentionDays: Int? = 90,
+        afterCommit: (@Sendable (Int) -> Void)? = nil
+    ) throws {
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         let environment = try Environment(path: path, configuration: configuration)
         let log = try LMDBEventLog(environment: environment, afterCommit: afterCommit)
-        let tables = try ProjectionTables(environment: environment, log: log.tables)
+        let key = try InstanceKey.load(path: path + "/" + InstanceKey.fileName, create: true)
+        let tables = try ProjectionTables(environment: environment, log: log.tables, key: key)
         let (format, lastSeq, head) = try environment.read { txn in
             (try tables.storedFormatVersion(in: txn), try tables.lastAppliedSeq(in: txn), try log.tables.head(in: txn).seq)
         }
@@ -39,8 +45,7 @@ public final class LMDBLedger: Sendable {
         self.log = log
         self.tables = tables
         self.rebuildReason = reason
-        let key = try InstanceKey.load(path: path + "/" + InstanceKey.fileName, create: true)
-        self.pipeline = CommandPipeline(environment: environment, writer: log.writer, tables: tables, instanceKey: key)
+        self.pipeline = CommandPipeline(environment: environment, writer: log.writer, tables: tables, requestContextRetentionDays: requestContextRetentionDays)
     }
 
     /// Finishes the submitted work and stops the writer.

@@ -13,11 +13,12 @@ import OrgDomain
 /// | `personal` | seq (8 bytes BE) ‖ pointer | user id ‖ 0 ‖ salt (32) ‖ UTF-8 value — one committed value |
 /// | `personal_by_user` | user id ‖ 0 ‖ seq (8) ‖ pointer | empty — what an erasure deletes |
 /// | `users` | user id | the user row (`Render.userRow`): values in clear while held |
-/// | `user_emails` | email | user id — the lookup of §8; only users not erased |
-/// | `usernames` | username | user id |
-/// | `erased_emails` | HMAC-SHA-256 of an erased email | empty — "this email was erased", nothing more |
+/// | `user_emails` | `InstanceKey.tag(email:)` (HMAC-SHA-256) | user id — the lookup of §8; only users not erased |
+/// | `usernames` | `InstanceKey.tag(username:)` | user id |
+/// | `erased_emails` | `InstanceKey.tag(email:)` of an erased email | empty — "this email was erased", nothing more |
 /// | `user_orgs` | user id ‖ 0 ‖ org id | empty — every org whose stream names the user (a purge visits them) |
 /// | `user_due` | purge time (8 bytes, as `due`) ‖ user id | empty — scheduled account deletions |
+/// | `people_meta` | `request_context_before` | seq (8 bytes BE): request context of every event before it is erased |
 public struct PeopleStore: Sendable {
     public let personal: Database
     public let personalByUser: Database
@@ -27,8 +28,13 @@ public struct PeopleStore: Sendable {
     public let erasedEmails: Database
     public let userOrgs: Database
     public let userDue: Database
+    public let meta: Database
+    /// Keys the email and username lookups; nil for offline readers of a folder without its key file,
+    /// which then find no one by email.
+    let key: InstanceKey?
 
-    public init(environment: Environment) throws {
+    public init(environment: Environment, key: InstanceKey?) throws {
+        self.key = key
         personal = try environment.openDatabase("personal")
         personalByUser = try environment.openDatabase("personal_by_user")
         users = try environment.openDatabase("users")
@@ -37,16 +43,19 @@ public struct PeopleStore: Sendable {
         erasedEmails = try environment.openDatabase("erased_emails")
         userOrgs = try environment.openDatabase("user_orgs")
         userDue = try environment.openDatabase("user_due")
+        meta = try environment.openDatabase("people_meta")
     }
 
     // MARK: Reading
 
     public func userID(of email: Email, in txn: borrowing some TransactionReading & ~Copyable) throws -> UserID? {
-        try txn.withValue(in: userEmails, forKey: Array(email.value.utf8)) { UserID(trusted: String(decoding: $0, as: UTF8.self)) }
+        guard let key else { return nil }
+        return try txn.withValue(in: userEmails, forKey: key.tag(email: email)) { UserID(trusted: String(decoding: $0, as: UTF8.self)) }
     }
 
     public func userID(ofUsername username: Handle, in txn: borrowing some TransactionReading & ~Copyable) throws -> UserID? {
-        try txn.withValue(in: usernames, forKey: Array(username.value.utf8)) { UserID(trusted: String(decoding: $0, as: UTF8.self)) }
+        guard let key else { return nil }
+        return try txn.withValue(in: usernames, forKey: key.tag(username: username.value)) { UserID(trusted: String(decoding: $0, as: UTF8.self)) }
     }
 
     public func row(_ user: UserID, in txn: borrowing some TransactionReading & ~Copyable) throws -> UserRow? {
@@ -63,8 +72,9 @@ public struct PeopleStore: Sendable {
         return try person(id, in: txn)
     }
 
-    public func wasErased(_ tag: [UInt8], in txn: borrowing some TransactionReading & ~Copyable) throws -> Bool {
-        try txn.withValue(in: erasedEmails, forKey: tag) { _ in true } ?? false
+    public func wasErased(_ email: Email, in txn: borrowing some TransactionReading & ~Copyable) throws -> Bool {
+        guard let key else { return false }
+        return try txn.withValue(in: erasedEmails, forKey: key.tag(email: email)) { _ in true } ?? false
     }
 
     /// The orgs whose streams name `user`.
@@ -75,6 +85,21 @@ public struct PeopleStore: Sendable {
     /// The salt and value kept for `pointer` of event `seq`, if still held.
     public func disclosed(seq: UInt64, pointer: String, in txn: borrowing some TransactionReading & ~Copyable) throws -> PersonalValue.Disclosed? {
         try txn.withValue(in: personal, forKey: Self.personalKey(seq, pointer)) { Self.decodePersonal($0)?.disclosed } ?? nil
+    }
+
+    /// Every value still held for events after `after`, in seq order (`export --disclose`).
+    public func disclosures(after: UInt64, in txn: borrowing some TransactionReading & ~Copyable) throws -> [DisclosureLine] {
+        var out: [DisclosureLine] = []
+        try txn.withCursor(on: personal) { cursor in
+            try cursor.forEach(from: Keys.be64(after + 1)) { entry in
+                let seq = Keys.readBE64(UnsafeRawBufferPointer(rebasing: entry.key[..<8]))
+                if let (_, disclosed) = Self.decodePersonal(entry.value) {
+                    out.append(DisclosureLine(seq: seq, field: String(decoding: entry.key[8...], as: UTF8.self), salt: disclosed.salt, value: disclosed.value))
+                }
+                return true
+            }
+        }
+        return out
     }
 
     // MARK: Writing
@@ -91,16 +116,26 @@ public struct PeopleStore: Sendable {
     }
 
     func put(_ row: UserRow, previous: UserRow?, in txn: borrowing WriteTransaction) throws {
-        let key = Array(row.id.value.utf8)
+        guard let tagger = key else { throw EnvelopeError("the people store is read-only without the instance key") }
+        let id = Array(row.id.value.utf8)
         if let previous {
-            if let old = previous.email, old != row.email { try txn.delete(in: userEmails, key: Array(old.value.utf8)) }
-            if let old = previous.username, old != row.username { try txn.delete(in: usernames, key: Array(old.utf8)) }
+            if let old = previous.email, old != row.email { try txn.delete(in: userEmails, key: tagger.tag(email: old)) }
+            if let old = previous.username, old != row.username { try txn.delete(in: usernames, key: tagger.tag(username: old)) }
             if let old = previous.purgeAt, old != row.purgeAt { try txn.delete(in: userDue, key: Self.dueKey(old, row.id)) }
+            // Overwritten in place with zeros first: a value deleted from an LMDB page may leave its bytes
+            // in the page's free space (see `Compaction`).
+            try scrub(users, key: id, in: txn)
         }
-        if let email = row.email { try txn.put(in: userEmails, key: Array(email.value.utf8), value: key) }
-        if let username = row.username { try txn.put(in: usernames, key: Array(username.utf8), value: key) }
+        if let email = row.email { try txn.put(in: userEmails, key: tagger.tag(email: email), value: id) }
+        if let username = row.username { try txn.put(in: usernames, key: tagger.tag(username: username), value: id) }
         if let purgeAt = row.purgeAt { try txn.put(in: userDue, key: Self.dueKey(purgeAt, row.id), value: []) }
-        try txn.put(in: users, key: key, value: row.json)
+        try txn.put(in: users, key: id, value: row.json)
+    }
+
+    /// Overwrites a value with zeros of its own length (in place) before it is replaced or deleted.
+    func scrub(_ db: Database, key: [UInt8], in txn: borrowing WriteTransaction) throws {
+        guard let count = try txn.withValue(in: db, forKey: key, { $0.count }) else { return }
+        try txn.put(in: db, key: key, value: [UInt8](repeating: 0, count: count))
     }
 
     func noteOrg(_ orgID: String, names user: UserID, in txn: borrowing WriteTransaction) throws {
@@ -112,14 +147,16 @@ public struct PeopleStore: Sendable {
         let prefix = Keys.joined(user.value, "")
         let keys = try Queries.entries(under: prefix, in: personalByUser, txn: txn).map(\.suffix)
         for key in keys {
+            try scrub(personal, key: key, in: txn)
             try txn.delete(in: personal, key: key)
             try txn.delete(in: personalByUser, key: prefix + key)
         }
         return keys.count
     }
 
-    func rememberErased(_ tag: [UInt8], in txn: borrowing WriteTransaction) throws {
-        try txn.put(in: erasedEmails, key: tag, value: [])
+    func rememberErased(_ email: Email, in txn: borrowing WriteTransaction) throws {
+        guard let key else { return }
+        try txn.put(in: erasedEmails, key: key.tag(email: email), value: [])
     }
 
     /// The users whose account deletion is due at `now`, at most `limit`.
@@ -134,6 +171,44 @@ public struct PeopleStore: Sendable {
             }
         }
         return out
+    }
+
+    // MARK: Retention
+
+    static let requestContextBeforeKey = Array("request_context_before".utf8)
+
+    /// Erases the request context (`/meta/…` values) of events recorded before `cutoff`, from where the
+    /// last run stopped; returns how many values, and the seq every erased value is before (the first
+    /// event kept, or one past the last looked at). `time` reads an event's `at`.
+    func eraseRequestContext(
+        recordedBefore cutoff: Timestamp, time: (UInt64) throws -> Timestamp?, in txn: borrowing WriteTransaction
+    ) throws -> (count: Int, beforeSeq: UInt64) {
+        let start = try txn.withValue(in: meta, forKey: Self.requestContextBeforeKey) { Keys.readBE64($0) } ?? 1
+        var doomed: [(key: [UInt8], owner: UserID)] = []
+        var beforeSeq = start
+        var timeOfSeq: (seq: UInt64, at: Timestamp?) = (0, nil)
+        try txn.withCursor(on: personal) { cursor in
+            try cursor.forEach(from: Keys.be64(start)) { entry in
+                let seq = Keys.readBE64(UnsafeRawBufferPointer(rebasing: entry.key[..<8]))
+                if timeOfSeq.seq != seq { timeOfSeq = (seq, try time(seq)) }
+                guard let at = timeOfSeq.at, at < cutoff else {
+                    beforeSeq = seq
+                    return false
+                }
+                beforeSeq = seq + 1
+                if entry.key[8...].starts(with: "/meta/".utf8), let (owner, _) = Self.decodePersonal(entry.value) {
+                    doomed.append((Array(entry.key), owner))
+                }
+                return true
+            }
+        }
+        for (key, owner) in doomed {
+            try scrub(personal, key: key, in: txn)
+            try txn.delete(in: personal, key: key)
+            try txn.delete(in: personalByUser, key: Keys.joined(owner.value, "") + key)
+        }
+        try txn.put(in: meta, key: Self.requestContextBeforeKey, value: Keys.be64(beforeSeq))
+        return (doomed.count, beforeSeq)
     }
 
     // MARK: Layouts

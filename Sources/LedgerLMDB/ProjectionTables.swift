@@ -1,5 +1,6 @@
 import EventLog
 import LMDB
+import Ledger
 import LedgerCore
 
 /// The read models, each a named LMDB database in the log's environment, updated in the writer's
@@ -67,14 +68,15 @@ public struct ProjectionTables: Sendable {
     /// The personal-data store and the people views: not projections (see `PeopleStore`).
     public let people: PeopleStore
 
-    public init(environment: Environment, log: LogTables) throws {
+    /// `key`: the instance key (`instance.key`) that keys the people lookups; nil opens them read-only.
+    public init(environment: Environment, log: LogTables, key: InstanceKey?) throws {
         self.log = log
         var dbs: [Table: Database] = [:]
         for table in Table.allCases { dbs[table] = try environment.openDatabase(table.rawValue) }
         databases = dbs
         meta = try environment.openDatabase("projection_meta")
         idempotency = try environment.openDatabase("idempotency")
-        people = try PeopleStore(environment: environment)
+        people = try PeopleStore(environment: environment, key: key)
     }
 
     public subscript(table: Table) -> Database { databases[table]! }

@@ -15,14 +15,18 @@ public struct LedgerAPI: Sendable {
     public let metrics: APIMetrics
     /// Who may call `/v1/admin/…` (`serve --operator`).
     public let operators: Set<Email>
+    /// Whether commands record the client's IP and user agent (checked either way).
+    public let recordsRequestContext: Bool
 
     public init(
-        ledger: any Ledger, clock: @escaping @Sendable () -> Timestamp = SystemClock.now, metrics: APIMetrics = APIMetrics(), operators: Set<Email> = []
+        ledger: any Ledger, clock: @escaping @Sendable () -> Timestamp = SystemClock.now, metrics: APIMetrics = APIMetrics(), operators: Set<Email> = [],
+        recordsRequestContext: Bool = true
     ) {
         self.ledger = ledger
         self.clock = clock
         self.metrics = metrics
         self.operators = operators
+        self.recordsRequestContext = recordsRequestContext
     }
 
     /// Registers every route of the API.
@@ -150,7 +154,7 @@ public struct LedgerAPI: Sendable {
         keepSecretsOutOfReplay: Bool = false,
         render: @escaping @Sendable (_ orgID: String, _ events: [AppliedEvent], _ state: OrgState?, _ people: People) -> (HTTPResponse.Status, JSONValue)
     ) async throws -> Response {
-        let meta = try request.meta()
+        let meta = try request.meta(recordingContext: recordsRequestContext)
         let now = clock()
         let commandRequest = CommandRequest(target: target, command: command, actor: actor, now: now, ifMatch: try request.ifMatch(), meta: meta)
         let respond: RenderApplied = { orgID, events, state, people in
@@ -172,7 +176,7 @@ public struct LedgerAPI: Sendable {
         _ request: Request, body requestBody: Body? = nil, account: Email, command: UserCommand, actor: Email, actorIsOperator: Bool = false,
         status: HTTPResponse.Status = .ok
     ) async throws -> Response {
-        let meta = try request.meta()
+        let meta = try request.meta(recordingContext: recordsRequestContext)
         let now = clock()
         let commandRequest = UserCommandRequest(account: account, command: command, actor: actor, actorIsOperator: actorIsOperator, now: now, meta: meta)
         let respond: RenderUserApplied = { row in StoredResponse(status: Int(status.code), body: row ?? Array("null".utf8), at: now) }

@@ -25,6 +25,8 @@ public struct ServerOptions: Sendable {
     public var limits = ConnectionLimits()
     /// Who may call `/v1/admin/…` (`--operator`, `ORGLEDGER_OPERATORS`).
     public var operators: Set<Email> = []
+    /// Whether commands record `client_ip` and `user_agent` (`--retain-request-context 0`: never stored).
+    public var recordsRequestContext = true
 
     public init(ledgerDescription: String, socketPath: String, tcp: (host: String, port: Int)? = nil, socketMode: mode_t = 0o600) {
         self.ledgerDescription = ledgerDescription
@@ -64,7 +66,7 @@ public enum OrgLedgerServer {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics.registry))
         let ledger = try openLedger { size in metrics.committed(batchSize: size) }
         metrics.headSeq.set(Double(try await ledger.head().seq))
-        let responder = router(LedgerAPI(ledger: ledger, metrics: metrics, operators: options.operators)).buildResponder()
+        let responder = router(LedgerAPI(ledger: ledger, metrics: metrics, operators: options.operators, recordsRequestContext: options.recordsRequestContext)).buildResponder()
 
         // The socket is created by bind(2) with the process umask: set it so the file starts at the
         // requested mode, with no window in which it is wider.

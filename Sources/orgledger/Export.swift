@@ -2,7 +2,9 @@ import ArgumentParser
 import EventLog
 import Foundation
 import LMDB
+import Ledger
 import LedgerCore
+import LedgerLMDB
 
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -14,6 +16,11 @@ struct Export: ParsableCommand {
 
     @Option(help: "Only events with seq greater than this.")
     var after: UInt64 = 0
+
+    @Option(help: ArgumentHelp(
+        "Also write every personal value still held, as NDJSON {field, salt, seq, value}, to this new file (mode 0600): the export itself holds none.",
+        valueName: "FILE"))
+    var disclose: String?
 
     func run() throws {
         let store = try OfflineStore(options.data)
@@ -36,5 +43,27 @@ struct Export: ParsableCommand {
         }
         out.write(Data(buffer))
         progress.finish()
+        if let disclose { try writeDisclosure(store, to: disclose) }
+    }
+
+    /// The personal-data store's values, in seq order: what `verify --disclosure` and `import
+    /// --disclosure` read. The file holds personal data: created 0600, never over an existing file.
+    private func writeDisclosure(_ store: OfflineStore, to path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw OfflineError("cannot create \(path): \(String(cString: strerror(errno))) (it must not exist yet)") }
+        let file = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+        var buffer: [UInt8] = []
+        try store.environment.read { txn in
+            for line in try store.tables.people.disclosures(after: after, in: txn) {
+                buffer += line.json
+                buffer.append(UInt8(ascii: "\n"))
+                if buffer.count >= 1 << 20 {
+                    file.write(Data(buffer))
+                    buffer.removeAll(keepingCapacity: true)
+                }
+            }
+        }
+        file.write(Data(buffer))
+        try file.synchronize()
     }
 }

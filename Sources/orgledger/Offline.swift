@@ -26,6 +26,29 @@ struct Rebuild: ParsableCommand {
     }
 }
 
+struct Compact: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Rewrite the data file with nothing deleted left in it: after an erasure, no byte of the erased values.",
+        discussion: "A logical copy of every table into a fresh file that replaces the old one. Refused while the service runs.")
+
+    @OptionGroup var options: DataOptions
+
+    func run() throws {
+        guard FileManager.default.fileExists(atPath: options.data + "/data.mdb") else {
+            printError("compact: no OrgLedger data in \(options.data) (expected \(options.data)/data.mdb)")
+            throw ExitCode(1)
+        }
+        let lock: DataFolderLock
+        do { lock = try DataFolderLock(folder: options.data) } catch {
+            printError("compact: \(error); stop the service first")
+            throw ExitCode(1)
+        }
+        let sizes = try Compaction.compact(folder: options.data)
+        withExtendedLifetime(lock) {}
+        print("compact: ok — \(options.data)/data.mdb \(sizes.before) → \(sizes.after) bytes")
+    }
+}
+
 struct Import: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Load an export (NDJSON on standard input) into a new data folder, checking the chain first.",
@@ -46,7 +69,7 @@ struct Import: ParsableCommand {
         let progress = ProgressReporter(label: "import", total: 0)
         do {
             let head = try Importer.load(
-                StandardInputLines(maximumLine: Importer.maximumLineBytes), into: options.data, expectedHead: expectHead.flatMap(ChainHash.init(hex:)),
+                InputLines(maximumLine: Importer.maximumLineBytes), into: options.data, expectedHead: expectHead.flatMap(ChainHash.init(hex:)),
                 progress: { progress.update($0) })
             progress.finish(at: head.seq)
             print("import: ok — \(head.seq) events, chain intact, head hash \(head.hash.hex)")
@@ -58,16 +81,27 @@ struct Import: ParsableCommand {
     }
 }
 
-/// Standard input as lines (without the newline), read in large chunks. A line longer than
-/// `maximumLine` is handed over as soon as it is known to be too long (its first `maximumLine + 1`
-/// bytes), so a hostile input without newlines is never buffered whole.
-struct StandardInputLines: Sequence, IteratorProtocol {
+/// A file (standard input by default) as lines (without the newline), read in large chunks. A line
+/// longer than `maximumLine` is handed over as soon as it is known to be too long (its first
+/// `maximumLine + 1` bytes), so a hostile input without newlines is never buffered whole.
+struct InputLines: Sequence, IteratorProtocol {
     let maximumLine: Int
+    let fileDescriptor: Int32
     private var buffer: [UInt8] = []
     private var start = 0
     private var done = false
 
-    init(maximumLine: Int) { self.maximumLine = maximumLine }
+    init(fileDescriptor: Int32 = 0, maximumLine: Int) {
+        self.fileDescriptor = fileDescriptor
+        self.maximumLine = maximumLine
+    }
+
+    /// The lines of the file at `path` (exit 1 with a message if it cannot be opened).
+    init(path: String, maximumLine: Int) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw OfflineError("cannot open \(path): \(String(cString: strerror(errno)))") }
+        self.init(fileDescriptor: fd, maximumLine: maximumLine)
+    }
 
     mutating func next() -> [UInt8]? {
         while true {
@@ -90,7 +124,7 @@ struct StandardInputLines: Sequence, IteratorProtocol {
             buffer.removeFirst(start)
             start = 0
             var chunk = [UInt8](repeating: 0, count: 1 << 20)
-            let count = chunk.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
+            let count = chunk.withUnsafeMutableBytes { read(fileDescriptor, $0.baseAddress, $0.count) }
             if count <= 0 { done = true } else { buffer.append(contentsOf: chunk[..<count]) }
         }
     }

@@ -39,6 +39,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds a request's body may take to arrive.")
     var bodyTimeout: Int = 30
 
+    @Option(help: ArgumentHelp("Days to keep request context (X-Client-IP, User-Agent) before it is erased; 0: never stored.", valueName: "DAYS"))
+    var retainRequestContext: Int = 90
+
     @Option(name: .customLong("operator"), help: ArgumentHelp("An operator: may call /v1/admin/… (repeatable; env ORGLEDGER_OPERATORS, comma-separated).", valueName: "EMAIL"))
     var operators: [String] = []
 
@@ -66,6 +69,7 @@ struct Serve: AsyncParsableCommand {
         guard maxConnections >= 1, headerTimeout >= 1, bodyTimeout >= 1 else {
             throw ValidationError("--max-connections, --header-timeout and --body-timeout must be at least 1")
         }
+        guard retainRequestContext >= 0, retainRequestContext <= 36_500 else { throw ValidationError("--retain-request-context takes 0–36500 days") }
         if case .failure(let error) = operatorEmails { throw ValidationError("--operator / ORGLEDGER_OPERATORS: every operator must be an email (\(error.message))") }
     }
 
@@ -77,6 +81,7 @@ struct Serve: AsyncParsableCommand {
         logger.logLevel = Logger.Level(rawValue: logLevel)!
         var serverOptions = ServerOptions(ledgerDescription: options.data, socketPath: socket, tcp: tcp, socketMode: mode)
         serverOptions.operators = (try? operatorEmails.get()) ?? []
+        serverOptions.recordsRequestContext = retainRequestContext > 0
         serverOptions.limits = ConnectionLimits(
             maximumConnections: maxConnections, headerTimeout: .seconds(Int64(headerTimeout)), bodyTimeout: .seconds(Int64(bodyTimeout)))
         do {
@@ -84,8 +89,9 @@ struct Serve: AsyncParsableCommand {
             try FileManager.default.createDirectory(atPath: options.data, withIntermediateDirectories: true)
             let folderLock = try DataFolderLock(folder: options.data)
             defer { withExtendedLifetime(folderLock) {} }
+            let retention = retainRequestContext > 0 ? retainRequestContext : nil
             try await OrgLedgerServer.run(serverOptions, openLedger: { [data = options.data] afterCommit in
-                let ledger = try LMDBLedger(path: data, afterCommit: afterCommit)
+                let ledger = try LMDBLedger(path: data, requestContextRetentionDays: retention, afterCommit: afterCommit)
                 if let reason = ledger.rebuildReason { logger.notice("rebuilt the views before serving", metadata: ["reason": "\(reason)"]) }
                 return ledger
             }, logger: logger)

@@ -191,6 +191,13 @@ struct UserRuleTests {
                 lines.append(text)
             }
         }
+        // The ledger's own fact, on its stream: the retention run.
+        let erased = LedgerEvent.requestContextErased(beforeSeq: 3, count: 2)
+        #expect(try LedgerEvent(type: erased.type, data: erased.data) == erased)
+        #expect(throws: EventDecodingError.self) { try LedgerEvent(type: erased.type, data: ["before_seq": 0, "count": 2]) }
+        seq += 1
+        let envelope = EventEnvelope(seq: seq, stream: LedgerEvent.stream, version: 1, event: erased.newEvent(at: t0.adding(days: 91)), prevHash: prev)
+        lines.append(String(decoding: try envelope.exportBytes(hash: ChainHash.of(try envelope.canonicalBytes())), as: UTF8.self))
         try writeSamples(lines, name: "users")
     }
 }

@@ -54,8 +54,9 @@ extension Request {
 
     /// The request context recorded in each event's `meta`: each header at most once, its value by
     /// `EventMeta.problem` (no controls or bidi, at most 512 bytes; `X-Client-IP` an IP address;
-    /// `Idempotency-Key` 1–255 printable ASCII).
-    func meta() throws(APIError) -> EventMeta {
+    /// `Idempotency-Key` 1–255 printable ASCII). Without `recordingContext` the client's IP and user
+    /// agent are checked but not recorded (`--retain-request-context 0`).
+    func meta(recordingContext: Bool = true) throws(APIError) -> EventMeta {
         func header(_ name: HTTPField.Name, _ field: EventMeta.Field) throws(APIError) -> String? {
             // Present but empty is "not sent", but for the idempotency key: an empty one is a client bug.
             guard let value = try singleHeader(name), !value.isEmpty || field == .idempotencyKey else { return nil }
@@ -64,9 +65,10 @@ extension Request {
         }
         // The client's IP and user agent are personal values: the event gets commitments under fresh
         // salts, the personal-data store the values (product spec §8).
+        let clientIP = try header(.xClientIP, .clientIP), userAgent = try header(.userAgent, .userAgent)
         return EventMeta(
-            requestId: try header(.xRequestID, .requestId), clientIP: try header(.xClientIP, .clientIP).map { PersonalValue(committing: $0) },
-            userAgent: try header(.userAgent, .userAgent).map { PersonalValue(committing: $0) }, idempotencyKey: try header(.idempotencyKey, .idempotencyKey))
+            requestId: try header(.xRequestID, .requestId), clientIP: recordingContext ? clientIP.map { PersonalValue(committing: $0) } : nil,
+            userAgent: recordingContext ? userAgent.map { PersonalValue(committing: $0) } : nil, idempotencyKey: try header(.idempotencyKey, .idempotencyKey))
     }
 
     /// `If-Match: "<version>"` (also `W/"<version>"` or a bare number), or nil.
