@@ -48,18 +48,23 @@ public struct InstanceKey: Sendable {
         self.init(instanceID: id, hmacSecret: secret)
     }
 
+    /// Writes the key to a new file at `path` (0600; refuses to replace one).
+    public func write(to path: String) throws(InstanceKeyError) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw InstanceKeyError("cannot create \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let bytes = fileContents
+        guard bytes.withUnsafeBytes({ Foundation.write(fd, $0.baseAddress, $0.count) }) == bytes.count, fsync(fd) == 0 else {
+            throw InstanceKeyError("cannot write \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
     /// Reads `path`, or makes it (0600, never replacing a file that is there) when `create`.
     public static func load(path: String, create: Bool) throws(InstanceKeyError) -> InstanceKey {
         if let data = FileManager.default.contents(atPath: path) { return try InstanceKey(fileContents: Array(data)) }
         guard create else { throw InstanceKeyError("no instance key at \(path)") }
         let key = generate()
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw InstanceKeyError("cannot create \(path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        let bytes = key.fileContents
-        guard bytes.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == bytes.count, fsync(fd) == 0 else {
-            throw InstanceKeyError("cannot write \(path): \(String(cString: strerror(errno)))")
-        }
+        try key.write(to: path)
         return key
     }
 }

@@ -68,6 +68,14 @@ extension Render {
             members["email"] = .string(person?.label ?? Person.erasedLabel)
             if !audit { members["account_status"] = .string((person?.status ?? .erased).rawValue) }
         }
+        // A key row keeps the org-side status; its creator's account standing is applied as it is shown.
+        if !audit, case .string(let raw)? = members["created_by"], let creator = UserID(checking: raw), case .string(let stored)? = members["status"],
+            stored == KeyStatus.active.name, people(creator)?.status == .pendingDeletion
+        {
+            let status = KeyStatus.active.withCreator(pendingDeletion: true)
+            members["status"] = .string(status.name)
+            members["void_reason"] = status.voidReason.map { .string($0.rawValue) } ?? .null
+        }
         for (field, shown) in personMembers {
             if case .string(let raw)? = members[field], let id = UserID(checking: raw) { members[shown] = .string(label(id, people)) }
         }

@@ -23,12 +23,17 @@ public enum Importer {
     /// An event is at most 64 KiB (product spec §4); its export line adds the hash and little else.
     public static let maximumLineBytes = 72 * 1024
 
+    /// With `disclosure` (an export's `--disclose` file), the personal-data store is restored from it:
+    /// every line must open the commitment it names; `instanceKey` (the source's `instance.key`) keeps the
+    /// instance id and lookup secret, so a moved ledger is the same ledger (a new key is made without one).
     public static func load(
-        _ lines: some Sequence<[UInt8]>, into path: String, expectedHead: ChainHash? = nil, progress: ((UInt64) -> Void)? = nil
+        _ lines: some Sequence<[UInt8]>, into path: String, expectedHead: ChainHash? = nil, disclosure: [DisclosureLine] = [],
+        instanceKey: InstanceKey? = nil, progress: ((UInt64) -> Void)? = nil
     ) throws -> LogHead {
         let dataFile = path + "/data.mdb"
-        guard !FileManager.default.fileExists(atPath: dataFile) else {
-            throw ImportError(line: 0, message: "\(path) already holds a log; import only into a new folder")
+        let keyFile = path + "/" + InstanceKey.fileName
+        guard !FileManager.default.fileExists(atPath: dataFile), !FileManager.default.fileExists(atPath: keyFile) else {
+            throw ImportError(line: 0, message: "\(path) already holds a log or an instance key; import only into a new folder")
         }
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         do {
@@ -37,10 +42,14 @@ public enum Importer {
             if let expectedHead, head.hash != expectedHead {
                 throw ImportError(line: 0, message: "the export ends at seq \(head.seq) with hash \(head.hash.hex), not the expected \(expectedHead.hex)")
             }
+            let key = instanceKey ?? InstanceKey.generate()
+            try PeopleImport.restore(into: path, disclosure: disclosure, key: key)
+            try key.write(to: keyFile)
             return head
         } catch {
             try? FileManager.default.removeItem(atPath: dataFile)
             try? FileManager.default.removeItem(atPath: path + "/lock.mdb")
+            try? FileManager.default.removeItem(atPath: keyFile)  // none was there before (checked above)
             throw error
         }
     }
@@ -235,5 +244,60 @@ struct ImportModel {
         guard let after, after.status != .purged else { return }
         claims[after.handle] = HandleClaim(orgID: after.id, heldUntil: nil)
         for (handle, until) in after.heldHandles { claims[handle] = HandleClaim(orgID: after.id, heldUntil: until) }
+    }
+}
+
+/// The personal-data store of an imported log, restored from its disclosure (product spec §8, "Moving a
+/// ledger"): each disclosed value checked against the commitment its pointer names, kept for its owner
+/// (the user whose stream it is on; the acting user for request context), each user's row re-made by
+/// folding their stream with the values disclosed, and the orgs that name each user noted.
+enum PeopleImport {
+    static func restore(into path: String, disclosure: [DisclosureLine], key: InstanceKey) throws {
+        var pending = Dictionary(grouping: disclosure, by: \.seq)
+        let environment = try Environment(path: path)
+        let log = try LogTables(environment: environment)
+        let people = try ProjectionTables(environment: environment, log: log, key: key).people
+        try environment.write { txn in
+            var states: [UserID: UserState?] = [:]
+            var rows: [UserID: UserRow] = [:]
+            var kept: [(seq: UInt64, owner: UserID, line: DisclosureLine)] = []
+            var named: [(orgID: String, user: UserID)] = []
+            try log.forEachEventBytes(after: 0, in: txn) { seq, bytes in
+                let (view, data) = try EnvelopeView.readWithData(bytes)
+                let lines = pending.removeValue(forKey: seq) ?? []
+                if !lines.isEmpty {
+                    let envelope = try JSONParser.parse(Array(bytes))
+                    for line in lines {
+                        if let problem = line.problem(in: envelope) { throw Importer.ImportError(line: 0, message: "disclosure at \(problem)") }
+                        let owner = line.field.hasPrefix("/meta/") ? UserID(checking: view.actor) : UserID(checking: view.stream)
+                        guard let owner else { throw Importer.ImportError(line: 0, message: "disclosure at seq \(seq), field \(line.field): no user owns this value") }
+                        kept.append((seq, owner, line))
+                    }
+                }
+                if OrgAggregate.owns(stream: view.stream) {
+                    if let person = try OrgAggregate.decode(type: view.type, data: data).person { named.append((view.stream, person)) }
+                } else if let user = UserID(checking: view.stream) {
+                    let event = try UserEvent(type: view.type, data: .object(Dictionary(data, uniquingKeysWith: { a, _ in a })))
+                    var state = states[user] ?? nil
+                    OrgDomain.apply(&state, event, stream: user, EventContext(at: view.at, actor: Actor(recorded: view.actor), version: view.version))
+                    states[user] = state
+                    guard let state else { return true }
+                    var row = rows[user] ?? UserRow(id: user, status: state.status, createdAt: view.at, version: state.version)
+                    row.apply(event, state: state)
+                    for line in lines where !line.field.hasPrefix("/meta/") { row.disclose(line.value, at: line.field) }
+                    rows[user] = row
+                }
+                return true
+            }
+            if let seq = pending.keys.min() {
+                throw Importer.ImportError(line: 0, message: "disclosure at seq \(seq): the export has no such event")
+            }
+            for (seq, owner, line) in kept {
+                let value = PersonalValue(committing: line.value, salt: line.salt)
+                try people.keep([Disclosure(pointer: line.field, value: value)], seq: seq, owner: owner, in: txn)
+            }
+            for row in rows.values { try people.put(row, previous: nil, in: txn) }
+            for (orgID, user) in named { try people.noteOrg(orgID, names: user, in: txn) }
+        }
     }
 }

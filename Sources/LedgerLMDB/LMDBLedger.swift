@@ -27,6 +27,7 @@ public final class LMDBLedger: Sendable {
         let log = try LMDBEventLog(environment: environment, afterCommit: afterCommit)
         let key = try InstanceKey.load(path: path + "/" + InstanceKey.fileName, create: true)
         let tables = try ProjectionTables(environment: environment, log: log.tables, key: key)
+        try LogFormat.requireCurrent(log.tables, in: environment)
         let (format, lastSeq, head) = try environment.read { txn in
             (try tables.storedFormatVersion(in: txn), try tables.lastAppliedSeq(in: txn), try log.tables.head(in: txn).seq)
         }
@@ -84,5 +85,25 @@ public final class DataFolderLock: Sendable {
     deinit {
         flock(fd, LOCK_UN)
         close(fd)
+    }
+}
+
+/// The envelope format a data folder's log is written in (`EventEnvelope.schemaVersion`): a log of
+/// another format is refused with a message that says so, never read as damaged data.
+public enum LogFormat {
+    public static func requireCurrent(_ log: LogTables, in environment: Environment) throws {
+        let found = try environment.read { txn in try log.event(seq: 1, in: txn)?.envelope.schemaVersion }
+        guard let found, found != EventEnvelope.schemaVersion else { return }
+        throw LogFormatError(found: found)
+    }
+}
+
+public struct LogFormatError: Error, CustomStringConvertible {
+    public let found: Int
+    public var description: String {
+        found == 1
+            ? "this data folder holds a log of the first format (people named by email in the events), which this version does not read: "
+                + "OrgLedger \(EventEnvelope.schemaVersion) keeps no personal value in the log (README, \"People and their data\")"
+            : "this data folder's log is of format \(found); this version reads format \(EventEnvelope.schemaVersion)"
     }
 }

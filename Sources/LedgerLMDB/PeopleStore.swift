@@ -279,6 +279,18 @@ public struct UserRow: Sendable, Hashable {
         avatarURL = m["avatar_url"]?.stringValue
     }
 
+    /// Sets the value a disclosure gives for an event's `pointer` (an import: events read from a log
+    /// carry commitments only).
+    mutating func disclose(_ value: String, at pointer: String) {
+        switch pointer {
+        case "/data/email": email = Email(trusted: value)
+        case "/data/changes/name": name = value
+        case "/data/changes/username": username = value
+        case "/data/changes/avatar_url": avatarURL = value
+        default: break
+        }
+    }
+
     /// The row after `event` (recorded at `version`, `at`), with the values it discloses.
     mutating func apply(_ event: UserEvent, state: UserState) {
         version = state.version

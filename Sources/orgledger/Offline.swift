@@ -59,6 +59,12 @@ struct Import: ParsableCommand {
     @Option(help: ArgumentHelp("Refuse unless the export's last hash is this one (64 hex digits), e.g. a head hash pinned earlier.", valueName: "HASH"))
     var expectHead: String?
 
+    @Option(help: ArgumentHelp("The export's disclosure (export --disclose): restores the personal values, each checked against its commitment.", valueName: "FILE"))
+    var disclosure: String?
+
+    @Option(help: ArgumentHelp("The source's instance.key: the moved ledger keeps its instance id and lookup secret (a new key is made without it).", valueName: "FILE"))
+    var instanceKey: String?
+
     func validate() throws {
         if let expectHead, ChainHash(hex: expectHead) == nil { throw ValidationError("--expect-head takes a hash of 64 hex digits") }
     }
@@ -68,9 +74,19 @@ struct Import: ParsableCommand {
         let lock = try DataFolderLock(folder: options.data)
         let progress = ProgressReporter(label: "import", total: 0)
         do {
+            var lines: [DisclosureLine] = []
+            if let disclosure {
+                for (number, line) in try InputLines(path: disclosure, maximumLine: Importer.maximumLineBytes).enumerated() where !line.isEmpty {
+                    switch DisclosureLine.parse(line) {
+                    case .success(let item): lines.append(item)
+                    case .failure(let problem): throw OfflineError("\(disclosure) line \(number + 1): \(problem)")
+                    }
+                }
+            }
+            let key = try instanceKey.map { try InstanceKey.load(path: $0, create: false) }
             let head = try Importer.load(
                 InputLines(maximumLine: Importer.maximumLineBytes), into: options.data, expectedHead: expectHead.flatMap(ChainHash.init(hex:)),
-                progress: { progress.update($0) })
+                disclosure: lines, instanceKey: key, progress: { progress.update($0) })
             progress.finish(at: head.seq)
             print("import: ok — \(head.seq) events, chain intact, head hash \(head.hash.hex)")
         } catch let error as Importer.ImportError {

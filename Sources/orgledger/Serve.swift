@@ -101,6 +101,9 @@ struct Serve: AsyncParsableCommand {
         } catch let error as DataFolderLockError {
             printError("serve: \(error)")
             throw ExitCode(1)
+        } catch let error as LogFormatError {
+            printError("serve: \(error)")
+            throw ExitCode(1)
         }
     }
 }

@@ -146,6 +146,7 @@ struct OfflineStore {
         }
         environment = try Environment(path: path)
         log = try LogTables(environment: environment)
+        do { try LogFormat.requireCurrent(log, in: environment) } catch let error as LogFormatError { throw OfflineError(error.description) }
         // Without its key file a folder is still read (verify, export, audit); only lookups by email fail.
         tables = try ProjectionTables(environment: environment, log: log, key: try? InstanceKey.load(path: path + "/" + InstanceKey.fileName, create: false))
     }

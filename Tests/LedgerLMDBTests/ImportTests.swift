@@ -232,6 +232,31 @@ struct ImportTests {
         #expect(try Self.importProblem([])?.contains("no events") == true)
     }
 
+    @Test("a folder or an export of the first format (people as emails) is refused with a message that says so")
+    func firstFormatRefused() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let old = NewEvent(type: "org.created", schemaVersion: 1, at: t0, actor: "ada@example.com",
+            data: ["org_id": "org_00000000000000000000000001", "handle": "acme", "display_name": "Acme", "avatar_url": .null])
+        do {
+            let log = try LMDBEventLog(path: folder.path)
+            _ = try await log.append(AppendRequest(stream: "org_00000000000000000000000001", expectedVersion: .noStream, events: [old]))
+            log.close()
+        }
+        #expect(Self.openingProblem(folder.path)?.contains("first format") == true)
+        let envelope = EventEnvelope(seq: 1, stream: "org_00000000000000000000000001", version: 1, event: old, prevHash: .genesis)
+        #expect(try Self.importProblem([envelope])?.contains("schema_version 1: an export of the first format") == true)
+    }
+
+    static func openingProblem(_ path: String) -> String? {
+        do {
+            _ = try LMDBLedger(path: path)
+            return nil
+        } catch {
+            return "\(error)"
+        }
+    }
+
     @Test("a line longer than an event can be is refused before it is parsed")
     func longLine() throws {
         let folder = try TemporaryFolder()

@@ -120,6 +120,8 @@ def test_erasure_leaves_no_byte_of_the_person_and_the_log_still_verifies(tmp_pat
         assert scheduled["status"] == "pending_deletion" and scheduled["purge_at"]
         # While pending: the keys they made do not verify; they read only /v1/me.
         assert svc.request("POST", "/v1/auth/verify", {"secret": key["secret"]}).status == 401
+        listed = ok(svc.request("GET", "/v1/orgs/acme/api-keys", actor=OWNER))["api_keys"]
+        assert [(k["status"], k["void_reason"], k["created_by"]) for k in listed] == [("void", "creator_pending_deletion", gone)]
         problem(svc.request("GET", "/v1/orgs/acme", actor=gone), 403, "account_pending_deletion")
         assert ok(svc.request("GET", "/v1/me", actor=gone))["user"]["status"] == "pending_deletion"
     finally:
@@ -321,3 +323,49 @@ def test_a_disclosure_with_one_value_changed_fails_naming_its_seq_and_field(tmp_
         ten_line_check(log, altered.read_text())
     # The export alone names no one; the disclosure file is not readable by others.
     assert b"ada@example.com" not in log.encode() and oct(os.stat(disclosure).st_mode & 0o777) == "0o600"
+
+
+def test_a_ledger_moves_with_its_export_disclosure_and_instance_key(tmp_path):
+    source = tmp_path / "source"
+    source.mkdir()
+    svc = start(source)
+    try:
+        create(svc)
+        invite_and_join(svc, "ada@example.com", role="admin")
+        ok(svc.request("PATCH", "/v1/me", {"name": "Ada Lovelace", "username": "ada"}, actor="ada@example.com", headers={"X-Client-IP": "192.0.2.5"}))
+        ok(svc.request("POST", "/v1/orgs/acme/invitations", {"emails": ["bob@example.com"], "role": "viewer"}, actor="ada@example.com"), 201)
+        members_before = sorted((m["email"], m["role"]) for m in svc.pages("/v1/orgs/acme/members", "members", actor=OWNER))
+    finally:
+        svc.stop()
+    disclosure = tmp_path / "values.ndjson"
+    log = export(svc.data, "--disclose", str(disclosure))
+    head = json.loads(log.splitlines()[-1])["hash"]
+    # A disclosure that does not open its commitment is refused, naming it, and leaves nothing behind.
+    lines = disclosure.read_text().splitlines()
+    bad = json.loads(lines[0])
+    altered = tmp_path / "altered.ndjson"
+    altered.write_text("\n".join([json.dumps(dict(bad, value=bad["value"] + "x"))] + lines[1:]) + "\n")
+    refused = run("import", "--data", str(tmp_path / "refused"), "--disclosure", str(altered), input=log)
+    assert refused.returncode == 1 and f"seq {bad['seq']}, field {bad['field']}" in refused.stderr, refused.stderr
+    assert not (tmp_path / "refused" / "data.mdb").exists() and not (tmp_path / "refused" / "instance.key").exists()
+    # The export, its disclosure and the instance key make the same ledger elsewhere.
+    moved = tmp_path / "moved"
+    result = run("import", "--data", str(moved), "--disclosure", str(disclosure), "--instance-key", str(svc.data / "instance.key"), input=log)
+    assert result.returncode == 0 and head in result.stdout, result.stderr
+    assert (moved / "instance.key").read_bytes() == (svc.data / "instance.key").read_bytes()
+    assert oct(os.stat(moved / "instance.key").st_mode & 0o777) == "0o600"
+    assert run("verify", "--data", str(moved)).returncode == 0
+    again = Service(tmp_path, data=moved, sock=tmp_path / "moved.sock").wait_ready()
+    try:
+        assert sorted((m["email"], m["role"]) for m in again.pages("/v1/orgs/acme/members", "members", actor=OWNER)) == members_before
+        me = ok(again.request("GET", "/v1/me", actor="ada@example.com"))
+        assert me["user"]["name"] == "Ada Lovelace" and me["user"]["username"] == "ada" and [m["handle"] for m in me["memberships"]] == ["acme"]
+        assert [i["email"] for i in again.pages("/v1/orgs/acme/invitations", "invitations", actor="ada@example.com") if i["status"] == "pending"] == ["bob@example.com"]
+        # The people are the same users: their emails still find them, and they act as before.
+        problem(again.request("PATCH", "/v1/me", {"username": "ada"}, actor="bob@example.com"), 409, "username_taken")
+        assert again.request("POST", "/v1/orgs/acme/invitations", {"emails": ["carol@example.com"], "role": "member"}, actor="ada@example.com").status == 201
+    finally:
+        again.stop()
+    moved_disclosure = tmp_path / "moved-values.ndjson"
+    export(moved, "--disclose", str(moved_disclosure))
+    assert moved_disclosure.read_text().splitlines()[: len(lines)] == lines

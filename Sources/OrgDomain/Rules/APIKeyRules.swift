@@ -28,6 +28,13 @@ public enum KeyStatus: Sendable, Hashable {
         }
     }
 
+    /// The status once the creator's account standing is known: a key that would be active is void
+    /// while its creator's deletion is scheduled (the last check of `APIKey.status`, so views that keep
+    /// the org-side status can apply it when they show a key).
+    public func withCreator(pendingDeletion: Bool) -> KeyStatus {
+        self == .active && pendingDeletion ? .void(.creatorPendingDeletion) : self
+    }
+
     public var voidReason: VoidReason? {
         if case .void(let reason) = self { return reason }
         return nil
@@ -50,8 +57,7 @@ extension APIKey {
         guard Permissions.allows(.active(creator.role), .createAPIKey), Permissions.keyRoles(for: creator.role).contains(role) else {
             return .void(.creatorDemoted)
         }
-        if creatorPendingDeletion { return .void(.creatorPendingDeletion) }
-        return .active
+        return KeyStatus.active.withCreator(pendingDeletion: creatorPendingDeletion)
     }
 }
 
