@@ -62,7 +62,9 @@ public struct InstanceKey: Sendable {
     /// Reads `path`, or makes it (0600, never replacing a file that is there) when `create`.
     public static func load(path: String, create: Bool) throws(InstanceKeyError) -> InstanceKey {
         if let data = FileManager.default.contents(atPath: path) { return try InstanceKey(fileContents: Array(data)) }
-        guard create else { throw InstanceKeyError("no instance key at \(path)") }
+        guard create else {
+            throw InstanceKeyError("no instance key at \(path): the data folder's log needs the instance.key it was written with (restore it from the backup)")
+        }
         let key = generate()
         try key.write(to: path)
         return key

@@ -29,6 +29,15 @@ public struct EventMeta: Sendable, Hashable {
         case requestId = "request_id", clientIP = "client_ip", userAgent = "user_agent", idempotencyKey = "idempotency_key"
     }
 
+    /// The same context committed again under fresh salts: each event of a command gets its own
+    /// commitments, so two events cannot be linked by an equal commitment (product spec §8).
+    public func recommitted() -> EventMeta {
+        var copy = self
+        copy.clientIP = clientIP.map { value in value.disclosed.map { PersonalValue(committing: $0.value) } ?? value }
+        copy.userAgent = userAgent.map { value in value.disclosed.map { PersonalValue(committing: $0.value) } ?? value }
+        return copy
+    }
+
     /// The personal values committed to, with their pointers into the envelope.
     public var disclosures: [Disclosure] {
         var out: [Disclosure] = []

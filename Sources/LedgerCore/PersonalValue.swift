@@ -35,10 +35,10 @@ public final class PersonalValue: Sendable, Hashable {
         disclosed = Disclosed(salt: salt, value: value)
     }
 
-    /// Commits to `value` under a fresh random salt.
+    /// Commits to `value` under a fresh random salt (swift-crypto's generator: one call, not one
+    /// system call per byte).
     public convenience init(committing value: String) {
-        var generator = SystemRandomNumberGenerator()
-        self.init(committing: value, salt: (0..<Self.saltBytes).map { _ in UInt8.random(in: .min ... .max, using: &generator) })
+        self.init(committing: value, salt: SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) })
     }
 
     /// A commitment read from an envelope: `{"c": "<64 lower-case hex digits>"}`, nothing else.

@@ -38,23 +38,21 @@ public final class CommandPipeline: Sendable {
 
     /// Runs `body` once per idempotency key: the same actor's same key with the same request within 24
     /// hours answers the kept response; with another request it is refused. Replies are kept under the
-    /// actor's user id (an email only for someone the ledger does not know yet), so an erasure finds
-    /// and drops a user's kept replies by prefix.
+    /// actor's user id — looked up again after the command, which may have made the user, so a retry
+    /// finds the reply — or, for someone who is still no user, under the keyed hash of their email: no
+    /// key holds an email. An erasure finds a user's replies by their id.
     private func idempotent(
         by actor: Email?, now: Timestamp, _ idempotency: Idempotency?, in txn: borrowing WriteTransaction, _ body: () throws -> CommandOutcome
     ) throws -> CommandOutcome {
-        let actorKey = try actor.map { email in try people.userID(of: email, in: txn)?.value ?? email.value }
-        let idempotencyKey = idempotency.flatMap { i in actorKey.map { Keys.joined($0, i.key) } }
-        if let idempotencyKey, let idempotency,
-            let stored = try txn.withValue(in: tables.idempotency, forKey: idempotencyKey, { StoredResponse(decoding: $0) }) ?? nil,
-            stored.isLive(at: now)
-        {
+        guard let actor, let idempotency else { return try body() }
+        let before = Keys.joined(try people.replyOwner(actor, in: txn), idempotency.key)
+        if let stored = try txn.withValue(in: tables.idempotency, forKey: before, { StoredResponse(decoding: $0) }) ?? nil, stored.isLive(at: now) {
             return stored.fingerprint == idempotency.fingerprint ? .replayed(stored) : .idempotencyKeyReused
         }
         let outcome = try body()
-        if let idempotencyKey, let idempotency, let response = idempotency.keep(outcome) {
+        if let response = idempotency.keep(outcome) {
             let kept = StoredResponse(status: response.status, body: response.body, at: response.at, etag: response.etag, fingerprint: idempotency.fingerprint)
-            try txn.put(in: tables.idempotency, key: idempotencyKey, value: kept.encoded)
+            try txn.put(in: tables.idempotency, key: Keys.joined(try people.replyOwner(actor, in: txn), idempotency.key), value: kept.encoded)
         }
         return outcome
     }
@@ -85,8 +83,11 @@ public final class CommandPipeline: Sendable {
         for raw in request.command.emailsNamed {
             if case .success(let email) = Email.parse(raw) { _ = try directory.resolve(email, people: people, in: txn) }
         }
+        // Owners pending deletion count as no owner: looked up only for the commands that can lose one.
         var ownersPendingDeletion: Set<UserID> = []
-        for owner in state?.activeOwners ?? [] where try people.row(owner, in: txn)?.status == .pendingDeletion { ownersPendingDeletion.insert(owner) }
+        if request.command.canLoseAnOwner {
+            for owner in state?.activeOwners ?? [] where try people.row(owner, in: txn)?.status == .pendingDeletion { ownersPendingDeletion.insert(owner) }
+        }
         let ids = directory.ids, pending = ownersPendingDeletion
         let context = DecisionContext(
             now: request.now, handleHolder: { handle in claim?.0 == handle ? claim?.1 : nil }, people: { ids[$0] ?? DecisionContext.unknownPeople($0) },
@@ -131,7 +132,7 @@ public final class CommandPipeline: Sendable {
         _ events: [UserEvent], to user: UserID, row: UserRow?, actor: Actor, at now: Timestamp, meta: EventMeta, in txn: borrowing WriteTransaction
     ) throws -> UserRow? {
         let version = row?.version ?? 0
-        let request = AppendRequest(stream: user.value, expectedVersion: .exactly(version), events: events.map { $0.newEvent(at: now, actor: actor, meta: meta) })
+        let request = AppendRequest(stream: user.value, expectedVersion: .exactly(version), events: events.map { $0.newEvent(at: now, actor: actor, meta: meta.recommitted()) })
         let receipt: AppendReceipt
         switch try tables.log.append(request, streamVersion: version, in: txn) {
         case .success(let r): receipt = r
@@ -162,7 +163,7 @@ public final class CommandPipeline: Sendable {
         _ events: [OrgEvent], to orgID: String, state: inout OrgState?, head: StateCache.StreamHead?, actor: Actor, at now: Timestamp, meta: EventMeta,
         in txn: borrowing WriteTransaction
     ) throws -> [AppliedEvent] {
-        let request = AppendRequest(stream: orgID, expectedVersion: .exactly(state?.version ?? 0), events: events.map { $0.newEvent(at: now, actor: actor, meta: meta) })
+        let request = AppendRequest(stream: orgID, expectedVersion: .exactly(state?.version ?? 0), events: events.map { $0.newEvent(at: now, actor: actor, meta: meta.recommitted()) })
         let receipt: AppendReceipt
         switch try tables.log.append(request, streamVersion: head?.version ?? 0, in: txn) {
         case .success(let r): receipt = r
@@ -259,12 +260,17 @@ public final class CommandPipeline: Sendable {
     private func purgeDueUsers(now: Timestamp, limit: Int, in txn: borrowing WriteTransaction) throws -> (Int, Bool) {
         let due = try people.dueUsers(at: now, limit: limit, in: txn)
         var appended = 0
-        for user in due {
-            guard let row = try people.row(user, in: txn) else { continue }
-            var state: UserState? = UserState(id: user, status: row.status, createdAt: row.createdAt, version: row.version)
-            state?.purgeAt = row.purgeAt
-            let events = UserRules.dueEvents(state!, now: now)
-            guard !events.isEmpty else { continue }
+        for (user, dueKey) in due {
+            var state: UserState?
+            let row = try people.row(user, in: txn)
+            if let row {
+                state = UserState(id: user, status: row.status, createdAt: row.createdAt, version: row.version)
+                state?.purgeAt = row.purgeAt
+            }
+            guard let row, let state, case let events = UserRules.dueEvents(state, now: now), !events.isEmpty else {
+                try txn.delete(in: people.userDue, key: dueKey)  // stale: nothing is due for it (and the run must move on)
+                continue
+            }
             for orgID in try people.orgs(of: user, in: txn) {
                 var org: OrgState?, head: StateCache.StreamHead?
                 (org, head) = try cache.take(orgID, tables: tables, in: txn)
@@ -276,9 +282,9 @@ public final class CommandPipeline: Sendable {
                 appended += try append(removals, to: orgID, state: &org, head: head, actor: .system, at: now, meta: EventMeta(), in: txn).count
             }
             if let email = row.email { try people.rememberErased(email, in: txn) }
+            try dropReplies(naming: row, in: txn)
             _ = try appendUserEvents(events, to: user, row: row, actor: .system, at: now, meta: EventMeta(), in: txn)
             _ = try people.eraseValues(of: user, in: txn)
-            try dropReplies(of: user, in: txn)
             appended += events.count
         }
         return (appended, due.count == limit)
@@ -302,10 +308,23 @@ public final class CommandPipeline: Sendable {
         }
     }
 
-    /// Drops the idempotent replies kept for a user (keyed by their id).
-    private func dropReplies(of user: UserID, in txn: borrowing WriteTransaction) throws {
-        let prefix = Keys.joined(user.value, "")
-        for entry in try Queries.entries(under: prefix, in: tables.idempotency, txn: txn) { try txn.delete(in: tables.idempotency, key: prefix + entry.suffix) }
+    /// Drops every kept reply that belongs to the user or shows one of their values (an invitation's
+    /// answer to the inviter names the invitee; a refusal may name the member it was about). Replies live
+    /// 24 hours, so this scan is bounded by a day of commands.
+    private func dropReplies(naming row: UserRow, in txn: borrowing WriteTransaction) throws {
+        let own = Keys.joined(row.id.value, "")
+        let values = [row.email?.value, row.name, row.username, row.avatarURL].compactMap { $0 }.map { Array($0.utf8) }
+        var doomed: [[UInt8]] = []
+        try txn.withCursor(on: tables.idempotency) { cursor in
+            try cursor.forEach { entry in
+                if entry.key.starts(with: own) || values.contains(where: { entry.value.firstRange(of: $0) != nil }) { doomed.append(Array(entry.key)) }
+                return true
+            }
+        }
+        for key in doomed {
+            try people.scrub(tables.idempotency, key: key, in: txn)
+            try txn.delete(in: tables.idempotency, key: key)
+        }
     }
 
     // MARK: User commands
@@ -319,10 +338,14 @@ public final class CommandPipeline: Sendable {
     func runUserCommand(_ request: UserCommandRequest, render: RenderUserApplied, in txn: borrowing WriteTransaction) throws -> CommandOutcome {
         guard let actorEmail = request.actor else { return .refused(Refusal(.noActor, "say who acts (X-Actor)")) }
         var directory = Directory()
-        let actorID = try directory.resolve(actorEmail, people: people, in: txn).id
+        let (actorID, actorStatus) = try directory.resolve(actorEmail, people: people, in: txn)
         let account: UserID
         if case .activate = request.command {
-            guard let existing = try people.userID(of: request.account, in: txn) else { return .refused(Refusal(.userNotFound, "no user has this email")) }
+            // An operator acts on another's account as on an org: with an account that may act.
+            do { try UserRules.requireMayActOnOrgs(actorStatus) } catch { return .refused(error) }
+            guard let existing = try people.userID(of: request.account, in: txn) else {
+                return .refused(Refusal(.userNotFound, "no user has this email (a returning user appears with their first PATCH /v1/me)"))
+            }
             account = existing
         } else {
             account = actorID
@@ -348,7 +371,10 @@ public final class CommandPipeline: Sendable {
         }
         var soleOwnerOf: [String] = []
         if case .scheduleDeletion = request.command {
-            for orgID in try people.orgs(of: account, in: txn) {
+            // The orgs the account owns, from the memberships view (not every org that ever named them).
+            let owned = try Queries.entries(under: Keys.joined(account.value, ""), in: tables[.memberships], txn: txn)
+                .filter { $0.value.elementsEqual(Role.owner.rawValue.utf8) }.map { String(decoding: $0.suffix, as: UTF8.self) }
+            for orgID in owned {
                 guard let org = try cache.state(of: orgID, tables: tables, in: txn), org.status != .purged,
                     org.members[account]?.role == .owner, org.members[account]?.status == .active
                 else { continue }
@@ -368,19 +394,17 @@ public final class CommandPipeline: Sendable {
         case .failure(let refusal): return .refused(refusal)
         case .success(let decided): events = decided
         }
-        guard !events.isEmpty else { return .applied(orgID: account.value, events: [], response: render(row.map { resolvedUserRow($0) })) }
+        guard !events.isEmpty else { return .applied(orgID: account.value, events: [], response: render(row?.json)) }
         state = nil
-        var current = row
-        if let fresh {
-            current = try appendUserEvents(
-                [UserRules.creation(of: fresh.email, wasErased: fresh.wasErased) { PersonalValue(committing: $0) }], to: account, row: nil,
+        // Whoever this command makes a user (the account, or an operator's first command) is created first.
+        for made in directory.fresh {
+            _ = try appendUserEvents(
+                [UserRules.creation(of: made.email, wasErased: made.wasErased) { PersonalValue(committing: $0) }], to: made.id, row: nil,
                 actor: .user(actorID), at: request.now, meta: request.meta, in: txn)
         }
-        current = try appendUserEvents(events, to: account, row: current, actor: .user(actorID), at: request.now, meta: request.meta, in: txn)
-        return .applied(orgID: account.value, events: [], response: render(current.map { resolvedUserRow($0) }))
+        let current = try appendUserEvents(events, to: account, row: try people.row(account, in: txn), actor: .user(actorID), at: request.now, meta: request.meta, in: txn)
+        return .applied(orgID: account.value, events: [], response: render(current?.json))
     }
-
-    func resolvedUserRow(_ row: UserRow) -> [UInt8] { row.json }
 
     private func forgetIdempotency(before now: Timestamp, in txn: borrowing WriteTransaction) throws {
         var stale: [[UInt8]] = []
@@ -442,9 +466,9 @@ struct Directory {
         if let id = ids[email] {
             return (id, try people.row(id, in: txn)?.status ?? (fresh.first { $0.id == id }?.wasErased == true ? .activationRequired : .active))
         }
-        if let person = try people.person(of: email, in: txn) {
-            ids[email] = person.id
-            return (person.id, person.status)
+        if let account = try people.account(of: email, in: txn) {
+            ids[email] = account.id
+            return account
         }
         let wasErased = try people.wasErased(email, in: txn)
         let id = UserID(trusted: ResourceIDs.make(UserID.prefix))

@@ -262,6 +262,7 @@ enum PeopleImport {
             var rows: [UserID: UserRow] = [:]
             var kept: [(seq: UInt64, owner: UserID, line: DisclosureLine)] = []
             var named: [(orgID: String, user: UserID)] = []
+            var contextErasedBefore: UInt64 = 0
             try log.forEachEventBytes(after: 0, in: txn) { seq, bytes in
                 let (view, data) = try EnvelopeView.readWithData(bytes)
                 let lines = pending.removeValue(forKey: seq) ?? []
@@ -276,6 +277,10 @@ enum PeopleImport {
                 }
                 if OrgAggregate.owns(stream: view.stream) {
                     if let person = try OrgAggregate.decode(type: view.type, data: data).person { named.append((view.stream, person)) }
+                } else if view.stream == LedgerEvent.stream {
+                    if case .requestContextErased(let beforeSeq, _) = try LedgerEvent(type: view.type, data: .object(Dictionary(data, uniquingKeysWith: { a, _ in a }))) {
+                        contextErasedBefore = max(contextErasedBefore, beforeSeq)
+                    }
                 } else if let user = UserID(checking: view.stream) {
                     let event = try UserEvent(type: view.type, data: .object(Dictionary(data, uniquingKeysWith: { a, _ in a })))
                     var state = states[user] ?? nil
@@ -284,6 +289,9 @@ enum PeopleImport {
                     guard let state else { return true }
                     var row = rows[user] ?? UserRow(id: user, status: state.status, createdAt: view.at, version: state.version)
                     row.apply(event, state: state)
+                    // An email the disclosure does not give is not the old one: the row holds none.
+                    if case .created = event { row.email = nil }
+                    if case .emailChanged = event { row.email = nil }
                     for line in lines where !line.field.hasPrefix("/meta/") { row.disclose(line.value, at: line.field) }
                     rows[user] = row
                 }
@@ -292,11 +300,26 @@ enum PeopleImport {
             if let seq = pending.keys.min() {
                 throw Importer.ImportError(line: 0, message: "disclosure at seq \(seq): the export has no such event")
             }
+            // What the source had erased stays erased, whatever an older disclosure still holds: the values
+            // of users erased since, and request context a retention run erased.
             for (seq, owner, line) in kept {
+                if rows[owner]?.status == .erased { continue }
+                if line.field.hasPrefix("/meta/"), seq < contextErasedBefore { continue }
                 let value = PersonalValue(committing: line.value, salt: line.salt)
                 try people.keep([Disclosure(pointer: line.field, value: value)], seq: seq, owner: owner, in: txn)
             }
-            for row in rows.values { try people.put(row, previous: nil, in: txn) }
+            // Users in id order, and an email claimed twice (an older disclosure) refused: one email, one user.
+            var claimed: [Email: UserID] = [:]
+            for row in rows.values.sorted(by: { $0.id < $1.id }) {
+                if let email = row.email {
+                    if let other = claimed[email] {
+                        throw Importer.ImportError(line: 0, message: "the disclosure gives \(other) and \(row.id) the same email; it is not the export's")
+                    }
+                    claimed[email] = row.id
+                }
+                try people.put(row, previous: nil, in: txn)
+            }
+            if contextErasedBefore > 0 { try people.restoreRequestContextWatermark(contextErasedBefore, in: txn) }
             for (orgID, user) in named { try people.noteOrg(orgID, names: user, in: txn) }
         }
     }

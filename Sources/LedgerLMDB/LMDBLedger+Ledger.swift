@@ -57,7 +57,7 @@ extension LMDBLedger: Ledger {
     }
 
     public func person(_ email: Email) async throws -> Person? {
-        try point { [tables] txn in try tables.people.person(of: email, in: txn) }
+        try point { [tables] txn in try tables.people.account(of: email, in: txn).map { Person(id: $0.id, email: email, status: $0.status) } }
     }
 
     public func userRow(_ user: UserID) async throws -> [UInt8]? {

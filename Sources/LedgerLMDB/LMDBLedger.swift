@@ -16,8 +16,8 @@ public final class LMDBLedger: Sendable {
     /// Whether opening rebuilt the views, and why.
     public let rebuildReason: String?
 
-    /// `requestContextRetentionDays`: how long request context (`client_ip`, `user_agent`) is kept; nil
-    /// keeps it (the service passes nil when it stores none, `--retain-request-context 0`).
+    /// `requestContextRetentionDays`: how long request context (`client_ip`, `user_agent`) is kept (0:
+    /// erased at the next due run, for a service that records none); nil keeps it.
     public init(
         path: String, configuration: Environment.Configuration = .init(), requestContextRetentionDays: Int? = 90,
         afterCommit: (@Sendable (Int) -> Void)? = nil
@@ -25,9 +25,13 @@ public final class LMDBLedger: Sendable {
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         let environment = try Environment(path: path, configuration: configuration)
         let log = try LMDBEventLog(environment: environment, afterCommit: afterCommit)
-        let key = try InstanceKey.load(path: path + "/" + InstanceKey.fileName, create: true)
-        let tables = try ProjectionTables(environment: environment, log: log.tables, key: key)
+        // The format first: a folder refused is left as it was.
         try LogFormat.requireCurrent(log.tables, in: environment)
+        // A new folder gets its instance key; a log without one is refused: a new key would lose every
+        // lookup (each returning person a new user) and the memory of erased emails.
+        let isEmpty = try environment.read { txn in try log.tables.head(in: txn).seq == 0 }
+        let key = try InstanceKey.load(path: path + "/" + InstanceKey.fileName, create: isEmpty)
+        let tables = try ProjectionTables(environment: environment, log: log.tables, key: key)
         let (format, lastSeq, head) = try environment.read { txn in
             (try tables.storedFormatVersion(in: txn), try tables.lastAppliedSeq(in: txn), try log.tables.head(in: txn).seq)
         }

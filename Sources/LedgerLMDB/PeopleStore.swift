@@ -13,7 +13,7 @@ import OrgDomain
 /// | `personal` | seq (8 bytes BE) ‖ pointer | user id ‖ 0 ‖ salt (32) ‖ UTF-8 value — one committed value |
 /// | `personal_by_user` | user id ‖ 0 ‖ seq (8) ‖ pointer | empty — what an erasure deletes |
 /// | `users` | user id | the user row (`Render.userRow`): values in clear while held |
-/// | `user_emails` | `InstanceKey.tag(email:)` (HMAC-SHA-256) | user id — the lookup of §8; only users not erased |
+/// | `user_emails` | `InstanceKey.tag(email:)` (HMAC-SHA-256) | user id ‖ 0 ‖ account status — the lookup of §8 (the status beside it: a command's actor costs one read); only users not erased |
 /// | `usernames` | `InstanceKey.tag(username:)` | user id |
 /// | `erased_emails` | `InstanceKey.tag(email:)` of an erased email | empty — "this email was erased", nothing more |
 /// | `user_orgs` | user id ‖ 0 ‖ org id | empty — every org whose stream names the user (a purge visits them) |
@@ -49,8 +49,16 @@ public struct PeopleStore: Sendable {
     // MARK: Reading
 
     public func userID(of email: Email, in txn: borrowing some TransactionReading & ~Copyable) throws -> UserID? {
+        try account(of: email, in: txn)?.id
+    }
+
+    /// The user of `email` and their account status, from the lookup alone.
+    public func account(of email: Email, in txn: borrowing some TransactionReading & ~Copyable) throws -> (id: UserID, status: UserStatus)? {
         guard let key else { return nil }
-        return try txn.withValue(in: userEmails, forKey: key.tag(email: email)) { UserID(trusted: String(decoding: $0, as: UTF8.self)) }
+        return try txn.withValue(in: userEmails, forKey: key.tag(email: email)) { value -> (id: UserID, status: UserStatus)? in
+            guard let zero = value.firstIndex(of: 0), let status = UserStatus(rawValue: String(decoding: value[(zero + 1)...], as: UTF8.self)) else { return nil }
+            return (UserID(trusted: String(decoding: value[..<zero], as: UTF8.self)), status)
+        } ?? nil
     }
 
     public func userID(ofUsername username: Handle, in txn: borrowing some TransactionReading & ~Copyable) throws -> UserID? {
@@ -66,10 +74,10 @@ public struct PeopleStore: Sendable {
         try row(user, in: txn).map { Person(id: user, email: $0.email, status: $0.status) }
     }
 
-    /// The user of `email` now, or nil.
-    public func person(of email: Email, in txn: borrowing some TransactionReading & ~Copyable) throws -> Person? {
-        guard let id = try userID(of: email, in: txn) else { return nil }
-        return try person(id, in: txn)
+    /// Whom a kept reply belongs to: the user of `email`, or the keyed hash of an email that is no one's.
+    func replyOwner(_ email: Email, in txn: borrowing some TransactionReading & ~Copyable) throws -> String {
+        if let user = try userID(of: email, in: txn) { return user.value }
+        return key.map { "tag:" + Hex.encode($0.tag(email: email)) } ?? "tag:none"
     }
 
     public func wasErased(_ email: Email, in txn: borrowing some TransactionReading & ~Copyable) throws -> Bool {
@@ -87,12 +95,15 @@ public struct PeopleStore: Sendable {
         try txn.withValue(in: personal, forKey: Self.personalKey(seq, pointer)) { Self.decodePersonal($0)?.disclosed } ?? nil
     }
 
-    /// Every value still held for events after `after`, in seq order (`export --disclose`).
-    public func disclosures(after: UInt64, in txn: borrowing some TransactionReading & ~Copyable) throws -> [DisclosureLine] {
+    /// Every value still held for events after `after` up to `through`, in seq order (`export --disclose`
+    /// bounds it by the last event it exported, which the service may have passed since).
+    public func disclosures(after: UInt64, through: UInt64 = .max, in txn: borrowing some TransactionReading & ~Copyable) throws -> [DisclosureLine] {
         var out: [DisclosureLine] = []
+        guard after < through else { return out }
         try txn.withCursor(on: personal) { cursor in
             try cursor.forEach(from: Keys.be64(after + 1)) { entry in
                 let seq = Keys.readBE64(UnsafeRawBufferPointer(rebasing: entry.key[..<8]))
+                guard seq <= through else { return false }
                 if let (_, disclosed) = Self.decodePersonal(entry.value) {
                     out.append(DisclosureLine(seq: seq, field: String(decoding: entry.key[8...], as: UTF8.self), salt: disclosed.salt, value: disclosed.value))
                 }
@@ -122,11 +133,11 @@ public struct PeopleStore: Sendable {
             if let old = previous.email, old != row.email { try txn.delete(in: userEmails, key: tagger.tag(email: old)) }
             if let old = previous.username, old != row.username { try txn.delete(in: usernames, key: tagger.tag(username: old)) }
             if let old = previous.purgeAt, old != row.purgeAt { try txn.delete(in: userDue, key: Self.dueKey(old, row.id)) }
-            // Overwritten in place with zeros first: a value deleted from an LMDB page may leave its bytes
-            // in the page's free space (see `Compaction`).
+            // Overwritten with zeros first, so the page the row ends on holds no stale copy of it; the page
+            // copied away by LMDB's copy-on-write keeps the old bytes until `compact` (see `Compaction`).
             try scrub(users, key: id, in: txn)
         }
-        if let email = row.email { try txn.put(in: userEmails, key: tagger.tag(email: email), value: id) }
+        if let email = row.email { try txn.put(in: userEmails, key: tagger.tag(email: email), value: Keys.joined(row.id.value, row.status.rawValue)) }
         if let username = row.username { try txn.put(in: usernames, key: tagger.tag(username: username), value: id) }
         if let purgeAt = row.purgeAt { try txn.put(in: userDue, key: Self.dueKey(purgeAt, row.id), value: []) }
         try txn.put(in: users, key: id, value: row.json)
@@ -159,14 +170,14 @@ public struct PeopleStore: Sendable {
         try txn.put(in: erasedEmails, key: key.tag(email: email), value: [])
     }
 
-    /// The users whose account deletion is due at `now`, at most `limit`.
-    func dueUsers(at now: Timestamp, limit: Int, in txn: borrowing some TransactionReading & ~Copyable) throws -> [UserID] {
-        var out: [UserID] = []
+    /// The users whose account deletion is due at `now`, at most `limit`, with their `user_due` keys.
+    func dueUsers(at now: Timestamp, limit: Int, in txn: borrowing some TransactionReading & ~Copyable) throws -> [(user: UserID, key: [UInt8])] {
+        var out: [(user: UserID, key: [UInt8])] = []
         try txn.withCursor(on: userDue) { cursor in
             try cursor.forEach(from: [UInt8]?.none) { entry in
                 let ms = Int64(bitPattern: Keys.readBE64(UnsafeRawBufferPointer(rebasing: entry.key[..<8])) ^ (1 << 63))
                 guard ms <= now.millisecondsSinceEpoch, out.count < limit else { return false }
-                out.append(UserID(trusted: String(decoding: entry.key[8...], as: UTF8.self)))
+                out.append((UserID(trusted: String(decoding: entry.key[8...], as: UTF8.self)), Array(entry.key)))
                 return true
             }
         }
@@ -209,6 +220,11 @@ public struct PeopleStore: Sendable {
         }
         try txn.put(in: meta, key: Self.requestContextBeforeKey, value: Keys.be64(beforeSeq))
         return (doomed.count, beforeSeq)
+    }
+
+    /// Where the retention runs of an imported log had got to.
+    func restoreRequestContextWatermark(_ beforeSeq: UInt64, in txn: borrowing WriteTransaction) throws {
+        try txn.put(in: meta, key: Self.requestContextBeforeKey, value: Keys.be64(beforeSeq))
     }
 
     // MARK: Layouts

@@ -101,11 +101,7 @@ public struct LedgerAPI: Sendable {
     /// Checks that the actor may read `action` of the org: 401 without actor, 404 for an unknown org,
     /// 403 unless the matrix allows it.
     func requireRead(_ action: Action, orgID: String, actor: Email) async throws {
-        let person = try await ledger.person(actor)
-        // An account pending deletion or awaiting activation reads only `/v1/me` (product spec §7).
-        if let person {
-            do { try UserRules.requireMayActOnOrgs(person.status) } catch { throw APIError(error) }
-        }
+        let person = try await actingPerson(actor)
         guard let standing = try await ledger.standing(of: person?.id, in: orgID) else { throw APIError.notFound("no such org") }
         guard Permissions.allows(standing, action) else {
             switch standing {
@@ -114,6 +110,16 @@ public struct LedgerAPI: Sendable {
             case .active: throw APIError(Refusal(.notPermitted, "your role may not \(action.rawValue.replacingOccurrences(of: "_", with: " "))"))
             }
         }
+    }
+
+    /// The actor's user (nil for an email the ledger does not know), whose account may read and act on
+    /// orgs: one pending deletion or awaiting activation reads only `/v1/me` (product spec §7).
+    func actingPerson(_ actor: Email) async throws -> Person? {
+        let person = try await ledger.person(actor)
+        if let person {
+            do { try UserRules.requireMayActOnOrgs(person.status) } catch { throw APIError(error) }
+        }
+        return person
     }
 
     // MARK: Paging

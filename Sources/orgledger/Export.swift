@@ -29,8 +29,10 @@ struct Export: ParsableCommand {
         let out = FileHandle.standardOutput
         var buffer: [UInt8] = []
         buffer.reserveCapacity(1 << 20)
+        var last = after
         try store.environment.read { txn in
             try store.log.forEachEvent(after: after, in: txn) { seq, hash, bytes in
+                last = seq
                 buffer.append(contentsOf: try EventEnvelope.exportLine(stored: bytes, hash: hash))
                 buffer.append(UInt8(ascii: "\n"))
                 if buffer.count >= 1 << 20 {
@@ -43,18 +45,18 @@ struct Export: ParsableCommand {
         }
         out.write(Data(buffer))
         progress.finish()
-        if let disclose { try writeDisclosure(store, to: disclose) }
+        if let disclose { try writeDisclosure(store, through: last, to: disclose) }
     }
 
     /// The personal-data store's values, in seq order: what `verify --disclosure` and `import
     /// --disclosure` read. The file holds personal data: created 0600, never over an existing file.
-    private func writeDisclosure(_ store: OfflineStore, to path: String) throws {
+    private func writeDisclosure(_ store: OfflineStore, through last: UInt64, to path: String) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw OfflineError("cannot create \(path): \(String(cString: strerror(errno))) (it must not exist yet)") }
         let file = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
         var buffer: [UInt8] = []
         try store.environment.read { txn in
-            for line in try store.tables.people.disclosures(after: after, in: txn) {
+            for line in try store.tables.people.disclosures(after: after, through: last, in: txn) {
                 buffer += line.json
                 buffer.append(UInt8(ascii: "\n"))
                 if buffer.count >= 1 << 20 {

@@ -89,7 +89,7 @@ struct Serve: AsyncParsableCommand {
             try FileManager.default.createDirectory(atPath: options.data, withIntermediateDirectories: true)
             let folderLock = try DataFolderLock(folder: options.data)
             defer { withExtendedLifetime(folderLock) {} }
-            let retention = retainRequestContext > 0 ? retainRequestContext : nil
+            let retention = retainRequestContext  // 0: whatever an earlier setting recorded is erased too
             try await OrgLedgerServer.run(serverOptions, openLedger: { [data = options.data] afterCommit in
                 let ledger = try LMDBLedger(path: data, requestContextRetentionDays: retention, afterCommit: afterCommit)
                 if let reason = ledger.rebuildReason { logger.notice("rebuilt the views before serving", metadata: ["reason": "\(reason)"]) }
@@ -102,6 +102,9 @@ struct Serve: AsyncParsableCommand {
             printError("serve: \(error)")
             throw ExitCode(1)
         } catch let error as LogFormatError {
+            printError("serve: \(error)")
+            throw ExitCode(1)
+        } catch let error as InstanceKeyError {
             printError("serve: \(error)")
             throw ExitCode(1)
         }

@@ -123,6 +123,8 @@ def test_erasure_leaves_no_byte_of_the_person_and_the_log_still_verifies(tmp_pat
         listed = ok(svc.request("GET", "/v1/orgs/acme/api-keys", actor=OWNER))["api_keys"]
         assert [(k["status"], k["void_reason"], k["created_by"]) for k in listed] == [("void", "creator_pending_deletion", gone)]
         problem(svc.request("GET", "/v1/orgs/acme", actor=gone), 403, "account_pending_deletion")
+        problem(svc.request("GET", "/v1/orgs", actor=gone), 403, "account_pending_deletion")
+        problem(svc.request("GET", "/v1/invitations", actor=gone), 403, "account_pending_deletion")
         assert ok(svc.request("GET", "/v1/me", actor=gone))["user"]["status"] == "pending_deletion"
     finally:
         svc.stop()
@@ -369,3 +371,36 @@ def test_a_ledger_moves_with_its_export_disclosure_and_instance_key(tmp_path):
     moved_disclosure = tmp_path / "moved-values.ndjson"
     export(moved, "--disclose", str(moved_disclosure))
     assert moved_disclosure.read_text().splitlines()[: len(lines)] == lines
+
+
+def test_a_new_users_first_command_replays_and_no_key_holds_their_email(tmp_path):
+    svc = start(tmp_path)
+    headers = {"Idempotency-Key": "first-1"}
+    try:
+        first = svc.request("POST", "/v1/orgs", {"handle": "fresh", "display_name": "Fresh"}, actor="new@example.com", headers=headers)
+        again = svc.request("POST", "/v1/orgs", {"handle": "fresh", "display_name": "Fresh"}, actor="new@example.com", headers=headers)
+        assert first.status == again.status == 201 and again.header("idempotent-replayed") == "true" and again.json == first.json
+        refused = svc.request("POST", "/v1/orgs/fresh/invitations", {"emails": ["x@example.com"], "role": "member"}, actor="stranger@example.com",
+                              headers={"Idempotency-Key": "s-1"})
+        problem(refused, 403, "not_a_member")
+        replayed = svc.request("POST", "/v1/orgs/fresh/invitations", {"emails": ["x@example.com"], "role": "member"}, actor="stranger@example.com",
+                               headers={"Idempotency-Key": "s-1"})
+        assert replayed.status == 403 and replayed.header("idempotent-replayed") == "true"
+    finally:
+        svc.stop()
+    # Kept replies are keyed by user id, or a keyed hash of an email that is no one's: never the email.
+    dump = subprocess.run(["mdb_dump", "-p", "-s", "idempotency", str(svc.data)], capture_output=True, timeout=60)
+    assert dump.returncode == 0 and b"first-1" in dump.stdout and b"s-1" in dump.stdout
+    assert b"new@example.com" not in dump.stdout and b"stranger@example.com" not in dump.stdout
+
+
+def test_a_log_without_its_instance_key_is_refused(tmp_path):
+    svc = start(tmp_path)
+    try:
+        create(svc)
+    finally:
+        svc.stop()
+    (svc.data / "instance.key").rename(tmp_path / "kept.key")
+    refused = Service(tmp_path, sock=tmp_path / "again.sock")
+    assert refused.process.wait(timeout=30) == 1
+    assert "instance.key" in refused.output() and not (svc.data / "instance.key").exists()

@@ -126,3 +126,14 @@ extension Command {
         }
     }
 }
+
+extension Command {
+    /// Whether the command can take an org's last active owner away (the rule `decide` checks with
+    /// `DecisionContext.pendingDeletion`): the caller looks owners up only for these.
+    public var canLoseAnOwner: Bool {
+        switch self {
+        case .changeRole, .suspend, .remove: true
+        default: false
+        }
+    }
+}

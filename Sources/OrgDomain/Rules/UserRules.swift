@@ -12,7 +12,7 @@ public enum UserRules {
         case .pendingDeletion:
             throw Refusal(.accountPendingDeletion, "your account is scheduled for deletion; cancel it (DELETE /v1/me/deletion) to act again")
         case .activationRequired:
-            throw Refusal(.activationRequired, "this account was registered again after an erasure and waits for an operator to activate it")
+            throw Refusal(.activationRequired, "this email belonged to an erased account: a new account (made by PATCH /v1/me) waits for an operator to activate it")
         case .erased:
             throw Refusal(.activationRequired, "this account was erased")
         }

@@ -54,7 +54,7 @@ extension LedgerAPI {
         // Pending invitations addressed to the actor.
         router.get("/v1/invitations") { request, _ in
             // Reads create no user: someone the ledger does not know has no invitations.
-            guard let person = try await ledger.person(try request.actor()) else { return Reply.json(["invitations": []]) }
+            guard let person = try await actingPerson(try request.actor()) else { return Reply.json(["invitations": [], "next_cursor": .null]) }
             // Paged by invitation id: one person may be invited by any number of orgs.
             let page = try await ledger.pendingInvitations(to: person.id, page: try idPage(request, idPrefix: "inv"))
             return pageReply(request, key: "invitations", page)

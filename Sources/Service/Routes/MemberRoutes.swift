@@ -57,8 +57,9 @@ extension LedgerAPI {
             let role = body.string("role")
             try body.check()
             let email = try memberEmail(context)
+            let named = try await ledger.person(email)?.id
             return try await execute(request, body: body, target: .id(orgID), command: .changeRole(member: .email(email.value), role: role!), actor: actor) { _, events, state, people in
-                (.ok, memberJSON(state, events, email, people))
+                (.ok, memberJSON(state, events, named, people))
             }
         }
 
@@ -66,8 +67,9 @@ extension LedgerAPI {
             router.post("/v1/orgs/:org/members/:email/\(path)") { request, context in
                 let (actor, orgID) = try await actorAndOrg(request, context)
                 let email = try memberEmail(context)
+                let named = try await ledger.person(email)?.id
                 return try await execute(request, target: .id(orgID), command: make(.email(email.value)), actor: actor) { _, events, state, people in
-                    (.ok, memberJSON(state, events, email, people))
+                    (.ok, memberJSON(state, events, named, people))
                 }
             }
         }
@@ -100,10 +102,10 @@ extension LedgerAPI {
     }
 
     /// The member a command named, as a row: the person of its first event, or (a command that changed
-    /// nothing) the member with that email.
-    func memberJSON(_ state: OrgState?, _ events: [AppliedEvent], _ email: Email, _ people: People) -> JSONValue {
+    /// nothing) `named`, the user the path's email named when the request came in.
+    func memberJSON(_ state: OrgState?, _ events: [AppliedEvent], _ named: UserID?, _ people: People) -> JSONValue {
         guard let state else { return .null }
-        let member = events.first?.event.person.flatMap { state.members[$0] } ?? state.members.values.first { people($0.user)?.email == email }
+        let member = (events.first?.event.person ?? named).flatMap { state.members[$0] }
         return member.map { Reply.value(Render.resolvingPeople(Render.memberRow($0), people)) } ?? .null
     }
 }

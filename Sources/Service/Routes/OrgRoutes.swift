@@ -27,7 +27,7 @@ extension LedgerAPI {
 
         // The orgs the actor belongs to, with its role: paged by org id (?limit=&cursor=).
         router.get("/v1/orgs") { request, _ in
-            guard let person = try await ledger.person(try request.actor()) else { return Reply.json(["orgs": []]) }
+            guard let person = try await actingPerson(try request.actor()) else { return Reply.json(["orgs": [], "next_cursor": .null]) }
             let page = try await ledger.orgs(of: person.id, page: try idPage(request, idPrefix: "org"))
             return Reply.page("orgs", rows: page.rows, nextCursor: page.next, headers: page.next.map { request.nextLink("cursor", $0) } ?? [:])
         }
