@@ -72,7 +72,7 @@ public final class CommandPipeline: Sendable {
         let claim = try handleClaim(for: request.command, in: txn)
         // The people the command names, resolved to users: existing ones, or fresh ids that become
         // users only if the command succeeds.
-        var directory = Directory()
+        var directory = Directory(now: request.now)
         var actor: Actor?
         var actorAccount = UserStatus.active
         if let email = request.actor {
@@ -225,7 +225,11 @@ public final class CommandPipeline: Sendable {
             total += appended
             if !more { break }
         }
-        total += try await writer.submit { [self] txn in try eraseRequestContext(now: now, in: txn) }
+        while true {
+            let (appended, more) = try await writer.submit { [self] txn in try eraseRequestContext(now: now, in: txn) }
+            total += appended
+            if !more { break }
+        }
         _ = try await writer.submit { [self] txn in try forgetIdempotency(before: now, in: txn) }
         return total
     }
@@ -290,20 +294,24 @@ public final class CommandPipeline: Sendable {
         return (appended, due.count == limit)
     }
 
-    /// Erases request context older than the retention (product spec §8) and records the run as one
-    /// `ledger.request_context_erased` when it erased anything.
-    private func eraseRequestContext(now: Timestamp, in txn: borrowing WriteTransaction) throws -> Int {
-        guard let days = requestContextRetentionDays else { return 0 }
+    /// Values one retention transaction erases at most (a catch-up after a long stop runs several).
+    static let requestContextBatch = 50_000
+
+    /// Erases request context older than the retention (product spec §8), one batch, and records it as
+    /// one `ledger.request_context_erased` when it erased anything. Returns (events appended, more to do).
+    private func eraseRequestContext(now: Timestamp, in txn: borrowing WriteTransaction) throws -> (Int, Bool) {
+        guard let days = requestContextRetentionDays else { return (0, false) }
         let log = tables.log
-        let (count, beforeSeq) = try people.eraseRequestContext(recordedBefore: now.adding(days: -days), time: { try log.time(ofSeq: $0, in: txn) }, in: txn)
-        guard count > 0 else { return 0 }
+        let (count, beforeSeq) = try people.eraseRequestContext(
+            recordedBefore: now.adding(days: -days), limit: Self.requestContextBatch, time: { try log.time(ofSeq: $0, in: txn) }, in: txn)
+        guard count > 0 else { return (0, false) }
         let version = try log.version(ofStream: LedgerEvent.stream, in: txn)
         let event = LedgerEvent.requestContextErased(beforeSeq: beforeSeq, count: count)
         let request = AppendRequest(stream: LedgerEvent.stream, expectedVersion: .exactly(version), events: [event.newEvent(at: now)])
         switch try log.append(request, streamVersion: version, in: txn) {
         case .success(let receipt):
             try tables.setMeta(lastSeq: receipt.events.last!.seq, in: txn)  // no org view changes
-            return 1
+            return (1, count >= Self.requestContextBatch)
         case .failure(let error): throw error
         }
     }
@@ -337,7 +345,7 @@ public final class CommandPipeline: Sendable {
 
     func runUserCommand(_ request: UserCommandRequest, render: RenderUserApplied, in txn: borrowing WriteTransaction) throws -> CommandOutcome {
         guard let actorEmail = request.actor else { return .refused(Refusal(.noActor, "say who acts (X-Actor)")) }
-        var directory = Directory()
+        var directory = Directory(now: request.now)
         let (actorID, actorStatus) = try directory.resolve(actorEmail, people: people, in: txn)
         let account: UserID
         if case .activate = request.command {
@@ -462,6 +470,11 @@ struct Directory {
     private(set) var ids: [Email: UserID] = [:]
     private(set) var fresh: [Fresh] = []
 
+    /// The time new users' ids are ordered by (the command's).
+    let now: Timestamp
+
+    init(now: Timestamp) { self.now = now }
+
     mutating func resolve(_ email: Email, people: PeopleStore, in txn: borrowing some TransactionReading & ~Copyable) throws -> (id: UserID, status: UserStatus) {
         if let id = ids[email] {
             return (id, try people.row(id, in: txn)?.status ?? (fresh.first { $0.id == id }?.wasErased == true ? .activationRequired : .active))
@@ -471,7 +484,7 @@ struct Directory {
             return account
         }
         let wasErased = try people.wasErased(email, in: txn)
-        let id = UserID(trusted: ResourceIDs.make(UserID.prefix))
+        let id = UserID(trusted: ResourceIDs.make(UserID.prefix, orderedBy: now))
         ids[email] = id
         fresh.append(Fresh(id: id, email: email, wasErased: wasErased))
         return (id, wasErased ? .activationRequired : .active)

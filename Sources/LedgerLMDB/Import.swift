@@ -114,20 +114,33 @@ struct ImportModel {
     private var claims: [Handle: HandleClaim] = [:]
     private var owed: (stream: String, actor: Actor, at: Timestamp, events: ArraySlice<OrgEvent>)?
     private var heldReplacement: (envelope: EventEnvelope, event: OrgEvent)?
+    /// Each user stream's state so far (nil inside: the stream has not begun).
+    private var users: [UserID: UserState?] = [:]
 
     /// A user stream's event: a user id of the service's shape, an event type of §7 whose data reads
-    /// back exactly, by `system` or a user.
-    private func admitUserEvent(_ envelope: EventEnvelope) -> String? {
-        guard UserID(checking: envelope.stream) != nil else { return "stream \(envelope.stream) is not a user id of the service's shape" }
+    /// back exactly, by `system` or a user, in an order the service could have written
+    /// (`RecordedEventRules.userEventProblem`); the stream's state is folded for the next.
+    private mutating func admitUserEvent(_ envelope: EventEnvelope) -> String? {
+        guard let user = UserID(checking: envelope.stream) else { return "stream \(envelope.stream) is not a user id of the service's shape" }
         guard envelope.actor == "system" || UserID(checking: envelope.actor) != nil else { return "actor is neither system nor a user id" }
-        do {
-            let event = try UserEvent(type: envelope.type, data: envelope.data)
-            guard (try? CanonicalJSON.encode(event.data)) == (try? CanonicalJSON.encode(envelope.data)) else {
-                return "data of \(envelope.type) is not exactly what the event type encodes"
-            }
-            if case .created = event, envelope.version != 1 { return "user.created is the first event of a user's stream" }
-        } catch {
-            return "\(error)"
+        let event: UserEvent
+        do { event = try UserEvent(type: envelope.type, data: envelope.data) } catch { return "\(error)" }
+        guard (try? CanonicalJSON.encode(event.data)) == (try? CanonicalJSON.encode(envelope.data)) else {
+            return "data of \(envelope.type) is not exactly what the event type encodes"
+        }
+        let actor = Actor(recorded: envelope.actor)
+        if let actorID = actor.user, actorID != user, users[actorID] == nil { return "actor \(actorID) has no user.created before" }
+        var state = users[user] ?? nil
+        if let problem = RecordedEventRules.userEventProblem(event, by: actor, at: envelope.at, stream: user, state: state) { return problem }
+        OrgDomain.apply(&state, event, stream: user, EventContext(at: envelope.at, actor: actor, version: envelope.version))
+        users[user] = state
+        return nil
+    }
+
+    /// Every user an org event names (its actor, the person it is about) has a stream begun before it.
+    private func peopleProblem(_ event: OrgEvent, actor: Actor) -> String? {
+        for user in [actor.user, event.person].compactMap({ $0 }) where users[user] == nil {
+            return "\(user) has no user.created before this event"
         }
         return nil
     }
@@ -162,6 +175,7 @@ struct ImportModel {
         case .success(let found): (event, actor) = found
         case .failure(let problem): return problem.description
         }
+        if let problem = peopleProblem(event, actor: actor) { return problem }
         if let owed {
             guard envelope.stream == owed.stream, actor == owed.actor, envelope.at == owed.at, let next = owed.events.first, Self.same(event, next) else {
                 return "the service writes \(owed.events.first.map(Self.described) ?? "nothing") here (by \(owed.actor) at \(owed.at)), not \(Self.described(event))"

@@ -189,10 +189,11 @@ public struct PeopleStore: Sendable {
     static let requestContextBeforeKey = Array("request_context_before".utf8)
 
     /// Erases the request context (`/meta/…` values) of events recorded before `cutoff`, from where the
-    /// last run stopped; returns how many values, and the seq every erased value is before (the first
-    /// event kept, or one past the last looked at). `time` reads an event's `at`.
+    /// last run stopped, at most about `limit` values (whole events); returns how many values, and the
+    /// seq every erased value is before (the first event kept, or one past the last looked at). `time`
+    /// reads an event's `at`.
     func eraseRequestContext(
-        recordedBefore cutoff: Timestamp, time: (UInt64) throws -> Timestamp?, in txn: borrowing WriteTransaction
+        recordedBefore cutoff: Timestamp, limit: Int, time: (UInt64) throws -> Timestamp?, in txn: borrowing WriteTransaction
     ) throws -> (count: Int, beforeSeq: UInt64) {
         let start = try txn.withValue(in: meta, forKey: Self.requestContextBeforeKey) { Keys.readBE64($0) } ?? 1
         var doomed: [(key: [UInt8], owner: UserID)] = []
@@ -202,7 +203,8 @@ public struct PeopleStore: Sendable {
             try cursor.forEach(from: Keys.be64(start)) { entry in
                 let seq = Keys.readBE64(UnsafeRawBufferPointer(rebasing: entry.key[..<8]))
                 if timeOfSeq.seq != seq { timeOfSeq = (seq, try time(seq)) }
-                guard let at = timeOfSeq.at, at < cutoff else {
+                // Stop at the first event kept, or at a seq boundary once `limit` values are gathered.
+                guard let at = timeOfSeq.at, at < cutoff, doomed.count < limit || beforeSeq > seq else {
                     beforeSeq = seq
                     return false
                 }

@@ -184,7 +184,7 @@ extension OrgLedgerServer {
     public static func router(_ api: LedgerAPI) -> Router<BasicRequestContext> {
         let router = Router()
         router.add(middleware: MetricsMiddleware())
-        router.add(middleware: LogRequestsMiddleware(.debug))
+        router.add(middleware: RequestLogMiddleware())
         router.add(middleware: ErrorCountMiddleware(metrics: api.metrics))
         let routes = RouteTable()
         router.add(middleware: ProblemMiddleware(routes: routes))

@@ -95,16 +95,8 @@ struct Serve: AsyncParsableCommand {
                 if let reason = ledger.rebuildReason { logger.notice("rebuilt the views before serving", metadata: ["reason": "\(reason)"]) }
                 return ledger
             }, logger: logger)
-        } catch let error as ServeError {
-            printError("serve: \(error)")
-            throw ExitCode(1)
-        } catch let error as DataFolderLockError {
-            printError("serve: \(error)")
-            throw ExitCode(1)
-        } catch let error as LogFormatError {
-            printError("serve: \(error)")
-            throw ExitCode(1)
-        } catch let error as InstanceKeyError {
+        } catch let error where error is ServeError || error is DataFolderLockError || error is LogFormatError || error is InstanceKeyError {
+            // Refusals to start, with what to do about them: one line, exit 1.
             printError("serve: \(error)")
             throw ExitCode(1)
         }

@@ -145,8 +145,8 @@ struct ImportTests {
 
     @Test("what only the rules forbid is refused: the matrix, the last owner, due times, memberships, one spelling", arguments: [
         ("a viewer raises itself to owner", "cannot_raise_own_role"), ("the last owner leaves", "last_owner"),
-        ("a purge of an active org", "nothing of"), ("a key by a non-member", "not_a_member"),
-        ("a join on a used invitation", "not the first event of anything"), ("a stranger's id suspended", "member_not_found"),
+        ("a purge of an active org", "nothing of"), ("a key by a non-member", "has no user.created before"),
+        ("a join on a used invitation", "not the first event of anything"), ("a stranger's id suspended", "has no user.created before"),
     ])
     func rulesOnly(_ forgery: String, rule: String) async throws {
         let problem = try await Self.smallLog { log, ids in

@@ -154,6 +154,34 @@ struct UserRuleTests {
         #expect(UserRules.accountDeletionEvents(of: email("stranger@example.com"), in: org).isEmpty)
     }
 
+    @Test("an imported user stream must be one the service could have written: order, actor, standing")
+    func recordedUserEvents() {
+        let ada = email("ada@example.com"), mallory = email("mallory@example.com")
+        let created = UserEvent.created(email: PersonalValue(committing: "ada@example.com"), activationRequired: false)
+        func problem(_ event: UserEvent, by actor: Actor, at: Timestamp = t0, state: UserState?) -> String? {
+            RecordedEventRules.userEventProblem(event, by: actor, at: at, stream: ada, state: state)
+        }
+        let active = UserState(id: ada, status: .active, createdAt: t0, version: 1)
+        var pending = active
+        pending.status = .pendingDeletion
+        pending.purgeAt = t0.adding(days: 30)
+        var erased = active
+        erased.status = .erased
+        #expect(problem(created, by: .user(ada), state: nil) == nil)
+        #expect(problem(created, by: .user(ada), state: active) != nil, "a second user.created")
+        #expect(problem(.deletionCanceled, by: .user(ada), state: nil) != nil, "an event before user.created")
+        #expect(problem(.deletionScheduled(purgeAt: t0.adding(days: 30)), by: .user(ada), state: active) == nil)
+        #expect(problem(.deletionScheduled(purgeAt: t0.adding(days: 30)), by: .user(mallory), state: active) != nil, "someone else's deletion")
+        #expect(problem(.deletionScheduled(purgeAt: t0.adding(days: 1)), by: .user(ada), state: active) != nil, "a purge sooner than 30 days")
+        #expect(problem(.erased, by: .user(ada), at: t0.adding(days: 31), state: pending) != nil, "an erasure by a user")
+        #expect(problem(.erased, by: .system, at: t0.adding(days: 29), state: pending) != nil, "an erasure before purge_at")
+        #expect(problem(.erased, by: .system, at: t0.adding(days: 30), state: pending) == nil)
+        #expect(problem(.profileUpdated(name: .some(nil), username: nil, avatarURL: nil), by: .user(ada), state: erased) != nil, "anything after user.erased")
+        #expect(problem(.profileUpdated(name: nil, username: nil, avatarURL: nil), by: .user(ada), state: active) != nil, "a change of nothing")
+        #expect(problem(.activated, by: .user(mallory), state: active) != nil, "activating an active account")
+        #expect(problem(.emailChanged(email: PersonalValue(committing: "x@example.com")), by: .user(mallory), state: active) != nil)
+    }
+
     @Test("every user event type occurs, reads back to its commitments, and is written out for the JSON Schema check")
     func everyUserEventType() throws {
         var ada = Account("ada@example.com")

@@ -126,7 +126,7 @@ sch["MemberStatus"] = {"type": "string", "enum": ["active", "suspended"]}
 sch["InvitationStatus"] = {"type": "string", "enum": ["pending", "accepted", "declined", "revoked", "expired"]}
 sch["OrgID"] = {"examples": ["org_9z1p0kehksww8vwtr6zapjtfjm"], "type": "string", "pattern": ORG_ID, "description": "org_ + 26 characters of lower-case Crockford base32."}
 sch["UserID"] = {"examples": ["usr_8v745ydajwspn660rya1aw9fgr"], "type": "string", "pattern": "^usr_%s{26}$" % BASE32,
-                 "description": "usr_ + 26 characters of lower-case Crockford base32: a person as events name them (product spec §7)."}
+                 "description": "usr_ + 26 characters of lower-case Crockford base32 (the time the user was made, then 80 random bits): a person as events name them (product spec §7)."}
 sch["AccountStatus"] = {"type": "string", "enum": ["active", "pending_deletion", "activation_required", "erased"],
                         "description": "The standing of the person's account (product spec §7)."}
 sch["InvitationID"] = {"examples": ["inv_2cgqe27cwff61rx5ep40g87xtc"], "type": "string", "pattern": INV_ID, "description": "inv_ + 26 characters of lower-case Crockford base32 (128 random bits)."}
@@ -227,7 +227,7 @@ sch["Member"] = obj(member_props, list(member_props))
 sch["MemberPage"] = obj({"members": {"type": "array", "items": S("Member")},
                          "next_cursor": {"anyOf": [S("UserID"), {"type": "null"}], "description": "The last user id of this page, or null"}},
                         ["members", "next_cursor"],
-                        description="Members in byte order of their user id (which an email change does not move); a Link rel=next header while more follow.")
+                        description="Members in byte order of their user id, which is the order their accounts were made (an email change does not move it); a Link rel=next header while more follow.")
 sch["Removed"] = obj({"removed": {"type": "string", "description": "The member's normalized email"},
                       "event": {"type": "string", "enum": ["member.removed", "member.left"]}}, ["removed", "event"])
 inv_props = {"id": S("InvitationID"), "org_id": S("OrgID"), "email": PERSON, "user_id": S("UserID"), "account_status": S("AccountStatus"),

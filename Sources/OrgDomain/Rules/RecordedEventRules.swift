@@ -105,6 +105,40 @@ public enum RecordedEventRules {
         }
     }
 
+    /// Why a user stream's event is not one the service could have written after `state` (nil before
+    /// the stream's first event), or nil. The log holds commitments, not values, so these are the rules
+    /// of `UserRules` and the user `decide` that need none: who acts, in which standing, in what order.
+    public static func userEventProblem(_ event: UserEvent, by actor: Actor, at: Timestamp, stream: UserID, state: UserState?) -> String? {
+        guard let state else {
+            if case .created = event { return nil }
+            return "\(event.type) before the user's user.created"
+        }
+        if case .created = event { return "user.created begins a user's stream, once" }
+        guard state.status != .erased else { return "nothing follows user.erased" }
+        let bySelf = actor == .user(stream)
+        switch event {
+        case .created:
+            return nil
+        case .erased:
+            return actor == .system && UserRules.dueEvents(state, now: at) == [.erased] ? nil : "user.erased is appended by the service (actor system) at the account's purge_at"
+        case .activated:
+            guard state.status == .activationRequired else { return "user.activated of an account that does not wait for activation" }
+            return actor.user != nil && !bySelf ? nil : "user.activated is an operator's, not the account's own"
+        case .profileUpdated(let name, let username, let avatarURL):
+            guard bySelf else { return "only the account's own user changes its profile" }
+            guard name != nil || username != nil || avatarURL != nil else { return "user.profile_updated changes nothing" }
+            return [.active, .activationRequired].contains(state.status) ? nil : "user.profile_updated of an account \(state.status.rawValue)"
+        case .emailChanged:
+            guard bySelf else { return "only the account's own user changes its email" }
+            return state.status == .active ? nil : "user.email_changed of an account \(state.status.rawValue)"
+        case .deletionScheduled(let purgeAt):
+            guard bySelf, state.status == .active else { return "user.deletion_scheduled is the account's own, while active" }
+            return purgeAt == at.adding(days: Policy.deletionGraceDays) ? nil : "purge_at is not \(Policy.deletionGraceDays) days after the scheduling"
+        case .deletionCanceled:
+            return bySelf && state.status == .pendingDeletion ? nil : "user.deletion_canceled is the account's own, while its deletion is scheduled"
+        }
+    }
+
     static func quoted(_ text: String) -> String {
         let shown = text.unicodeScalars.prefix(80).map { $0.isASCII && $0.value >= 0x20 && $0.value < 0x7F ? String($0) : "\\u{\(String($0.value, radix: 16))}" }.joined()
         return "\"" + shown + (text.unicodeScalars.count > 80 ? "…" : "") + "\""
