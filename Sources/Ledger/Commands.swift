@@ -23,6 +23,10 @@ public struct CommandRequest: Sendable {
     /// `If-Match`: the org version the caller saw; a different current version refuses with 412.
     public var ifMatch: UInt64?
     public var meta: EventMeta
+    /// The org API key the command acts through (SCIM, product spec §10) instead of `actor`: the key's
+    /// creator is recorded as the actor, its role decides, and it must verify in the command's own
+    /// transaction. Recorded as `meta.via = "scim"` and `meta.api_key_id`.
+    public var apiKey: String?
 
     public init(target: OrgRef, command: Command, actor: Email?, now: Timestamp, ifMatch: UInt64? = nil, meta: EventMeta = EventMeta()) {
         self.target = target
@@ -31,6 +35,13 @@ public struct CommandRequest: Sendable {
         self.now = now
         self.ifMatch = ifMatch
         self.meta = meta
+    }
+
+    /// A command through an org API key (SCIM).
+    public init(target: OrgRef, command: Command, apiKey: String, now: Timestamp, ifMatch: UInt64? = nil, meta: EventMeta = EventMeta()) {
+        self.init(target: target, command: command, actor: nil, now: now, ifMatch: ifMatch, meta: meta)
+        self.apiKey = apiKey
+        self.meta.via = .scim(apiKeyID: apiKey)
     }
 }
 

@@ -20,6 +20,9 @@ public struct InstanceKey: Sendable {
     /// The keyed hash a username is looked up by.
     public func tag(username: String) -> [UInt8] { tag("orgledger/username/v1\n", username) }
 
+    /// The keyed hash a SCIM `userName` (its `DirectoryProfile.userNameKey`) is looked up by in an org.
+    public func tag(directoryName: String) -> [UInt8] { tag("orgledger/directory-name/v1\n", directoryName) }
+
     private func tag(_ domain: String, _ value: String) -> [UInt8] {
         Array(HMAC<SHA256>.authenticationCode(for: Array(domain.utf8) + Array(value.utf8), using: hmacSecret))
     }

@@ -83,8 +83,17 @@ public protocol Ledger: Sendable {
     /// The people of an org state (as `state(of:at:)` gives), for rendering it: current emails, or erased.
     func people(_ users: [UserID]) async throws -> [UserID: Person]
 
+    /// An org's members as SCIM shows them (product spec §10), that `filter` takes: `count` of them from
+    /// the `startIndex`-th (from 1), in user id order, and how many there are in all; nil for an org
+    /// that is unknown or purged.
+    func directory(of orgID: String, filter: DirectoryFilter, startIndex: Int, count: Int) async throws -> DirectoryPage?
+
+    /// One member as SCIM shows them; nil when not a member (or the org is unknown).
+    func directoryMember(_ user: UserID, of orgID: String) async throws -> DirectoryMember?
+
     /// Stored events after a seq as export lines (NDJSON envelopes with their hash), at most `limit`.
     func events(after seq: UInt64, limit: Int) async throws -> EventLines
+
 }
 
 /// The log's last event.

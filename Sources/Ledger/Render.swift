@@ -177,7 +177,7 @@ public enum Render {
     public static func target(of event: OrgEvent, orgID: String) -> String? {
         switch event {
         case .memberJoined(let user, _, _, _), .memberRoleChanged(let user, _, _), .memberSuspended(let user, _),
-            .memberReinstated(let user, _), .memberRemoved(let user, _, _), .memberLeft(let user, _),
+            .memberReinstated(let user, _), .memberRemoved(let user, _, _), .memberLeft(let user, _), .memberDirectoryUpdated(let user, _),
             .invitationSent(_, let user, _, _), .invitationRevoked(_, let user, _), .invitationAccepted(_, let user),
             .invitationDeclined(_, let user), .invitationExpired(_, let user):
             return user.value

@@ -14,10 +14,11 @@ public struct EventMeta: Sendable, Hashable {
     public var clientIP: PersonalValue?
     public var userAgent: PersonalValue?
     public var idempotencyKey: String?
-    /// How the command arrived when not through the REST API: `scim` (product spec §4, §10).
-    public var via: String?
+    /// How the command arrived when not through the REST API (product spec §4, §10): `meta.via` and
+    /// `meta.api_key_id`. An enum with one string payload, so the meta keeps its size (16 bytes here).
+    public var via: Via?
 
-    public init(requestId: String? = nil, clientIP: PersonalValue? = nil, userAgent: PersonalValue? = nil, idempotencyKey: String? = nil, via: String? = nil) {
+    public init(requestId: String? = nil, clientIP: PersonalValue? = nil, userAgent: PersonalValue? = nil, idempotencyKey: String? = nil, via: Via? = nil) {
         self.requestId = requestId
         self.clientIP = clientIP
         self.userAgent = userAgent
@@ -90,8 +91,7 @@ public struct EventMeta: Sendable, Hashable {
         for case let (field, value?) in values {
             if let why = Self.problem(field, value) { return "meta.\(field.rawValue) \(why)" }
         }
-        if let via, via != "scim" { return "meta.via is not scim" }
-        return nil
+        return nil  // `meta.api_key_id`'s shape is the domain's (`ResourceID`): an import checks it there
     }
 
     /// The `meta` object: only the members that are present.
@@ -101,27 +101,43 @@ public struct EventMeta: Sendable, Hashable {
         if let idempotencyKey { members["idempotency_key"] = .string(idempotencyKey) }
         if let requestId { members["request_id"] = .string(requestId) }
         if let userAgent { members["user_agent"] = userAgent.json }
-        if let via { members["via"] = .string(via) }
+        if case .scim(let keyID)? = via {
+            members["via"] = "scim"
+            members["api_key_id"] = .string(keyID)
+        }
         return .object(members)
     }
 
     public init(json: JSONValue) throws(EnvelopeError) {
         guard case .object(let members) = json else { throw EnvelopeError("meta is not an object") }
+        var channel: String?, keyID: String?
         for (key, value) in members {
             switch key {
             case "client_ip": clientIP = try PersonalValue(json: value)
             case "user_agent": userAgent = try PersonalValue(json: value)
-            case "idempotency_key", "request_id", "via":
+            case "idempotency_key", "request_id", "via", "api_key_id":
                 guard case .string(let s) = value else { throw EnvelopeError("meta.\(key) is not a string") }
                 switch key {
                 case "request_id": requestId = s
-                case "via": via = s
+                case "via": channel = s
+                case "api_key_id": keyID = s
                 default: idempotencyKey = s
                 }
             default: throw EnvelopeError("meta has an unknown member \"\(key)\"")
             }
         }
+        switch (channel, keyID) {
+        case (nil, nil): break
+        case ("scim"?, let keyID?): via = .scim(apiKeyID: keyID)
+        default: throw EnvelopeError("meta.via is \"scim\" with meta.api_key_id, or neither is present")
+        }
     }
+}
+
+/// How a command arrived when not through the REST API (product spec §10).
+public enum Via: Sendable, Hashable {
+    /// SCIM provisioning, through this org API key (its creator is the event's actor).
+    case scim(apiKeyID: String)
 }
 
 /// An event as a command produces it, before the log gives it a place (`seq`, `version`, `prev_hash`).

@@ -80,6 +80,11 @@ public final class CommandPipeline: Sendable {
             actor = .user(resolved.id)
             actorAccount = resolved.status
         }
+        if let keyID = request.apiKey, let creator = state?.apiKeys[keyID]?.createdBy {
+            // Through an API key (SCIM): its creator acts; `decide` checks that the key verifies.
+            actor = .user(creator)
+            actorAccount = try people.row(creator, in: txn)?.status ?? .erased
+        }
         for raw in request.command.emailsNamed {
             if case .success(let email) = Email.parse(raw) { _ = try directory.resolve(email, people: people, in: txn) }
         }
@@ -88,10 +93,13 @@ public final class CommandPipeline: Sendable {
         if request.command.canLoseAnOwner {
             for owner in state?.activeOwners ?? [] where try people.row(owner, in: txn)?.status == .pendingDeletion { ownersPendingDeletion.insert(owner) }
         }
+        // The one directory userName the command claims, and who holds it.
+        let nameClaim = try request.command.directoryUserName.map { name in (name, try self.people.directoryNameHolder(name, in: orgID, txn: txn)) }
         let ids = directory.ids, pending = ownersPendingDeletion
         let context = DecisionContext(
             now: request.now, handleHolder: { handle in claim?.0 == handle ? claim?.1 : nil }, people: { ids[$0] ?? DecisionContext.unknownPeople($0) },
-            actorAccount: actorAccount, pendingDeletion: { pending.contains($0) })
+            actorAccount: actorAccount, pendingDeletion: { pending.contains($0) }, apiKey: request.apiKey,
+            directoryNameHolder: { name in nameClaim?.0 == name ? nameClaim?.1 : nil })
         let events: [OrgEvent]
         switch decide(request.command, by: actor, state: state, context: context) {
         case .failure(let refusal):
@@ -173,6 +181,7 @@ public final class CommandPipeline: Sendable {
         for (event, (recorded, new)) in zip(events, zip(receipt.events, request.events)) {
             if let actorID = actor.user { try people.keep(new.meta.disclosures, seq: recorded.seq, owner: actorID, in: txn) }
             if let person = event.person { try people.noteOrg(orgID, names: person, in: txn) }
+            try keepDirectory(event, seq: recorded.seq, orgID: orgID, in: txn)
             let parts = Projector.parts(for: event, before: state)
             let old = Projector.rows(parts, of: state)
             OrgAggregate.apply(&state, event, EventContext(at: now, actor: actor, version: recorded.version))
@@ -181,6 +190,23 @@ public final class CommandPipeline: Sendable {
         let last = receipt.events.last!
         cache.remember(orgID, head: StateCache.StreamHead(version: last.version, hash: last.hash, maxAt: maxAt), state: state)
         return zip(events, receipt.events).map { AppliedEvent(event: $0, seq: $1.seq, hash: $1.hash) }
+    }
+
+    /// The personal values of a `member.directory_updated` (the member's), and the org's directory
+    /// names: claimed by a profile, freed when a membership ends or the org is purged.
+    private func keepDirectory(_ event: OrgEvent, seq: UInt64, orgID: String, in txn: borrowing WriteTransaction) throws {
+        if let (owner, values) = event.personalValues { try people.keep(values, seq: seq, owner: owner, in: txn) }
+        switch event {
+        case .memberDirectoryUpdated(let user, let profile):
+            guard let userName = profile.userName.disclosed?.value else { throw EnvelopeError("a directory profile was committed without its value") }
+            try people.setDirectoryName(userName, of: user, in: orgID, txn: txn)
+        case .memberRemoved(let user, _, _), .memberLeft(let user, _):
+            try people.dropDirectoryName(of: user, in: orgID, txn: txn)
+        case .purged:
+            try people.dropDirectoryNames(in: orgID, txn: txn)
+        default:
+            break
+        }
     }
 
     private func resolve(_ ref: OrgRef, in txn: borrowing WriteTransaction) throws -> String? {

@@ -114,6 +114,9 @@ struct ImportModel {
     private var claims: [Handle: HandleClaim] = [:]
     private var owed: (stream: String, actor: Actor, at: Timestamp, events: ArraySlice<OrgEvent>)?
     private var heldReplacement: (envelope: EventEnvelope, event: OrgEvent)?
+    /// The first events of a SCIM provision (`invitation.revoked` `provisioned`, `member.joined`), held
+    /// until the `member.directory_updated` whose profile the provision was decided with.
+    private var heldProvision: [(envelope: EventEnvelope, event: OrgEvent)] = []
     /// Each user stream's state so far (nil inside: the stream has not begun).
     private var users: [UserID: UserState?] = [:]
 
@@ -176,6 +179,41 @@ struct ImportModel {
         case .failure(let problem): return problem.description
         }
         if let problem = peopleProblem(event, actor: actor) { return problem }
+        var apiKey: String?
+        if case .scim(let keyID)? = envelope.meta.via {
+            guard ResourceID.isWellFormed(keyID, prefix: "key") else { return "meta.api_key_id \(keyID) is not a key id of the service's shape" }
+            apiKey = keyID
+        }
+        if let first = heldProvision.first {
+            guard envelope.stream == first.envelope.stream, envelope.actor == first.envelope.actor, envelope.at == first.envelope.at else {
+                return "a SCIM provision's \(first.event.type) must be followed by its member.directory_updated"
+            }
+            switch event {
+            case .memberJoined where heldProvision.count == 1 && { if case .invitationRevoked = first.event { true } else { false } }():
+                heldProvision.append((envelope, event))
+                return nil
+            case .memberDirectoryUpdated(_, let profile):
+                let recorded = heldProvision.map(\.event) + [event]
+                let claims = self.claims
+                switch RecordedEventRules.expectedEvents(
+                    startingWith: first.event, actor: actor, at: envelope.at, state: states[envelope.stream], handleHolder: { claims[$0] }, apiKey: apiKey,
+                    provisionedWith: profile)
+                {
+                case .failure(let problem): return problem.description
+                case .success(let expected):
+                    guard expected.count >= recorded.count, zip(expected, recorded).allSatisfy(Self.same) else {
+                        return "the service writes \(expected.map(Self.described).joined(separator: ", ")) here, not \(recorded.map(Self.described).joined(separator: ", "))"
+                    }
+                    for held in heldProvision { apply(held.event, held.envelope) }
+                    apply(event, envelope)
+                    heldProvision = []
+                    if expected.count > recorded.count { owed = (envelope.stream, actor, envelope.at, expected.dropFirst(recorded.count)) }
+                    return nil
+                }
+            default:
+                return "a SCIM provision's \(first.event.type) must be followed by its member.directory_updated, not \(event.type)"
+            }
+        }
         if let owed {
             guard envelope.stream == owed.stream, actor == owed.actor, envelope.at == owed.at, let next = owed.events.first, Self.same(event, next) else {
                 return "the service writes \(owed.events.first.map(Self.described) ?? "nothing") here (by \(owed.actor) at \(owed.at)), not \(Self.described(event))"
@@ -198,8 +236,15 @@ struct ImportModel {
             heldReplacement = (envelope, event)
             return nil
         }
+        switch event {
+        case .invitationRevoked(_, _, .provisioned), .memberJoined(_, _, _?, nil):
+            heldProvision = [(envelope, event)]
+            return nil
+        default:
+            break
+        }
         let claims = self.claims
-        switch RecordedEventRules.expectedEvents(startingWith: event, actor: actor, at: envelope.at, state: states[envelope.stream], handleHolder: { claims[$0] }) {
+        switch RecordedEventRules.expectedEvents(startingWith: event, actor: actor, at: envelope.at, state: states[envelope.stream], handleHolder: { claims[$0] }, apiKey: apiKey) {
         case .failure(let problem): return problem.description
         case .success(let expected):
             guard let first = expected.first, Self.same(first, event) else {
@@ -215,6 +260,7 @@ struct ImportModel {
     var endProblem: String? {
         if let owed { return "the log ends before the \(owed.events.first?.type ?? "") the service writes next" }
         if heldReplacement != nil { return "the log ends after a replacing invitation.revoked, before its invitation.sent" }
+        if let held = heldProvision.first { return "the log ends after a SCIM provision's \(held.event.type), before its member.directory_updated" }
         return nil
     }
 
@@ -270,7 +316,8 @@ enum PeopleImport {
         var pending = Dictionary(grouping: disclosure, by: \.seq)
         let environment = try Environment(path: path)
         let log = try LogTables(environment: environment)
-        let people = try ProjectionTables(environment: environment, log: log, key: key).people
+        let tables = try ProjectionTables(environment: environment, log: log, key: key)
+        let people = tables.people
         try environment.write { txn in
             var states: [UserID: UserState?] = [:]
             var rows: [UserID: UserRow] = [:]
@@ -280,17 +327,20 @@ enum PeopleImport {
             try log.forEachEventBytes(after: 0, in: txn) { seq, bytes in
                 let (view, data) = try EnvelopeView.readWithData(bytes)
                 let lines = pending.removeValue(forKey: seq) ?? []
+                let orgEvent = OrgAggregate.owns(stream: view.stream) ? try OrgAggregate.decode(type: view.type, data: data) : nil
                 if !lines.isEmpty {
                     let envelope = try JSONParser.parse(Array(bytes))
                     for line in lines {
                         if let problem = line.problem(in: envelope) { throw Importer.ImportError(line: 0, message: "disclosure at \(problem)") }
-                        let owner = line.field.hasPrefix("/meta/") ? UserID(checking: view.actor) : UserID(checking: view.stream)
+                        // Request context is the actor's; a user event's values the user's; an org event's
+                        // (a directory profile) the member's.
+                        let owner = line.field.hasPrefix("/meta/") ? UserID(checking: view.actor) : orgEvent?.personalValues?.owner ?? UserID(checking: view.stream)
                         guard let owner else { throw Importer.ImportError(line: 0, message: "disclosure at seq \(seq), field \(line.field): no user owns this value") }
                         kept.append((seq, owner, line))
                     }
                 }
-                if OrgAggregate.owns(stream: view.stream) {
-                    if let person = try OrgAggregate.decode(type: view.type, data: data).person { named.append((view.stream, person)) }
+                if let orgEvent {
+                    if let person = orgEvent.person { named.append((view.stream, person)) }
                 } else if view.stream == LedgerEvent.stream {
                     if case .requestContextErased(let beforeSeq, _) = try LedgerEvent(type: view.type, data: .object(Dictionary(data, uniquingKeysWith: { a, _ in a }))) {
                         contextErasedBefore = max(contextErasedBefore, beforeSeq)
@@ -335,6 +385,14 @@ enum PeopleImport {
             }
             if contextErasedBefore > 0 { try people.restoreRequestContextWatermark(contextErasedBefore, in: txn) }
             for (orgID, user) in named { try people.noteOrg(orgID, names: user, in: txn) }
+            // The directory names (SCIM) of the members whose profile values the disclosure gave.
+            for orgID in Set(named.map(\.orgID)) {
+                guard let state = try StateCache.fold(orgID, tables: tables, in: txn).state, state.status != .purged else { continue }
+                for member in state.members.values {
+                    guard let version = member.directoryVersion, let profile = try DirectoryQuery.profile(orgID, version: version, tables: tables, in: txn) else { continue }
+                    try people.setDirectoryName(profile.userName, of: member.user, in: orgID, txn: txn)
+                }
+            }
         }
     }
 }

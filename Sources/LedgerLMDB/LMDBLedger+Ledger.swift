@@ -168,6 +168,20 @@ extension LMDBLedger: Ledger {
         }
     }
 
+    public func directory(of orgID: String, filter: DirectoryFilter, startIndex: Int, count: Int) async throws -> DirectoryPage? {
+        try await scan { [tables, pipeline] txn in
+            guard let state = try pipeline.cache.state(of: orgID, tables: tables, in: txn), state.status != .purged else { return nil }
+            return try DirectoryQuery.page(state, filter: filter, startIndex: startIndex, count: count, tables: tables, in: txn)
+        }
+    }
+
+    public func directoryMember(_ user: UserID, of orgID: String) async throws -> DirectoryMember? {
+        try point { [tables, pipeline] txn in
+            guard let state = try pipeline.cache.state(of: orgID, tables: tables, in: txn), state.status != .purged, let member = state.members[user] else { return nil }
+            return try DirectoryQuery.directoryMember(member, orgID: orgID, tables: tables, in: txn)
+        }
+    }
+
     public func state(of orgID: String, at point: TimeTravel.Point) async throws -> OrgState? {
         try await scan { [tables] txn in try TimeTravel.state(of: orgID, at: point, tables: tables, in: txn) }
     }

@@ -19,6 +19,8 @@ import OrgDomain
 /// | `user_orgs` | user id ‖ 0 ‖ org id | empty — every org whose stream names the user (a purge visits them) |
 /// | `user_due` | purge time (8 bytes, as `due`) ‖ user id | empty — scheduled account deletions |
 /// | `people_meta` | `request_context_before` | seq (8 bytes BE): request context of every event before it is erased |
+/// | `directory_names` | org id ‖ 0 ‖ `InstanceKey.tag(directoryName:)` | user id — SCIM `userName`s, unique per org (§10) |
+/// | `directory_name_of` | org id ‖ 0 ‖ user id | that tag — what the end of a membership deletes |
 public struct PeopleStore: Sendable {
     public let personal: Database
     public let personalByUser: Database
@@ -29,6 +31,8 @@ public struct PeopleStore: Sendable {
     public let userOrgs: Database
     public let userDue: Database
     public let meta: Database
+    public let directoryNames: Database
+    public let directoryNameOf: Database
     /// Keys the email and username lookups; nil for offline readers of a folder without its key file,
     /// which then find no one by email.
     let key: InstanceKey?
@@ -44,6 +48,8 @@ public struct PeopleStore: Sendable {
         userOrgs = try environment.openDatabase("user_orgs")
         userDue = try environment.openDatabase("user_due")
         meta = try environment.openDatabase("people_meta")
+        directoryNames = try environment.openDatabase("directory_names")
+        directoryNameOf = try environment.openDatabase("directory_name_of")
     }
 
     // MARK: Reading
@@ -182,6 +188,41 @@ public struct PeopleStore: Sendable {
             }
         }
         return out
+    }
+
+    // MARK: Directory names (SCIM)
+
+    /// The member of `orgID` whose directory `userName` has this key (`DirectoryProfile.userNameKey`).
+    public func directoryNameHolder(_ userNameKey: String, in orgID: String, txn: borrowing some TransactionReading & ~Copyable) throws -> UserID? {
+        guard let key else { return nil }
+        return try txn.withValue(in: directoryNames, forKey: Keys.joined(orgID, "") + key.tag(directoryName: userNameKey)) {
+            UserID(trusted: String(decoding: $0, as: UTF8.self))
+        }
+    }
+
+    /// Makes `userName` the member's directory name in the org (replacing the one they had).
+    func setDirectoryName(_ userName: String, of user: UserID, in orgID: String, txn: borrowing WriteTransaction) throws {
+        guard let key else { throw EnvelopeError("the people store is read-only without the instance key") }
+        try dropDirectoryName(of: user, in: orgID, txn: txn)
+        let tag = key.tag(directoryName: DirectoryProfile.userNameKey(userName))
+        try txn.put(in: directoryNames, key: Keys.joined(orgID, "") + tag, value: Array(user.value.utf8))
+        try txn.put(in: directoryNameOf, key: Keys.joined(orgID, user.value), value: tag)
+    }
+
+    /// Frees the member's directory name in the org, if they have one (their membership ended).
+    func dropDirectoryName(of user: UserID, in orgID: String, txn: borrowing WriteTransaction) throws {
+        let reverse = Keys.joined(orgID, user.value)
+        guard let tag = try txn.withValue(in: directoryNameOf, forKey: reverse, { Array($0) }) else { return }
+        try txn.delete(in: directoryNames, key: Keys.joined(orgID, "") + tag)
+        try txn.delete(in: directoryNameOf, key: reverse)
+    }
+
+    /// Frees every directory name of an org (it was purged).
+    func dropDirectoryNames(in orgID: String, txn: borrowing WriteTransaction) throws {
+        let prefix = Keys.joined(orgID, "")
+        for table in [directoryNames, directoryNameOf] {
+            for entry in try Queries.entries(under: prefix, in: table, txn: txn) { try txn.delete(in: table, key: prefix + entry.suffix) }
+        }
     }
 
     // MARK: Retention

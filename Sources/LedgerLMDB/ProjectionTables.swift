@@ -26,7 +26,7 @@ import LedgerCore
 public struct ProjectionTables: Sendable {
     /// Bump when a row's shape or a table's keys change, or which rows exist (the snapshot spacing): the
     /// service rebuilds the projections at start-up when the stored version differs.
-    public static let formatVersion: UInt64 = 8
+    public static let formatVersion: UInt64 = 9
 
     public enum Table: String, CaseIterable, Sendable, Comparable {
         case orgs, handles, members, invitations

@@ -114,6 +114,8 @@ public enum RowSet {
             parts.append(.apiKey(id))
         case .authReset, .orgCreated, .profileUpdated, .handleRenamed, .handleReleased, .deletionScheduled, .deletionCanceled:
             break
+        case .memberDirectoryUpdated:
+            break  // the member row shows no directory value (SCIM reads them from the store)
         case .purged:
             break  // handled as "the org leaves every view"
         }

@@ -70,6 +70,19 @@ final class Ledger {
         return result
     }
 
+    /// Runs a command through an API key (SCIM): the key's creator acts, the key's role decides.
+    /// `nameHolder`: who holds each directory userName key (the ledger's index, here given).
+    @discardableResult
+    func run(
+        _ command: Command, throughKey keyID: String, on orgID: String, nameHolder: @escaping @Sendable (String) -> UserID? = { _ in nil }
+    ) -> Result<[OrgEvent], Refusal> {
+        let creator = orgs[orgID]?.apiKeys[keyID].map { Actor.user($0.createdBy) }
+        let context = DecisionContext(now: now, handleHolder: handleHolder, people: { email($0.value) }, apiKey: keyID, directoryNameHolder: nameHolder)
+        let result = decide(command, by: creator, state: orgs[orgID], context: context)
+        if case .success(let events) = result { append(events, by: creator ?? .system, to: orgID) }
+        return result
+    }
+
     /// Runs a command that must succeed; returns its events.
     @discardableResult
     func must(_ command: Command, by actor: String, on orgID: String, sourceLocation: SourceLocation = #_sourceLocation) -> [OrgEvent] {

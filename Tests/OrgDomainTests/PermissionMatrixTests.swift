@@ -75,7 +75,8 @@ struct MatrixCase: Hashable, CustomTestStringConvertible, Sendable {
         case .createAPIKey, .revokeAPIKey: return cell("create / revoke API keys", role) == "✓"
         case .renameHandle, .resetAuth, .scheduleDeletion, .cancelDeletion:
             return cell("rename handle, reset auth, schedule / cancel deletion", role) == "✓"
-        case .invite, .revokeInvitation, .removeMember, .suspendMember, .reinstateMember:
+        // SCIM's profile changes follow the row of remove, suspend, reinstate (README, "SCIM").
+        case .invite, .revokeInvitation, .removeMember, .suspendMember, .reinstateMember, .updateDirectoryProfile:
             return targetAllowed(cell("invite, revoke invitation, remove, suspend, reinstate: target role", role), target!, invite: action == .invite)
         case .changeRole:
             let c = cell("change a role A→B (both A and B)", role)
@@ -149,6 +150,7 @@ struct PermissionMatrixTests {
         case .removeMember: .remove(email: "target@example.com")
         case .suspendMember: .suspend(email: "target@example.com")
         case .reinstateMember: .reinstate(email: "target@example.com")
+        case .updateDirectoryProfile: .updateDirectoryMember(member: .email("target@example.com"), profile: DirectoryProfile(userName: "target"), active: nil)
         case .changeRole: .changeRole(email: "target@example.com", role: c.newRole!.rawValue)
         case .createAPIKey: .createAPIKey(keyID: "key_new", name: "deploy", role: "viewer", secretSHA256: String(repeating: "b", count: 64))
         case .revokeAPIKey: .revokeAPIKey(keyID: "key_1")

@@ -135,6 +135,11 @@ struct ScenarioTests {
         l.must(.acceptInvitation(id: "inv_a2"), by: "a@example.com", on: acme)
         l.must(.declineInvitation(id: "inv_b"), by: "b@example.com", on: acme)
         l.must(.revokeInvitation(id: "inv_c"), by: owner, on: acme)
+        l.must(.invite(emails: ["p@example.com"], role: "viewer", ttlDays: nil, invitationIDs: ["inv_p"]), by: owner, on: acme)
+        l.must(
+            .provision(person: .email("p@example.com"), profile: DirectoryProfile(userName: "pat", externalID: "00u1", displayName: "Pat", name: #"{"givenName":"Pat"}"#), active: true),
+            by: owner, on: acme)  // revokes inv_p (provisioned)
+        l.must(.updateDirectoryMember(member: .email("p@example.com"), profile: DirectoryProfile(userName: "pat", displayName: "P."), active: false), by: owner, on: acme)
         l.must(.changeRole(email: "a@example.com", role: "moderator"), by: owner, on: acme)
         l.must(.suspend(email: "a@example.com"), by: owner, on: acme)
         l.must(.reinstate(email: "a@example.com"), by: owner, on: acme)

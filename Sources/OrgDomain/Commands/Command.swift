@@ -68,6 +68,13 @@ public enum Command: Sendable, Hashable {
     case scheduleDeletion(confirm: String)
     /// `DELETE /v1/orgs/{org}/deletion`
     case cancelDeletion
+    /// SCIM `POST /Users` (product spec §10): the person becomes a member at once, role `member`, with
+    /// the identity provider's profile of them, suspended at once when `active` is false. A pending
+    /// invitation to them is revoked (`provisioned`).
+    case provision(person: PersonRef, profile: DirectoryProfile, active: Bool)
+    /// SCIM `PUT` / `PATCH /Users/{id}`, all or nothing: a new directory profile (nil: unchanged) and
+    /// `active` (nil: unchanged; `false` suspends, `true` reinstates; already so: nothing).
+    case updateDirectoryMember(member: PersonRef, profile: DirectoryProfile?, active: Bool?)
 }
 
 /// What `decide` may know besides the org's own state: the time, who holds a handle, and the people a
@@ -85,17 +92,29 @@ public struct DecisionContext: Sendable {
     public let actorAccount: UserStatus
     /// Users whose account deletion is scheduled: they count as no owner (product spec §7).
     public let pendingDeletion: @Sendable (UserID) -> Bool
+    /// The API key the command acts through (SCIM, product spec §10), or nil for a person acting: the
+    /// actor is then the key's creator, the key's role decides, and the key must verify.
+    public let apiKey: String?
+    /// The member whose directory `userName` has this key (`DirectoryProfile.userNameKey`) in the org.
+    public let directoryNameHolder: @Sendable (String) -> UserID?
+    /// Commits to a personal value under a fresh salt (the caller's randomness; the domain has none).
+    public let commit: @Sendable (String) -> PersonalValue
 
     public init(
         now: Timestamp, handleHolder: @escaping @Sendable (Handle) -> HandleClaim? = { _ in nil },
         people: @escaping @Sendable (Email) -> UserID = DecisionContext.unknownPeople, actorAccount: UserStatus = .active,
-        pendingDeletion: @escaping @Sendable (UserID) -> Bool = { _ in false }
+        pendingDeletion: @escaping @Sendable (UserID) -> Bool = { _ in false }, apiKey: String? = nil,
+        directoryNameHolder: @escaping @Sendable (String) -> UserID? = { _ in nil },
+        commit: @escaping @Sendable (String) -> PersonalValue = { PersonalValue(committing: $0) }
     ) {
         self.now = now
         self.handleHolder = handleHolder
         self.people = people
         self.actorAccount = actorAccount
         self.pendingDeletion = pendingDeletion
+        self.apiKey = apiKey
+        self.directoryNameHolder = directoryNameHolder
+        self.commit = commit
     }
 
     /// For callers whose commands name people by id only (replays): an email is nobody's.
@@ -121,8 +140,22 @@ extension Command {
         func emails(_ people: [PersonRef]) -> [String] { people.compactMap { if case .email(let raw) = $0 { raw } else { nil } } }
         switch self {
         case .invite(let people, _, _, _): return emails(people)
-        case .changeRole(let person, _), .suspend(let person), .reinstate(let person), .remove(let person): return emails([person])
+        case .changeRole(let person, _), .suspend(let person), .reinstate(let person), .remove(let person), .provision(let person, _, _),
+            .updateDirectoryMember(let person, _, _):
+            return emails([person])
         default: return []
+        }
+    }
+}
+
+extension Command {
+    /// The directory `userName` the command claims (its key, `DirectoryProfile.userNameKey`): the
+    /// caller looks up who holds it before deciding.
+    public var directoryUserName: String? {
+        switch self {
+        case .provision(_, let profile, _): DirectoryProfile.userNameKey(profile.userName)
+        case .updateDirectoryMember(_, let profile?, _): DirectoryProfile.userNameKey(profile.userName)
+        default: nil
         }
     }
 }
@@ -133,6 +166,7 @@ extension Command {
     public var canLoseAnOwner: Bool {
         switch self {
         case .changeRole, .suspend, .remove: true
+        case .updateDirectoryMember(_, _, let active): active == false
         default: false
         }
     }

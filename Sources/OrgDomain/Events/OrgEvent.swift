@@ -24,6 +24,10 @@ public enum OrgEvent: Sendable, Hashable {
     case memberReinstated(user: UserID, role: Role)
     case memberRemoved(user: UserID, role: Role, reason: RemovalReason)
     case memberLeft(user: UserID, role: Role)
+    /// What the org's identity provider keeps about the member (SCIM, product spec §10), as commitments:
+    /// the whole profile each time (a field absent is null). The values belong to the member: they are
+    /// dropped when the membership ends and at the user's erasure.
+    case memberDirectoryUpdated(user: UserID, profile: CommittedDirectoryProfile)
     /// `secretSHA256` is the lower-case hex SHA-256 of the secret; the secret is never in an event.
     case apiKeyCreated(keyID: String, name: String, role: Role, secretSHA256: String, authEpoch: Int)
     case apiKeyRevoked(keyID: String)
@@ -40,6 +44,8 @@ public enum OrgEvent: Sendable, Hashable {
         case replaced
         /// The invitee's account deletion ran out its 30 days (actor `system`).
         case accountDeleted = "account_deleted"
+        /// The identity provider made the invitee a member directly (SCIM `POST /Users`).
+        case provisioned
     }
 
     public enum RemovalReason: String, Sendable, Hashable {
@@ -62,7 +68,7 @@ public enum OrgEvent: Sendable, Hashable {
     public static let allTypes = [
         "org.created", "org.profile_updated", "org.handle_renamed", "org.handle_released",
         "invitation.sent", "invitation.revoked", "invitation.accepted", "invitation.declined", "invitation.expired",
-        "member.joined", "member.role_changed", "member.suspended", "member.reinstated", "member.removed", "member.left",
+        "member.joined", "member.role_changed", "member.suspended", "member.reinstated", "member.removed", "member.left", "member.directory_updated",
         "api_key.created", "api_key.revoked", "org.auth_reset", "org.deletion_scheduled", "org.deletion_canceled", "org.purged",
     ]
 
@@ -84,6 +90,7 @@ public enum OrgEvent: Sendable, Hashable {
         case .memberReinstated: "member.reinstated"
         case .memberRemoved: "member.removed"
         case .memberLeft: "member.left"
+        case .memberDirectoryUpdated: "member.directory_updated"
         case .apiKeyCreated: "api_key.created"
         case .apiKeyRevoked: "api_key.revoked"
         case .authReset: "org.auth_reset"
@@ -123,6 +130,10 @@ public enum OrgEvent: Sendable, Hashable {
             return ["user_id": .string(user.value), "role": .string(role.rawValue), "reason": .string(reason.rawValue)]
         case .memberSuspended(let user, let role), .memberReinstated(let user, let role), .memberLeft(let user, let role):
             return ["user_id": .string(user.value), "role": .string(role.rawValue)]
+        case .memberDirectoryUpdated(let user, let profile):
+            var members: [String: JSONValue] = ["user_id": .string(user.value)]
+            for (field, value) in profile.fields { members[field] = value?.json ?? .null }
+            return .object(members)
         case .apiKeyCreated(let keyID, let name, let role, let secretSHA256, let authEpoch):
             return ["key_id": .string(keyID), "name": .string(name), "role": .string(role.rawValue), "secret_sha256": .string(secretSHA256), "auth_epoch": .int(Int64(authEpoch))]
         case .apiKeyRevoked(let keyID):
@@ -190,6 +201,18 @@ public enum OrgEvent: Sendable, Hashable {
             self = .memberRemoved(user: try r.user("user_id"), role: try r.role("role"), reason: reason)
         case "member.left":
             self = .memberLeft(user: try r.user("user_id"), role: try r.role("role"))
+        case "member.directory_updated":
+            func personal(_ key: String, required: Bool = false) throws(EventDecodingError) -> PersonalValue? {
+                guard let value = r.members[key], value != .null else {
+                    if required { throw r.error("\(key) is missing") }
+                    return nil
+                }
+                do { return try PersonalValue(json: value) } catch { throw r.error("\(key): \(error.message)") }
+            }
+            let profile = CommittedDirectoryProfile(
+                userName: try personal("user_name", required: true)!, externalID: try personal("external_id"), displayName: try personal("display_name"),
+                name: try personal("name"))
+            self = .memberDirectoryUpdated(user: try r.user("user_id"), profile: profile)
         case "api_key.created":
             self = .apiKeyCreated(keyID: try r.string("key_id"), name: try r.string("name"), role: try r.role("role"), secretSHA256: try r.string("secret_sha256"), authEpoch: try r.int("auth_epoch"))
         case "api_key.revoked":
@@ -205,6 +228,13 @@ public enum OrgEvent: Sendable, Hashable {
         default:
             throw EventDecodingError(type: type, message: "unknown event type")
         }
+    }
+
+    /// The personal values this event commits to, by their pointers into the envelope, and whose they
+    /// are (what an erasure of that user deletes).
+    public var personalValues: (owner: UserID, values: [Disclosure])? {
+        guard case .memberDirectoryUpdated(let user, let profile) = self else { return nil }
+        return (user, profile.fields.compactMap { field, value in value.map { Disclosure(pointer: "/data/\(field)", value: $0) } })
     }
 
     /// The event ready for the log.

@@ -77,7 +77,7 @@ private struct Decider {
             let (named, newRole) = try validPair(self.named(person), Role.parse(rawRole))
             let target = try member(named, in: org)
             guard target.role != newRole else { return [] }
-            if target.user == me {
+            if target.user == me, context.apiKey == nil {
                 // Nobody raises their own role; anyone may lower it. Sideways moves follow the matrix.
                 if newRole.isAbove(target.role) { throw Refusal(.cannotRaiseOwnRole, "nobody raises their own role") }
                 if !target.role.isAbove(newRole) {
@@ -110,7 +110,7 @@ private struct Decider {
             let org = try activeMember()
             let named = try valid(self.named(person))
             let target = try member(named, in: org)
-            if target.user == me {
+            if target.user == me, context.apiKey == nil {
                 try requireAnotherActiveOwner(org, ifLosing: target, "leave as")
                 return [.memberLeft(user: me, role: target.role)]
             }
@@ -121,7 +121,7 @@ private struct Decider {
         case .createAPIKey(let keyID, let rawName, let rawRole, let secretSHA256):
             let org = try permitted(.createAPIKey)
             let (name, role) = try validPair(KeyName.parse(rawName), Role.parse(rawRole))
-            guard case .active(let creatorRole) = org.standing(of: actor), Permissions.keyRoles(for: creatorRole).contains(role) else {
+            guard case .active(let creatorRole) = standing(in: org), Permissions.keyRoles(for: creatorRole).contains(role) else {
                 throw Refusal(.notPermitted, "an API key's role can be at most its creator's")
             }
             guard secretSHA256.utf8.count == 64, secretSHA256.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) else {
@@ -156,6 +156,12 @@ private struct Decider {
             let org = try permitted(.cancelDeletion, allowWhileFrozen: true)
             guard org.status == .pendingDeletion else { throw Refusal(.notPendingDeletion, "no deletion is scheduled") }
             return [.deletionCanceled]
+
+        case .provision(let person, let profile, let active):
+            return try provision(person, profile: profile, active: active, by: me)
+
+        case .updateDirectoryMember(let person, let profile, let active):
+            return try updateDirectoryMember(person, profile: profile, active: active)
         }
     }
 
@@ -243,10 +249,91 @@ private struct Decider {
         return events
     }
 
+    /// SCIM's `POST /Users`: a member at once, role `member`, with the identity provider's profile.
+    func provision(_ person: PersonRef, profile: DirectoryProfile, active: Bool, by me: UserID) throws(Refusal) -> [OrgEvent] {
+        let org = try activeMember()
+        try requirePermission(org, .invite, target: .member)
+        let named = try validPerson(person, profile: profile)
+        if org.members[named.user] != nil { throw Refusal(.alreadyMember, "\(named.label) is already a member") }
+        try requireDirectoryName(profile, freeFor: named.user)
+        var events: [OrgEvent] = []
+        if let pending = org.pendingInvitation(to: named.user) {
+            // The invitation is moot once they are in; revoking it needs that right, as re-inviting does.
+            try requirePermission(org, .revokeInvitation, target: pending.role)
+            events.append(.invitationRevoked(invitationID: pending.id, user: named.user, reason: .provisioned))
+        }
+        events.append(.memberJoined(user: named.user, role: .member, invitedBy: me, invitationID: nil))
+        events.append(.memberDirectoryUpdated(user: named.user, profile: profile.committed(context.commit)))
+        if !active {
+            try requirePermission(org, .suspendMember, target: .member)
+            events.append(.memberSuspended(user: named.user, role: .member))
+        }
+        return events
+    }
+
+    /// SCIM's `PUT` / `PATCH /Users/{id}`: the profile and `active` together, or nothing.
+    func updateDirectoryMember(_ person: PersonRef, profile: DirectoryProfile?, active: Bool?) throws(Refusal) -> [OrgEvent] {
+        let org = try activeMember()
+        let named = try validPerson(person, profile: profile)
+        let target = try member(named, in: org)
+        try requirePermission(org, .updateDirectoryProfile, target: target.role)
+        var events: [OrgEvent] = []
+        if let profile {
+            try requireDirectoryName(profile, freeFor: target.user)
+            events.append(.memberDirectoryUpdated(user: target.user, profile: profile.committed(context.commit)))
+        }
+        switch (active, target.status) {
+        case (true?, .suspended):
+            try requirePermission(org, .reinstateMember, target: target.role)
+            events.append(.memberReinstated(user: target.user, role: target.role))
+        case (false?, .active):
+            try requirePermission(org, .suspendMember, target: target.role)
+            try requireAnotherActiveOwner(org, ifLosing: target, "suspend")
+            events.append(.memberSuspended(user: target.user, role: target.role))
+        default:
+            break  // already so, or not asked: SCIM re-sends what is held, and that changes nothing
+        }
+        return events
+    }
+
     // MARK: Checks
 
-    /// The acting user, whose account may act on orgs (product spec §7).
+    /// The person a directory command names, and its profile, valid: every error of both at once.
+    func validPerson(_ person: PersonRef, profile: DirectoryProfile?) throws(Refusal) -> Named {
+        var errors = profile?.problems ?? []
+        switch named(person) {
+        case .success(let named):
+            guard errors.isEmpty else { throw Refusal.invalid(errors) }
+            return named
+        case .failure(let error):
+            errors.insert(error, at: 0)
+            throw Refusal.invalid(errors)
+        }
+    }
+
+    /// A directory `userName` is unique in the org, compared case-insensitively (product spec §10).
+    func requireDirectoryName(_ profile: DirectoryProfile, freeFor user: UserID) throws(Refusal) {
+        if let holder = context.directoryNameHolder(DirectoryProfile.userNameKey(profile.userName)), holder != user {
+            throw Refusal(.userNameTaken, "another member of this org has the userName '\(profile.userName)'")
+        }
+    }
+
+    /// Where the actor stands in the org: through an API key (SCIM), the key's role; else the member's.
+    func standing(in org: OrgState) -> Standing {
+        if let keyID = context.apiKey, let key = org.apiKeys[keyID] { return .active(key.role) }
+        return org.standing(of: actor)
+    }
+
+    /// The acting user, whose account may act on orgs (product spec §7). Through an API key: the key's
+    /// creator, while the key verifies (product spec §1) — its status is decided here, against the very
+    /// state the command changes, so a key revoked a moment ago acts no more.
     func person() throws(Refusal) -> UserID {
+        if let keyID = context.apiKey {
+            guard let state, let key = state.apiKeys[keyID], actor == .user(key.createdBy),
+                key.status(in: state, creatorPendingDeletion: context.actorAccount == .pendingDeletion) == .active
+            else { throw Refusal(.keyNotValid, "the API key does not verify (revoked, void or unknown)") }
+            return key.createdBy
+        }
         switch actor {
         case nil: throw Refusal(.noActor, "say who acts (X-Actor)")
         case .system?: throw Refusal(.systemActor, "'system' acts only through the service's own due events")
@@ -278,7 +365,7 @@ private struct Decider {
     /// The org, with the actor an active member of it.
     func activeMember() throws(Refusal) -> OrgState {
         let org = try existingOrg()
-        switch org.standing(of: actor) {
+        switch standing(in: org) {
         case .active: break
         case .suspended: throw Refusal(.suspended, "a suspended member can do nothing")
         case .nonMember, .anonymous: throw Refusal(.notAMember, "not a member of this org")
@@ -290,12 +377,12 @@ private struct Decider {
     /// The org, with the actor allowed an untargeted action.
     func permitted(_ action: Action, allowWhileFrozen: Bool = false) throws(Refusal) -> OrgState {
         let org = try existingOrg()
-        switch org.standing(of: actor) {
+        switch standing(in: org) {
         case .active: break
         case .suspended: throw Refusal(.suspended, "a suspended member can do nothing")
         case .nonMember, .anonymous: throw Refusal(.notAMember, "not a member of this org")
         }
-        guard Permissions.allows(org.standing(of: actor), action) else {
+        guard Permissions.allows(standing(in: org), action) else {
             throw Refusal(.notPermitted, "your role may not \(action.rawValue.replacingUnderscores())")
         }
         if !allowWhileFrozen { try requireNotFrozen(org) }
@@ -303,7 +390,7 @@ private struct Decider {
     }
 
     func requirePermission(_ org: OrgState, _ action: Action, target: Role, newRole: Role? = nil) throws(Refusal) {
-        guard Permissions.allows(org.standing(of: actor), action, target: target, newRole: newRole) else {
+        guard Permissions.allows(standing(in: org), action, target: target, newRole: newRole) else {
             let what = newRole.map { "\(target) → \($0)" } ?? "\(target)"
             throw Refusal(.notPermitted, "your role may not \(action.rawValue.replacingUnderscores()) for \(what)")
         }

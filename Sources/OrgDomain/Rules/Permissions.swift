@@ -14,6 +14,9 @@ public enum Action: String, Sendable, Hashable, CaseIterable {
     case suspendMember = "suspend_member"
     case reinstateMember = "reinstate_member"
     case changeRole = "change_role"
+    /// Change what the identity provider keeps about a member (SCIM `userName`, `externalId`, `name`,
+    /// …): the row of "remove, suspend, reinstate".
+    case updateDirectoryProfile = "update_directory_profile"
     case createAPIKey = "create_api_key"
     case revokeAPIKey = "revoke_api_key"
     case renameHandle = "rename_handle"
@@ -24,7 +27,7 @@ public enum Action: String, Sendable, Hashable, CaseIterable {
     /// Actions whose permission depends on the role of the member (or invitation) they touch.
     public var isTargeted: Bool {
         switch self {
-        case .invite, .revokeInvitation, .removeMember, .suspendMember, .reinstateMember, .changeRole: true
+        case .invite, .revokeInvitation, .removeMember, .suspendMember, .reinstateMember, .changeRole, .updateDirectoryProfile: true
         default: false
         }
     }
@@ -70,7 +73,7 @@ public enum Permissions {
         case .invite:
             guard let target, target != .owner else { return false }  // owner is granted only by promotion
             return manageableRoles(by: role).contains(target)
-        case .revokeInvitation, .removeMember, .suspendMember, .reinstateMember:
+        case .revokeInvitation, .removeMember, .suspendMember, .reinstateMember, .updateDirectoryProfile:
             guard let target else { return false }
             return manageableRoles(by: role).contains(target)
         case .changeRole:

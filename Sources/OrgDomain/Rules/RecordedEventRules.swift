@@ -40,7 +40,17 @@ public enum RecordedEventRules {
     /// again, or the due-event run. nil: no command produces this event first (`member.joined` only
     /// follows `org.created` or `invitation.accepted`; a replacing `invitation.revoked` belongs to the
     /// `invitation.sent` after it, see `replacement`).
-    public static func producer(of event: OrgEvent, by actor: Actor, at: Timestamp, state: OrgState?) -> Producer? {
+    ///
+    /// `provisionedWith`: the directory profile of a SCIM provision whose first event this is (an
+    /// import holds `invitation.revoked` (`provisioned`) and `member.joined` until the profile after them).
+    public static func producer(of event: OrgEvent, by actor: Actor, at: Timestamp, state: OrgState?, provisionedWith: CommittedDirectoryProfile? = nil) -> Producer? {
+        if let profile = provisionedWith {
+            switch event {
+            case .invitationRevoked(_, let user, .provisioned), .memberJoined(let user, _, _, nil):
+                return .command(.provision(person: .user(user), profile: standIn(for: profile), active: true))
+            default: return nil
+            }
+        }
         // A purge revokes the keys a deleted account made; a key can be the first thing it touches.
         if actor == .system, case .apiKeyRevoked(let id) = event, let creator = state?.apiKeys[id]?.createdBy { return .accountDeletion(creator) }
         switch event {
@@ -54,6 +64,9 @@ public enum RecordedEventRules {
         case .invitationRevoked(let id, _, .revoked): return .command(.revokeInvitation(id: id))
         case .invitationRevoked(_, _, .replaced): return nil
         case .invitationRevoked(_, let user, .accountDeleted): return .accountDeletion(user)
+        case .invitationRevoked(_, _, .provisioned): return nil
+        case .memberDirectoryUpdated(let user, let profile):
+            return .command(.updateDirectoryMember(member: .user(user), profile: standIn(for: profile), active: nil))
         case .invitationAccepted(let id, _): return .command(.acceptInvitation(id: id))
         case .invitationDeclined(let id, _): return .command(.declineInvitation(id: id))
         case .memberJoined: return nil
@@ -82,10 +95,19 @@ public enum RecordedEventRules {
     /// The events the producer of `event` writes, decided again against `state` at `at` by `actor`:
     /// the recorded events must equal them, in order. `replaced` is a replacing `invitation.revoked`
     /// recorded just before an `invitation.sent` (the two events of one invitation).
+    ///
+    /// `apiKey`: the key the events record (`meta.api_key_id`, SCIM): the command is decided through it.
+    /// A directory profile is decided on stand-in values committed back to the recorded commitments: the
+    /// log holds no value to check, so an import checks everything about a profile but its values (and
+    /// the uniqueness of `userName`, which needs them).
     public static func expectedEvents(
-        startingWith event: OrgEvent, actor: Actor, at: Timestamp, state: OrgState?, handleHolder: @escaping @Sendable (Handle) -> HandleClaim?
+        startingWith event: OrgEvent, actor: Actor, at: Timestamp, state: OrgState?, handleHolder: @escaping @Sendable (Handle) -> HandleClaim?,
+        apiKey: String? = nil, provisionedWith: CommittedDirectoryProfile? = nil
     ) -> Result<[OrgEvent], RecordedEventProblem> {
-        switch producer(of: event, by: actor, at: at, state: state) {
+        var recordedProfile = provisionedWith
+        if case .memberDirectoryUpdated(_, let profile) = event { recordedProfile = profile }
+        let commit = recommitting(recordedProfile)
+        switch producer(of: event, by: actor, at: at, state: state, provisionedWith: provisionedWith) {
         case nil:
             return .failure(RecordedEventProblem("\(event.type) is not the first event of anything the service does"))
         case .due?:
@@ -98,7 +120,7 @@ public enum RecordedEventRules {
             }
             return .success(UserRules.accountDeletionEvents(of: user, in: state))
         case .command(let command)?:
-            switch decide(command, by: actor, state: state, context: DecisionContext(now: at, handleHolder: handleHolder)) {
+            switch decide(command, by: actor, state: state, context: DecisionContext(now: at, handleHolder: handleHolder, apiKey: apiKey, commit: commit)) {
             case .success(let events): return .success(events)
             case .failure(let refusal): return .failure(RecordedEventProblem("the service refuses \(event.type) here: \(refusal)"))
             }
@@ -139,6 +161,20 @@ public enum RecordedEventRules {
         }
     }
 
+    /// Values that pass a directory profile's rules, one per recorded field (`recommitting` maps them back).
+    static func standIn(for profile: CommittedDirectoryProfile) -> DirectoryProfile {
+        DirectoryProfile(
+            userName: "user_name", externalID: profile.externalID.map { _ in "external_id" }, displayName: profile.displayName.map { _ in "display_name" },
+            name: profile.name.map { _ in "name" })
+    }
+
+    /// Commits each stand-in value to the recorded commitment of its field.
+    static func recommitting(_ profile: CommittedDirectoryProfile?) -> @Sendable (String) -> PersonalValue {
+        let fields: [(String, PersonalValue)] = profile?.fields.compactMap { field, value in value.map { (field, $0) } } ?? []
+        let recorded = Dictionary(uniqueKeysWithValues: fields)
+        return { standIn in recorded[standIn] ?? PersonalValue(committing: standIn) }
+    }
+
     static func quoted(_ text: String) -> String {
         let shown = text.unicodeScalars.prefix(80).map { $0.isASCII && $0.value >= 0x20 && $0.value < 0x7F ? String($0) : "\\u{\(String($0.value, radix: 16))}" }.joined()
         return "\"" + shown + (text.unicodeScalars.count > 80 ? "…" : "") + "\""
@@ -175,7 +211,7 @@ extension OrgEvent {
         case .invitationSent(_, let user, _, _), .invitationRevoked(_, let user, _), .invitationAccepted(_, let user),
             .invitationDeclined(_, let user), .invitationExpired(_, let user), .memberJoined(let user, _, _, _),
             .memberRoleChanged(let user, _, _), .memberSuspended(let user, _), .memberReinstated(let user, _),
-            .memberRemoved(let user, _, _), .memberLeft(let user, _):
+            .memberRemoved(let user, _, _), .memberLeft(let user, _), .memberDirectoryUpdated(let user, _):
             user
         default: nil
         }

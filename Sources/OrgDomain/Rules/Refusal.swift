@@ -50,18 +50,22 @@ public struct Refusal: Error, Sendable, Hashable, CustomStringConvertible {
         case usernameTaken = "username_taken"
         case soleOwner = "sole_owner"
         case notActivationRequired = "not_activation_required"
+        /// The API key a command acts through does not verify (revoked, void, unknown): product spec §1.
+        case keyNotValid = "api_key_not_valid"
+        /// Another member of the org holds this directory `userName` (SCIM, product spec §10).
+        case userNameTaken = "user_name_taken"
 
         public var kind: Kind {
             switch self {
             case .invalidInput, .confirmationMismatch: .invalid
-            case .noActor: .unauthenticated
+            case .noActor, .keyNotValid: .unauthenticated
             case .systemActor, .notAMember, .suspended, .notPermitted, .cannotRaiseOwnRole, .notInvitee, .accountPendingDeletion,
                 .activationRequired, .notOperator:
                 .forbidden
             case .orgNotFound, .memberNotFound, .invitationNotFound, .apiKeyNotFound, .userNotFound: .notFound
             case .orgExists, .handleTaken, .lastOwner, .pendingDeletion, .notPendingDeletion, .alreadyMember,
                 .alreadySuspended, .notSuspended, .keyRevoked, .tooManyKeys, .emailTaken, .usernameTaken, .soleOwner,
-                .notActivationRequired:
+                .notActivationRequired, .userNameTaken:
                 .conflict
             // Expired or used (accepted, declined, revoked): the invitation is gone for good.
             case .invitationExpired, .invitationNotPending: .gone

@@ -67,13 +67,21 @@ extension OrgState {
         case .invitationExpired(let id, _):
             self.invitations[id]?.status = .expired
         case .memberJoined(let user, let role, let invitedBy, _):
-            self.members[user] = Member(user: user, role: role, status: .active, joinedAt: context.at, invitedBy: invitedBy, membership: context.version)
+            self.members[user] = Member(
+                user: user, role: role, status: .active, joinedAt: context.at, invitedBy: invitedBy, membership: context.version,
+                changedVersion: context.version, changedAt: context.at)
         case .memberRoleChanged(let user, _, let to):
             self.members[user]?.role = to
+            self.members[user]?.changed(context)
         case .memberSuspended(let user, _):
             self.members[user]?.status = .suspended
+            self.members[user]?.changed(context)
         case .memberReinstated(let user, _):
             self.members[user]?.status = .active
+            self.members[user]?.changed(context)
+        case .memberDirectoryUpdated(let user, _):
+            self.members[user]?.directoryVersion = context.version
+            self.members[user]?.changed(context)
         case .memberRemoved(let user, _, _), .memberLeft(let user, _):
             self.members[user] = nil
         case .apiKeyCreated(let keyID, let name, let role, let secretSHA256, let authEpoch):
@@ -102,4 +110,11 @@ extension OrgState {
 /// Folds a sequence of recorded events from nothing.
 public func replay(_ events: some Sequence<(OrgEvent, EventContext)>) -> OrgState? {
     events.reduce(nil) { apply($0, $1.0, $1.1) }
+}
+
+extension Member {
+    mutating func changed(_ context: EventContext) {
+        changedVersion = context.version
+        changedAt = context.at
+    }
 }

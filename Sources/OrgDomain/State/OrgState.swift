@@ -105,6 +105,13 @@ public struct Member: Sendable, Hashable {
     /// for good; a later re-join begins another with another version, so what hung on the old one (an
     /// API key) does not come back.
     public var membership: UInt64
+    /// The stream version of the latest `member.directory_updated` of this membership (SCIM): where its
+    /// directory profile's values are found. nil: the identity provider keeps nothing about them.
+    public var directoryVersion: UInt64? = nil
+    /// The stream version and time of the last event that changed this member (joined, role, status,
+    /// directory profile): SCIM's `meta.version` and `meta.lastModified`.
+    public var changedVersion: UInt64
+    public var changedAt: Timestamp
 }
 
 public struct Invitation: Sendable, Hashable {

@@ -9,7 +9,7 @@ import LedgerCore
 /// bytes, which verify compares). A string is its UTF-8 length (4 bytes) and bytes; an optional a
 /// presence byte and the value; a time its milliseconds (8 bytes); an enum its raw value.
 extension OrgState {
-    static let snapshotLayout: UInt8 = 2
+    static let snapshotLayout: UInt8 = 3
 
     /// How many table entries a snapshot of this state holds: the measure of what one costs.
     public var snapshotEntries: Int { members.count + invitations.count + apiKeys.count + heldHandles.count }
@@ -38,6 +38,9 @@ extension OrgState {
             w.time(member.joinedAt)
             w.optional(member.invitedBy?.value) { $0.string($1) }
             w.int(Int64(bitPattern: member.membership))
+            w.optional(member.directoryVersion) { $0.int(Int64(bitPattern: $1)) }
+            w.int(Int64(bitPattern: member.changedVersion))
+            w.time(member.changedAt)
         }
         w.count(invitations.count)
         for id in invitations.keys.sorted(by: TextRules.bytesPrecede) {
@@ -89,7 +92,8 @@ extension OrgState {
             members[user] = Member(
                 user: user, role: try r.raw(), status: try r.raw(), joinedAt: try r.time(),
                 invitedBy: try r.optional { r in UserID(trusted: try r.string()) },
-                membership: UInt64(bitPattern: try r.int()))
+                membership: UInt64(bitPattern: try r.int()), directoryVersion: try r.optional { r in UInt64(bitPattern: try r.int()) },
+                changedVersion: UInt64(bitPattern: try r.int()), changedAt: try r.time())
         }
         var invitations: Invitations = [:]
         let invitationCount = try r.count()
