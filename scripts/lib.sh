@@ -30,13 +30,16 @@ ensure_swift() {
 # openapi-spec-validator, and runs schemathesis against the live service (its generated cases depend on the
 # version; test_schemathesis.py checks it is this one).
 # rfc8785: the README's ten-line check of an export and its disclosure (Tests/e2e/test_people.py).
-PYTHON_TOOLS=(pytest==9.0.3 jsonschema==4.26.0 PyYAML==6.0.3 openapi-spec-validator==0.9.0 schemathesis==4.32.5 rfc8785==0.1.4)
+# scim2-tester and scim-sanity: the two independent SCIM conformance testers of issue #13 (httpx2: the
+# HTTP engine scim2-client 0.13 drives).
+PYTHON_TOOLS=(pytest==9.0.3 jsonschema==4.26.0 PyYAML==6.0.3 openapi-spec-validator==0.9.0 schemathesis==4.32.5 rfc8785==0.1.4
+    "scim2-tester[httpx2]==0.5.2" scim-sanity==0.7.4)
 
 ensure_python_tools() {
     python3 - "${PYTHON_TOOLS[@]}" 2>/dev/null <<'EOF' && return 0
 import sys
 from importlib.metadata import version
-sys.exit(any(version(name) != wanted for name, _, wanted in (spec.partition("==") for spec in sys.argv[1:])))
+sys.exit(any(version(name.split("[")[0]) != wanted for name, _, wanted in (spec.partition("==") for spec in sys.argv[1:])))
 EOF
     echo "==> installing ${PYTHON_TOOLS[*]} (pip)" >&2
     python3 -m pip install --quiet "${PYTHON_TOOLS[@]}" >&2

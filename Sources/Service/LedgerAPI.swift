@@ -37,6 +37,7 @@ public struct LedgerAPI: Sendable {
         registerAPIKeyRoutes(on: router)
         registerAuditAndLogRoutes(on: router)
         registerAccountRoutes(on: router)
+        registerSCIMRoutes(on: router)
     }
 
     // MARK: {org}

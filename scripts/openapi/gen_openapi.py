@@ -580,6 +580,137 @@ paths["/metrics"] = {
     "get": operation("metrics", "Prometheus metrics (no actor needed)", actor=False,
                      success={"200": ok("Prometheus text format 0.0.4", {"type": "string"}, media="text/plain")})}
 
+# ---- SCIM 2.0 (product spec section 10) ---------------------------------------------------------------------
+# RFC 7643/7644 at /scim/v2 for identity providers. Bearer authentication with an org API key of role admin or
+# owner; bodies and answers are application/scim+json (application/json accepted); errors are RFC 7644 error
+# documents, not problem documents. The RFCs, not this document, are the contract of these routes: the two SCIM
+# conformance testers of Tests/e2e/test_scim.py hold the server to them, so schemathesis does not run here.
+SCIM_MEDIA = "application/scim+json"
+sch["ScimError"] = obj({
+    "schemas": {"type": "array", "items": {"const": "urn:ietf:params:scim:api:messages:2.0:Error"}, "minItems": 1, "maxItems": 1},
+    "status": {"type": "string", "pattern": "^[1-5][0-9]{2}$", "description": "The HTTP status, as a string (RFC 7644 section 3.12)"},
+    "scimType": {"enum": ["invalidFilter", "tooMany", "uniqueness", "mutability", "invalidSyntax", "invalidPath", "noTarget", "invalidValue"]},
+    "detail": {"type": "string"},
+}, required=["schemas", "status", "detail"])
+sch["ScimMeta"] = obj({
+    "resourceType": {"type": "string"}, "created": {"type": "string"}, "lastModified": {"type": "string"},
+    "location": {"type": "string"}, "version": {"type": "string", "pattern": '^W/"[0-9]+"$', "description": "W/\"<version>\": the ETag"},
+})
+sch["ScimUser"] = {"type": "object", "required": ["schemas", "userName"], "description": (
+    "A member of the key's org. id is the user id; userName is any string, unique in the org case-insensitively, set once; "
+    "the email is emails[primary].value (else userName, if it is an email) and changes only through the user's own account "
+    "(a PUT's emails are not applied; a PATCH that changes them is 400 mutability); active false suspends, true reinstates; "
+    "externalId, displayName and name are kept per org as personal values. groups (read-only) is the member's role. "
+    "Attributes OrgLedger does not keep are accepted and not kept."),
+    "properties": {
+        "schemas": {"type": "array", "items": {"type": "string"}, "contains": {"const": "urn:ietf:params:scim:schemas:core:2.0:User"}},
+        "id": {"type": "string", "readOnly": True}, "externalId": {"type": "string"}, "userName": {"type": "string"},
+        "displayName": {"type": "string"},
+        "name": {"type": "object", "properties": {k: {"type": "string"} for k in ("formatted", "familyName", "givenName", "middleName", "honorificPrefix", "honorificSuffix")}},
+        "emails": {"type": "array", "items": {"type": "object", "properties": {"value": {"type": "string"}, "type": {"type": "string"}, "primary": {"type": ["boolean", "string"]}}}},
+        "active": {"type": ["boolean", "string"], "description": "A boolean; \"True\"/\"False\" strings are taken (Entra ID)"},
+        "groups": {"type": "array", "readOnly": True, "items": {"type": "object"}},
+        "meta": dict(S("ScimMeta"), readOnly=True),
+    }}
+sch["ScimGroup"] = {"type": "object", "required": ["schemas", "id", "displayName"], "description": (
+    "A role of the key's org: the groups are fixed (owner, admin, moderator, billing_manager, member, viewer). Adding a member "
+    "moves them to the group's role; removing one moves them back to member; each under every rule of section 2."),
+    "properties": {
+        "schemas": {"type": "array", "items": {"type": "string"}}, "id": {"type": "string"}, "displayName": {"type": "string"},
+        "members": {"type": "array", "items": {"type": "object", "properties": {"value": {"type": "string"}, "display": {"type": "string"}, "$ref": {"type": "string"}, "type": {"type": "string"}}}},
+        "meta": S("ScimMeta"),
+    }}
+sch["ScimListResponse"] = obj({
+    "schemas": {"type": "array", "items": {"const": "urn:ietf:params:scim:api:messages:2.0:ListResponse"}},
+    "totalResults": {"type": "integer", "minimum": 0}, "startIndex": {"type": "integer", "minimum": 1},
+    "itemsPerPage": {"type": "integer", "minimum": 0}, "Resources": {"type": "array", "items": {"type": "object"}},
+}, required=["schemas", "totalResults", "Resources"])
+sch["ScimPatchOp"] = {"type": "object", "required": ["schemas", "Operations"], "description": (
+    "RFC 7644 section 3.5.2: op add, remove or replace in any case; with or without a path; a path-less add or replace "
+    "takes an object of attributes. Paths: userName, emails (unchanged only), active, externalId, displayName, name, "
+    "name.<part>; for groups members and members[value eq \"<user id>\"]. At most 1000 operations, all or nothing for a user."),
+    "properties": {
+        "schemas": {"type": "array", "items": {"type": "string"}},
+        "Operations": {"type": "array", "maxItems": 1000, "items": {"type": "object", "required": ["op"], "properties": {"op": {"type": "string"}, "path": {"type": "string"}, "value": {}}}},
+    }}
+for code, what in [("400", "Invalid input, filter or syntax (scimType says which)"), ("401", "No bearer key, or one that does not verify (WWW-Authenticate: Bearer)"),
+                   ("403", "The key's role may not do this (SCIM needs admin or owner; the permission matrix for the key's role), or a group would be created or deleted"),
+                   ("404", "No such user in the key's org, group, resource type or schema"), ("405", "The path answers other methods (Allow)"),
+                   ("421", "Only on the loopback TCP listener: the Host is not 127.0.0.1, localhost or [::1] with its port"),
+                   ("409", "uniqueness (a member or userName that exists), the last owner, or a state the command meets"),
+                   ("412", "If-Match names another version"), ("413", "The body is larger than 1 MiB"),
+                   ("415", "The body is not JSON"), ("501", "Not implemented (POST /.search)"), ("507", "The disk is full; nothing was written")]:
+    rs["Scim" + code] = {"description": what, "content": {SCIM_MEDIA: {"schema": S("ScimError")}}}
+
+def scim_op(op_id, summary, *, params=(), body=None, success, errors=()):
+    codes = {"400", "401", "403", "421"} | set(errors)
+    if body:
+        codes |= {"413", "415"}
+    responses = dict(success)
+    for code in sorted(codes):
+        responses[code] = RESP("Scim" + code)
+    op = {"operationId": op_id, "summary": summary, "tags": ["SCIM"], "security": [{"scimBearer": []}]}
+    if params:
+        op["parameters"] = list(params)
+    if body:
+        op["requestBody"] = {"required": True, "content": {m: {"schema": S(body)} for m in (SCIM_MEDIA, "application/json")}}
+    op["responses"] = responses
+    return op
+
+def scim_ok(description, schema, status_headers=None):
+    r = {"description": description, "content": {SCIM_MEDIA: {"schema": schema}}}
+    if status_headers:
+        r["headers"] = status_headers
+    return r
+
+components.setdefault("securitySchemes", {})["scimBearer"] = {"type": "http", "scheme": "bearer", "description": "An org API key (olk_...) of role admin or owner"}
+SCIM_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+SCIM_LIST_PARAMS = [
+    {"name": "filter", "in": "query", "required": False, "schema": {"type": "string", "maxLength": 4096},
+     "description": "eq comparisons joined by and, with parentheses: userName, externalId, emails.value, emails[type eq \"work\"].value, displayName, id (Groups: displayName, id). Anything else is 400 invalidFilter."},
+    {"name": "startIndex", "in": "query", "required": False, "schema": {"type": "integer", "default": 1}, "description": "From 1; below 1 is 1"},
+    {"name": "count", "in": "query", "required": False, "schema": {"type": "integer", "default": 100}, "description": "0 to 1000; below 0 is 0, above 1000 is 1000"},
+]
+SCIM_ATTRS = [{"name": n, "in": "query", "required": False, "schema": {"type": "string"}, "description": "Comma-separated attribute paths (RFC 7644 section 3.4.2.5)"} for n in ("attributes", "excludedAttributes")]
+SCIM_ETAG = {"ETag": {"description": "W/\"<version>\"", "schema": {"type": "string"}}}
+IF_MATCH = {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"}, "description": "W/\"<version>\" (weak comparison); 412 on a mismatch"}
+P2 = "/scim/v2"
+paths[P2 + "/ServiceProviderConfig"] = {"get": scim_op("scimServiceProviderConfig", "What the server supports (patch, filter, etag; no bulk, sort or password change)", success={"200": scim_ok("The configuration", {"type": "object"})}, errors=["405"])}
+paths[P2 + "/ResourceTypes"] = {"get": scim_op("scimResourceTypes", "User and Group", success={"200": scim_ok("A ListResponse", S("ScimListResponse"))}, errors=["405"])}
+paths[P2 + "/ResourceTypes/{id}"] = {"get": scim_op("scimResourceType", "One resource type", params=[SCIM_ID], success={"200": scim_ok("The resource type", {"type": "object"})}, errors=["404", "405"])}
+paths[P2 + "/Schemas"] = {"get": scim_op("scimSchemas", "The User and Group schemas as OrgLedger keeps them", success={"200": scim_ok("A ListResponse", S("ScimListResponse"))}, errors=["405"])}
+paths[P2 + "/Schemas/{id}"] = {"get": scim_op("scimSchema", "One schema, by its URN", params=[SCIM_ID], success={"200": scim_ok("The schema", {"type": "object"})}, errors=["404", "405"])}
+paths[P2 + "/.search"] = {"post": scim_op("scimSearch", "Search by POST: not implemented (501); use GET /Users?filter=", success={}, errors=["501"])}
+paths[P2 + "/Users"] = {
+    "get": scim_op("scimListUsers", "The org's members, in user id order, filtered and paged", params=SCIM_LIST_PARAMS + SCIM_ATTRS,
+                   success={"200": scim_ok("A ListResponse of Users", S("ScimListResponse"))}),
+    "post": scim_op("scimCreateUser", "Provision: a member at once (role member; suspended if active is false). A pending invitation to them is revoked (provisioned). An existing member is 409 uniqueness unless the request re-sends what is held (200, nothing written)",
+                    body="ScimUser", success={"201": scim_ok("The new member", S("ScimUser"), dict(SCIM_ETAG, Location={"schema": {"type": "string"}})),
+                                              "200": scim_ok("Exactly what is held was sent again; nothing written", S("ScimUser"), SCIM_ETAG)},
+                    errors=["409", "507"]),
+}
+paths[P2 + "/Users/{id}"] = {
+    "get": scim_op("scimGetUser", "One member", params=[SCIM_ID] + SCIM_ATTRS, success={"200": scim_ok("The member", S("ScimUser"), SCIM_ETAG)}, errors=["404"]),
+    "put": scim_op("scimReplaceUser", "Replace the directory profile and active (userName set once; emails and read-only attributes not applied)", params=[SCIM_ID, IF_MATCH],
+                   body="ScimUser", success={"200": scim_ok("The member", S("ScimUser"), SCIM_ETAG)}, errors=["404", "409", "412", "507"]),
+    "patch": scim_op("scimPatchUser", "Change attributes, all or nothing (one command)", params=[SCIM_ID, IF_MATCH], body="ScimPatchOp",
+                     success={"200": scim_ok("The member", S("ScimUser"), SCIM_ETAG)}, errors=["404", "409", "412", "507"]),
+    "delete": scim_op("scimDeleteUser", "Remove the member from the org (member.removed)", params=[SCIM_ID, IF_MATCH],
+                      success={"204": {"description": "Removed"}}, errors=["404", "409", "412", "507"]),
+}
+paths[P2 + "/Groups"] = {
+    "get": scim_op("scimListGroups", "The six roles as groups", params=SCIM_LIST_PARAMS + SCIM_ATTRS, success={"200": scim_ok("A ListResponse of Groups", S("ScimListResponse"))}),
+    "post": scim_op("scimCreateGroup", "Refused: the groups are the org's fixed roles (403)", success={}),
+}
+paths[P2 + "/Groups/{id}"] = {
+    "get": scim_op("scimGetGroup", "One role and its members", params=[SCIM_ID] + SCIM_ATTRS, success={"200": scim_ok("The group", S("ScimGroup"), SCIM_ETAG)}, errors=["404"]),
+    "put": scim_op("scimReplaceGroup", "Exactly these members in the role: the listed move to it, the others in it move back to member", params=[SCIM_ID, IF_MATCH],
+                   body="ScimGroup", success={"200": scim_ok("The group", S("ScimGroup"), SCIM_ETAG)}, errors=["404", "409", "412", "507"]),
+    "patch": scim_op("scimPatchGroup", "Add members to the role or remove them from it (one role change per member)", params=[SCIM_ID, IF_MATCH], body="ScimPatchOp",
+                     success={"200": scim_ok("The group", S("ScimGroup"), SCIM_ETAG)}, errors=["404", "409", "412", "507"]),
+    "delete": scim_op("scimDeleteGroup", "Refused: the groups are the org's fixed roles (403)", params=[SCIM_ID], success={}),
+}
+
 doc = {
     "openapi": "3.1.0",
     "info": {"title": "OrgLedger", "version": "1.0.0", "description": INFO},

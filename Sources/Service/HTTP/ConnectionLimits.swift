@@ -104,7 +104,7 @@ struct LoopbackHostGuard<Inner: HTTPResponder>: HTTPResponder where Inner.Contex
         guard Self.isAllowed(request.head.authority, port: port) else {
             metrics.requestError(status: 421)
             return APIError(HTTPResponse.Status(code: 421, reasonPhrase: "Misdirected Request"), reason: "host_not_allowed",
-                detail: "this listener answers only Host 127.0.0.1, localhost or [::1]").response
+                detail: "this listener answers only Host 127.0.0.1, localhost or [::1]").response(for: request)
         }
         return try await inner.respond(to: request, context: context)
     }

@@ -19,13 +19,27 @@ public struct APIError: HTTPResponseError, Sendable {
     /// The orgs a `sole_owner` refusal names (their handles).
     public var orgs: [String] = []
     public var headers: HTTPFields = [:]
+    /// RFC 7644 §3.12's `scimType` when `/scim/v2` answers it (`uniqueness`, `invalidValue`, …); nil
+    /// for errors that have none. Derived from `reason` unless a SCIM route says it.
+    public var scimType: String?
 
-    public init(_ status: HTTPResponse.Status, reason: String, detail: String, errors: [FieldError] = [], headers: HTTPFields = [:]) {
+    public init(_ status: HTTPResponse.Status, reason: String, detail: String, errors: [FieldError] = [], headers: HTTPFields = [:], scimType: String? = nil) {
         self.status = status
         self.reason = reason
         self.detail = detail
         self.errors = errors
         self.headers = headers
+        self.scimType = scimType ?? Self.scimType(of: reason)
+    }
+
+    /// The `scimType` of the refusals SCIM can meet (RFC 7644 §3.12, table 9).
+    static func scimType(of reason: String) -> String? {
+        switch reason {
+        case Refusal.Reason.invalidInput.rawValue, Refusal.Reason.confirmationMismatch.rawValue: "invalidValue"
+        case Refusal.Reason.alreadyMember.rawValue, Refusal.Reason.userNameTaken.rawValue: "uniqueness"
+        case "malformed_json", "unsupported_media_type": "invalidSyntax"
+        default: nil
+        }
     }
 
     /// A failure of the storage: 507 when it is full (nothing was written; reads keep working), 503 for
@@ -75,7 +89,24 @@ public struct APIError: HTTPResponseError, Sendable {
         return (try? CanonicalJSON.encode(.object(members))) ?? []
     }
 
-    public func response(from request: Request, context: some RequestContext) throws -> Response { response }
+    public func response(from request: Request, context: some RequestContext) throws -> Response { response(for: request) }
+
+    /// The answer in the form the path speaks: RFC 7644's error under `/scim/`, a problem document elsewhere.
+    public func response(for request: Request) -> Response { SCIM.isSCIMPath(request.uri.path) ? scimResponse : response }
+
+    /// RFC 7644 §3.12: `{"schemas": [Error], "status": "<code>", "scimType"?, "detail"}`; the field
+    /// errors of invalid input are in `detail`.
+    public var scimResponse: Response {
+        var members: [String: JSONValue] = [
+            "schemas": [.string(SCIM.errorSchema)], "status": .string(String(status.code)),
+            "detail": .string(errors.isEmpty ? detail : detail + " (" + errors.map(\.description).joined(separator: "; ") + ")"),
+        ]
+        if let scimType { members["scimType"] = .string(scimType) }
+        var headers = self.headers
+        headers[.contentType] = SCIM.mediaType
+        if status == .unauthorized { headers[.wwwAuthenticate] = "Bearer realm=\"orgledger-scim\"" }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: (try? CanonicalJSON.encode(.object(members))) ?? [])))
+    }
 
     public var response: Response {
         var headers = self.headers

@@ -16,22 +16,22 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let error as APIError {
-            return error.response
+            return error.response(for: request)
         } catch let error as LedgerError {
             context.logger.error("storage failed", metadata: ["error": "\(error)"])
-            return APIError(error).response
+            return APIError(error).response(for: request)
         } catch let error as any HTTPResponseError where error.status == .notFound {
             let allowed = routes.methods(forPath: request.uri.path)
-            guard !allowed.isEmpty else { return APIError(.notFound, reason: "no_such_route", detail: "no route \(request.method) \(request.uri.path)").response }
+            guard !allowed.isEmpty else { return APIError(.notFound, reason: "no_such_route", detail: "no route \(request.method) \(request.uri.path)").response(for: request) }
             return APIError(.methodNotAllowed, reason: "method_not_allowed", detail: "\(request.uri.path) answers \(allowed.joined(separator: ", ")), not \(request.method)",
-                headers: [.allow: allowed.joined(separator: ", ")]).response
+                headers: [.allow: allowed.joined(separator: ", ")]).response(for: request)
         } catch let error as any HTTPResponseError {
             let reason = error.status == .notFound ? "no_such_route" : error.status == .methodNotAllowed ? "method_not_allowed" : "http_error"
             let detail = error.status == .notFound ? "no route \(request.method) \(request.uri.path)" : error.status.reasonPhrase
-            return APIError(error.status, reason: reason, detail: detail).response
+            return APIError(error.status, reason: reason, detail: detail).response(for: request)
         } catch {
             context.logger.error("unexpected error", metadata: ["error": "\(error)"])
-            return APIError(.internalServerError, reason: "internal", detail: "an unexpected error; nothing was acknowledged").response
+            return APIError(.internalServerError, reason: "internal", detail: "an unexpected error; nothing was acknowledged").response(for: request)
         }
     }
 }
