@@ -115,8 +115,13 @@ final class KeepAliveConnection {
 
     /// Sends one request and returns the status.
     func send(_ method: String, _ path: String, actor: String?, body: String? = nil) throws -> Int {
+        try exchange(method, path, headers: actor.map { ["X-Actor: \($0)"] } ?? [], body: body).status
+    }
+
+    /// Sends one request with these header lines; returns the status and the body.
+    func exchange(_ method: String, _ path: String, headers: [String], body: String? = nil) throws -> (status: Int, body: [UInt8]) {
         var request = "\(method) \(path) HTTP/1.1\r\nHost: localhost\r\n"
-        if let actor { request += "X-Actor: \(actor)\r\n" }
+        for header in headers { request += header + "\r\n" }
         if let body { request += "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)" } else { request += "\r\n" }
         var out = Array(request.utf8)
         var sent = 0
@@ -135,8 +140,9 @@ final class KeepAliveConnection {
                     length = Int(line.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) ?? 0
                 }
                 while buffer.count < end.upperBound + length { try fill() }
+                let body = Array(buffer[end.upperBound..<(end.upperBound + length)])
                 buffer.removeFirst(end.upperBound + length)
-                return status
+                return (status, body)
             }
             try fill()
         }
