@@ -94,7 +94,16 @@ public final class CommandPipeline: Sendable {
             for owner in state?.activeOwners ?? [] where try people.row(owner, in: txn)?.status == .pendingDeletion { ownersPendingDeletion.insert(owner) }
         }
         // The one directory userName the command claims, and who holds it.
-        let nameClaim = try request.command.directoryUserName.map { name in (name, try self.people.directoryNameHolder(name, in: orgID, txn: txn)) }
+        // A member the directory keeps nothing about shows their email as userName: that name is theirs too.
+        let nameClaim = try request.command.directoryUserName.map { name in
+            var holder = try self.people.directoryNameHolder(name, in: orgID, txn: txn)
+            if holder == nil, case .success(let email) = Email.parse(name), let user = try self.people.userID(of: email, in: txn),
+                let member = state?.members[user], member.directoryVersion == nil
+            {
+                holder = user
+            }
+            return (name, holder)
+        }
         let ids = directory.ids, pending = ownersPendingDeletion
         let context = DecisionContext(
             now: request.now, handleHolder: { handle in claim?.0 == handle ? claim?.1 : nil }, people: { ids[$0] ?? DecisionContext.unknownPeople($0) },

@@ -408,3 +408,43 @@ def test_an_erasure_drops_the_directory_values(tmp_path):
     for value in (b"Pat Quinn", b"pat-ext-77", b"Pat.Q"):
         assert value not in everything, value
     assert run("verify", "--data", str(later.data)).returncode == 0
+
+
+def test_what_a_hostile_or_careless_client_sends(scim):
+    """The review's attacks: nesting, lookalike userNames, names another member shows, huge group
+    requests, attributes left out of a PUT, and an active-only change to a member the directory keeps
+    nothing about."""
+    svc = scim.svc
+    # A filter nested thousands deep is refused, not recursed into.
+    deep = "(" * 4000 + 'userName eq "a"' + ")" * 4000
+    scim_error(scim.request("GET", "/Users?filter=" + deep.replace(" ", "%20").replace('"', "%22")), 400, "invalidFilter")
+    # userName is an identifier: no white space or invisible scalar.
+    for bad in ("bob ", "bob\u200b", "bo b", "\u00a0bob"):
+        scim_error(scim.request("POST", "/Users", user_body(bad, "bob@example.com")), 400, "invalidValue")
+    # A member invited through the REST API shows their email as userName: no one else may take it.
+    invitation = svc.request("POST", "/v1/orgs/acme/invitations", {"emails": ["rest@example.com"], "role": "member"}, actor=OWNER).json["invitations"][0]["id"]
+    assert svc.request("POST", f"/v1/invitations/{invitation}/accept", actor="rest@example.com").status == 200
+    impostor = user_body("REST@example.com", "impostor@example.com")
+    scim_error(scim.request("POST", "/Users", impostor), 409, "uniqueness")
+    # An active-only PATCH of that member suspends them and writes no directory profile (no stale email kept).
+    rest = scim.ok(scim.request("GET", '/Users?filter=userName%20eq%20%22rest%40example.com%22'))["Resources"][0]
+    start = scim.seq()
+    scim.ok(scim.request("PATCH", f"/Users/{rest['id']}", {"schemas": [PATCH], "Operations": [{"op": "replace", "path": "active", "value": False}]}))
+    assert [e["type"] for e in scim.events_after(start)] == ["member.suspended"]
+    # A PUT without `active` leaves it as held (still suspended).
+    put = scim.ok(scim.request("PUT", f"/Users/{rest['id']}", {"schemas": [USER], "userName": "rest@example.com", "displayName": "Rest"}))
+    assert put["active"] is False and put["displayName"] == "Rest"
+    # Attributes of each value of a multi-valued attribute.
+    picked = scim.ok(scim.request("GET", f"/Users/{rest['id']}?attributes=emails.value"))
+    assert picked["emails"] == [{"value": "rest@example.com"}] and "userName" not in picked
+    dropped = scim.ok(scim.request("GET", f"/Users/{rest['id']}?excludedAttributes=groups.display"))
+    assert all("display" not in g for g in dropped["groups"]) and dropped["groups"][0]["value"] == "member"
+    # A group PUT without members changes nothing; a group request naming over 1000 members is refused whole.
+    uid = scim.ok(scim.request("POST", "/Users", user_body("mod@example.com", "mod@example.com")), 201)["id"]
+    scim.ok(scim.request("PATCH", "/Groups/moderator", {"schemas": [PATCH], "Operations": [{"op": "add", "path": "members", "value": [{"value": uid}] * 50}]}))
+    before = scim.seq()
+    scim.ok(scim.request("PUT", "/Groups/moderator", {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "moderator"}))
+    assert scim.seq() == before
+    many = [{"value": "usr_" + format(n, "026d")} for n in range(1001)]
+    scim_error(scim.request("PATCH", "/Groups/viewer", {"schemas": [PATCH], "Operations": [{"op": "add", "path": "members", "value": many}]}), 400, "tooMany")
+    assert scim.seq() == before

@@ -25,8 +25,8 @@ public enum OrgEvent: Sendable, Hashable {
     case memberRemoved(user: UserID, role: Role, reason: RemovalReason)
     case memberLeft(user: UserID, role: Role)
     /// What the org's identity provider keeps about the member (SCIM, product spec §10), as commitments:
-    /// the whole profile each time (a field absent is null). The values belong to the member: they are
-    /// dropped when the membership ends and at the user's erasure.
+    /// the whole profile each time (a field absent is null). The values belong to the member and go at
+    /// the user's erasure; when the membership ends, the `userName` is freed in the org.
     case memberDirectoryUpdated(user: UserID, profile: CommittedDirectoryProfile)
     /// `secretSHA256` is the lower-case hex SHA-256 of the secret; the secret is never in an event.
     case apiKeyCreated(keyID: String, name: String, role: Role, secretSHA256: String, authEpoch: Int)

@@ -2,8 +2,9 @@ import LedgerCore
 
 /// What an identity provider keeps about one member of one org over SCIM (product spec §10): `userName`,
 /// `externalId`, `displayName` and `name`, as the request gave them. All four are personal values (§8):
-/// an event carries only their commitments (`CommittedDirectoryProfile`), and they are dropped with the
-/// membership and at the user's erasure.
+/// an event carries only their commitments (`CommittedDirectoryProfile`). When the membership ends the
+/// `userName` is freed in the org; the values stay, like every personal value of the user, until the
+/// user's erasure.
 public struct DirectoryProfile: Sendable, Hashable {
     public var userName: String
     public var externalID: String?
@@ -24,20 +25,22 @@ public struct DirectoryProfile: Sendable, Hashable {
     public static let maximumNameBytes = 1024
 
     /// Every field that breaks its rule (SCIM attribute names): non-empty, within its byte limit, no
-    /// control, line separator or bidi control (the rules of display text).
+    /// control, line separator or bidi control (the rules of display text); `userName` is an identifier,
+    /// so no white space or invisible scalar either (`bob`, `bob ` and `bob\u{200B}` would otherwise be
+    /// three users who look the same).
     public var problems: [FieldError] {
         var errors: [FieldError] = []
-        func check(_ field: String, _ value: String?, limit: Int) {
+        func check(_ field: String, _ value: String?, limit: Int, forbidden: (Unicode.Scalar) -> Bool = TextRules.isForbiddenInDisplayText) {
             guard let value else { return }
             if value.isEmpty || !value.unicodeScalars.contains(where: TextRules.isVisible) {
                 errors.append(FieldError(field: field, message: "must not be empty"))
             } else if value.utf8.count > limit {
                 errors.append(FieldError(field: field, message: "must be at most \(limit) bytes"))
-            } else if let bad = value.unicodeScalars.first(where: TextRules.isForbiddenInDisplayText) {
+            } else if let bad = value.unicodeScalars.first(where: forbidden) {
                 errors.append(FieldError(field: field, message: "must not contain the character U+\(String(bad.value, radix: 16, uppercase: true))"))
             }
         }
-        check("userName", userName, limit: Self.maximumValueBytes)
+        check("userName", userName, limit: Self.maximumValueBytes, forbidden: TextRules.isForbiddenInIdentifier)
         check("externalId", externalID, limit: Self.maximumValueBytes)
         check("displayName", displayName, limit: Self.maximumValueBytes)
         check("name", name, limit: Self.maximumNameBytes)

@@ -100,6 +100,9 @@ struct SCIMFilter: Equatable {
             }
         }
 
+        static let maximumDepth = 16
+        var depth = 0
+
         mutating func next() -> Token? {
             guard position < tokens.count else { return nil }
             defer { position += 1 }
@@ -127,6 +130,10 @@ struct SCIMFilter: Equatable {
 
         mutating func primary() throws(APIError) -> [Comparison] {
             if position < tokens.count, tokens[position] == .open {
+                // Each '(' recurses: a bound keeps a hostile filter of thousands from exhausting the stack.
+                depth += 1
+                defer { depth -= 1 }
+                guard depth <= Self.maximumDepth else { throw SCIMFilter.invalid("parentheses nest at most \(Self.maximumDepth) deep") }
                 position += 1
                 let inner = try conjunction()
                 guard next() == .close else { throw SCIMFilter.invalid("a '(' is not closed") }

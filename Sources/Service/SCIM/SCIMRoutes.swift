@@ -103,6 +103,7 @@ extension LedgerAPI {
                 throw SCIMUser.invalid("userName is immutable", scimType: "mutability")
             }
             sent.email = current.email
+            if sent.activeGiven == nil { sent.active = current.active }  // an attribute not sent is not changed
             return try await update(request, key, held, to: sent)
         }
 
@@ -160,8 +161,9 @@ extension LedgerAPI {
             var changes: [(UserID, Role)] = []
             for operation in try patchOperations(try await request.jsonObject()) {
                 changes += try await groupChanges(role, operation, key)
+                _ = try Self.boundedRoleChanges(changes)  // refuse early, before reading more members
             }
-            for (user, target) in changes { try await changeRole(request, key, user, to: target) }
+            for (user, target) in try Self.boundedRoleChanges(changes) { try await changeRole(request, key, user, to: target) }
             let group = try await groupResources([role], key, request)[0]
             return scimReply(selected(group, request), etag: try await orgVersion(key))
         }
@@ -172,8 +174,10 @@ extension LedgerAPI {
             try requireIfMatch(request, try await orgVersion(key))
             let body = SCIMUser.caseInsensitive(try await request.jsonObject())
             if let name = body["displayname"]?.stringValue, name != role.rawValue { throw SCIMUser.invalid("a group's displayName is its role", scimType: "mutability") }
-            for (user, target) in try await groupChanges(role, PatchOperation(op: "replace", path: "members", value: body["members"] ?? .array([])), key) {
-                try await changeRole(request, key, user, to: target)
+            // Without `members` a PUT changes nothing: an absent attribute is not an empty one.
+            if let members = body["members"] {
+                let changes = try await groupChanges(role, PatchOperation(op: "replace", path: "members", value: members), key)
+                for (user, target) in try Self.boundedRoleChanges(changes) { try await changeRole(request, key, user, to: target) }
             }
             let group = try await groupResources([role], key, request)[0]
             return scimReply(selected(group, request), etag: try await orgVersion(key))
@@ -231,11 +235,32 @@ extension LedgerAPI {
     func update(_ request: Request, _ key: VerifiedKey, _ held: DirectoryMember, to user: SCIMUser) async throws -> Response {
         let current = SCIMUser(held)
         let profile = user.profile
-        let changedProfile = held.profile == profile ? nil : profile
+        // A member the directory keeps nothing about (invited through the REST API) shows their email as
+        // userName: a request that leaves exactly that stand-in writes no profile (their email would
+        // otherwise be frozen in one).
+        let standIn = held.profile == nil && profile == SCIMUser(held).profile
+        let changedProfile = held.profile == profile || standIn ? nil : profile
         let changedActive = user.active == current.active ? nil : user.active
         _ = try await scimExecute(request, key, .updateDirectoryMember(member: .user(held.user), profile: changedProfile, active: changedActive))
         guard let member = try await ledger.directoryMember(held.user, of: key.orgID) else { throw APIError.notFound("\(held.user) is no longer a member") }
         return scimReply(selected(SCIMUser.resource(member, base: base(request)), request), etag: member.changedVersion)
+    }
+
+    /// At most this many role changes in one Group request: each is a command of its own.
+    static let maximumRoleChanges = 1000
+
+    /// The role changes to run, each member once (their last requested role), in first-named order;
+    /// more than `maximumRoleChanges` is refused before any runs (`tooMany`).
+    static func boundedRoleChanges(_ changes: [(UserID, Role)]) throws -> [(UserID, Role)] {
+        var last: [UserID: Role] = [:]
+        var order: [UserID] = []
+        for (user, role) in changes {
+            if last.updateValue(role, forKey: user) == nil { order.append(user) }
+        }
+        guard order.count <= maximumRoleChanges else {
+            throw SCIMUser.invalid("at most \(maximumRoleChanges) members change role in one request", scimType: "tooMany")
+        }
+        return order.map { ($0, last[$0]!) }
     }
 
     func changeRole(_ request: Request, _ key: VerifiedKey, _ user: UserID, to role: Role) async throws {
@@ -320,6 +345,7 @@ extension LedgerAPI {
 
     /// The group resources of `roles`, members listed unless `excludedAttributes` drops them.
     func groupResources(_ roles: [Role], _ key: VerifiedKey, _ request: Request) async throws -> [JSONValue] {
+        guard !roles.isEmpty else { return [] }
         let excluded = (request.query("excludedAttributes") ?? "").lowercased().split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         let withMembers = !excluded.contains("members")
         guard let page = try await ledger.directory(of: key.orgID, filter: DirectoryFilter(), startIndex: 1, count: withMembers ? .max : 0) else {

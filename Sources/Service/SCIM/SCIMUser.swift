@@ -47,8 +47,12 @@ struct SCIMUser: Equatable {
         externalID = try Self.optionalString(members["externalid"], "externalId")
         displayName = try Self.optionalString(members["displayname"], "displayName")
         name = try Self.name(members["name"])
-        active = try members["active"].map { value throws(APIError) in try Self.bool(value, "active") } ?? true
+        activeGiven = try members["active"].map { value throws(APIError) in try Self.bool(value, "active") }
+        active = activeGiven ?? true
     }
+
+    /// `active` as the request sent it; nil when it sent none (a PUT then leaves it as held).
+    private(set) var activeGiven: Bool?
 
     /// The directory profile the domain keeps (`name` as canonical JSON text).
     var profile: DirectoryProfile {
@@ -226,10 +230,10 @@ enum AttributeSelection {
                 let asked = wanted.filter { $0.first == lower }
                 if asked.contains(where: { $0.count == 1 }) {
                     kept[key] = value
-                } else if !asked.isEmpty, case .object(let sub) = value {
+                } else if !asked.isEmpty {
+                    // A sub-attribute of a complex attribute, or of each value of a multi-valued one (emails.value).
                     let subs = Set(asked.compactMap { $0.dropFirst().first })
-                    let picked = sub.filter { subs.contains($0.key.lowercased()) }
-                    if !picked.isEmpty { kept[key] = .object(picked) }
+                    if let picked = subAttributes(of: value, where: { subs.contains($0) }) { kept[key] = picked }
                 }
             }
             members = kept
@@ -239,12 +243,26 @@ enum AttributeSelection {
                 guard let key = members.keys.first(where: { $0.lowercased() == path.first }), key.lowercased() != "id", key.lowercased() != "schemas" else { continue }
                 if path.count == 1 {
                     members[key] = nil
-                } else if case .object(var sub) = members[key] {
-                    sub = sub.filter { $0.key.lowercased() != path[1] }
-                    members[key] = sub.isEmpty ? nil : .object(sub)
+                } else if let value = members[key] {
+                    members[key] = subAttributes(of: value, where: { $0 != path[1] })
                 }
             }
         }
         return .object(members)
+    }
+
+    /// The sub-attributes (lower-cased names) `keep` accepts, of an object or of each object in an array;
+    /// nil when nothing is left.
+    private static func subAttributes(of value: JSONValue, where keep: (String) -> Bool) -> JSONValue? {
+        switch value {
+        case .object(let sub):
+            let picked = sub.filter { keep($0.key.lowercased()) }
+            return picked.isEmpty ? nil : .object(picked)
+        case .array(let items):
+            let picked = items.compactMap { subAttributes(of: $0, where: keep) }
+            return picked.isEmpty ? nil : .array(picked)
+        default:
+            return nil
+        }
     }
 }
