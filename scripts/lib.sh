@@ -47,6 +47,7 @@ EOF
 
 ensure_e2e_tools() {
     # util-linux: prlimit, for the file-descriptor limit test; lmdb-utils: mdb_dump, to read the events table's
-    # bytes with a tool that is not ours.
-    apt_install faketime curl util-linux lmdb-utils
+    # bytes with a tool that is not ours; Go with golang.org/x/mod: the independent transparency-log verifier
+    # (Tests/tlog-verifier), built offline against Debian's copy of sumdb/note and sumdb/tlog.
+    apt_install faketime curl util-linux lmdb-utils golang-go golang-golang-x-mod-dev
 }

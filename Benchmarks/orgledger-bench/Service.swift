@@ -263,12 +263,24 @@ func peakRSSOfChild(_ process: Process) -> Double {
         ("an audit page of 100", "/v1/orgs/bench-org-7/audit?limit=100", "owner@org7.example.com"),
         ("time travel, org with 10k events (as_of its 5,000th)", "", "t@tenk.example"),
     ]
-    let tenkSeq = (try SocketJSON.get(socket, "/v1/health", actor: nil))["head_seq"]!.intValue! - 5_000
+    let head = (try SocketJSON.get(socket, "/v1/health", actor: nil))["head_seq"]!.intValue!
+    let tenkSeq = head - 5_000
+    Thread.sleep(forTimeInterval: 1.5)  // a checkpoint covers the head (signed at least once a second)
     for (name, path, actor) in cases {
         let target = path.isEmpty ? "/v1/orgs/tenk?as_of=\(tenkSeq)" : path
         let perClient = path.isEmpty ? 100 : 2_000
         let (rps, h, failures) = load(socket: socket, clients: 16, perClient: perClient) { _, _ in ("GET", target, actor, nil) }
         print("| \(name) | \(16 * perClient) | \(fmt(rps)) | \(h.valueAtPercentile(50)) | \(h.valueAtPercentile(99)) | \(h.valueAtPercentile(99.9)) | \(failures) |")
+    }
+    // Issue #14's target: an inclusion proof (of a seq spread over the log, in the tree at the head) at
+    // no less than 0.7× the rate of /v1/health, measured just above; and the latest checkpoint.
+    let proofs: [(String, @Sendable (Int, Int) -> String)] = [
+        ("an inclusion proof (spread seqs, tree at the head)", { c, n in "/v1/proofs/inclusion?seq=\(1 + (c * 7_919 + n * 104_729) % Int(head))&size=\(head)" }),
+        ("the latest checkpoint", { _, _ in "/v1/log/checkpoint" }),
+    ]
+    for (name, path) in proofs {
+        let (rps, h, failures) = load(socket: socket, clients: 16, perClient: 2_000) { c, n in ("GET", path(c, n), nil, nil) }
+        print("| \(name) | \(16 * 2_000) | \(fmt(rps)) | \(h.valueAtPercentile(50)) | \(h.valueAtPercentile(99)) | \(h.valueAtPercentile(99.9)) | \(failures) |")
     }
     print("(service peak RSS: \(fmt(peakRSSOfChild(process))) MiB)")
     process.terminate()

@@ -8,15 +8,21 @@ import LedgerCore
 ///   bytes that were hashed. Written only with `MDB_APPEND`; never updated or deleted.
 /// - `streams`: key = stream id (UTF-8), a 0 byte, version as 8 big-endian bytes; value = seq. The per-stream
 ///   index for reading one org's history and finding its current version.
+/// - `tree`: the RFC 9162 Merkle tree over the log, its full subtrees' hashes (`LogTree.swift`).
+/// - `checkpoints`: the signed checkpoints of the tree, by tree size (`LogTree.swift`).
 ///
 /// The projections layer calls these inside the writer's transaction, so events and views commit together.
 public struct LogTables: Sendable {
     public let events: Database
     public let streams: Database
+    public let tree: Database
+    public let checkpoints: Database
 
     public init(environment: Environment) throws {
         events = try environment.openDatabase("events")
         streams = try environment.openDatabase("streams")
+        tree = try environment.openDatabase("tree")
+        checkpoints = try environment.openDatabase("checkpoints")
     }
 
     static let hashSize = 32
@@ -185,6 +191,7 @@ public struct LogTables: Sendable {
         try txn.put(
             in: streams, key: Self.streamKey(event.envelope.stream, version: event.version), value: Self.seqKey(event.seq),
             flags: .noOverwrite)
+        try appendLeaf(bytes, seq: event.seq, in: txn)
     }
 
     // MARK: Verification
@@ -221,6 +228,7 @@ public struct LogTables: Sendable {
                 }
             }
         }
+        if problem == nil { problem = try verifyTree(in: txn) }
         return verifier.report(problem: problem)
     }
 

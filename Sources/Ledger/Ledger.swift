@@ -94,6 +94,25 @@ public protocol Ledger: Sendable {
     /// Stored events after a seq as export lines (NDJSON envelopes with their hash), at most `limit`.
     func events(after seq: UInt64, limit: Int) async throws -> EventLines
 
+    // MARK: Evidence (product spec §9)
+
+    /// The signed-note verifier key of the checkpoints (`<origin>+<key hash>+<base64 key>`).
+    var checkpointVerifierKey: String { get }
+
+    /// The latest checkpoint; nil before the first is signed.
+    func latestCheckpoint() async throws -> SignedCheckpoint?
+
+    /// Signs a checkpoint of the tree at the log's head unless the latest already covers it; the latest.
+    func signCheckpoint() async throws -> SignedCheckpoint
+
+    /// A tile's bytes (hashes, or length-prefixed entries); nil when the tree does not hold all of it.
+    func tile(_ address: TileAddress) async throws -> [UInt8]?
+
+    /// The inclusion proof of `seq` in the tree of `size` leaves; nil unless 1 ≤ seq ≤ size ≤ the tree's size.
+    func inclusionProof(seq: UInt64, size: UInt64) async throws -> InclusionProof?
+
+    /// The consistency proof between trees of `old` and `new` leaves; nil unless 1 ≤ old ≤ new ≤ the tree's size.
+    func consistencyProof(from old: UInt64, to new: UInt64) async throws -> [MerkleTree.Hash]?
 }
 
 /// The log's last event.

@@ -205,6 +205,76 @@ extension LMDBLedger: Ledger {
         }
     }
 
+    // MARK: Evidence
+
+    public var checkpointVerifierKey: String { checkpointSigner.verifierKey }
+
+    public func latestCheckpoint() async throws -> SignedCheckpoint? {
+        try point { [log] txn in try log.tables.latestCheckpoint(in: txn).map { SignedCheckpoint(size: $0.size, note: $0.note) } }
+    }
+
+    public func signCheckpoint() async throws -> SignedCheckpoint {
+        let (environment, log, signer) = (environment, log, checkpointSigner)
+        // Most calls find nothing new: a read answers them without waiting for the write lock.
+        let current = try point { txn in (try log.tables.latestCheckpoint(in: txn), try log.tables.head(in: txn).seq) }
+        if let latest = current.0, latest.size >= current.1 { return SignedCheckpoint(size: latest.size, note: latest.note) }
+        do {
+            return try await NIOThreadPool.singleton.runIfActive {
+                try environment.write { txn in
+                    // Every transaction sees the tree whole up to the head: the append writes both.
+                    let size = try log.tables.head(in: txn).seq
+                    if let latest = try log.tables.latestCheckpoint(in: txn), latest.size >= size { return SignedCheckpoint(size: latest.size, note: latest.note) }
+                    let note = try signer.sign(Checkpoint(origin: signer.name, size: size, root: try log.tables.root(size: size, in: txn)).text)
+                    try log.tables.storeCheckpoint(note, size: size, in: txn)
+                    return SignedCheckpoint(size: size, note: note)
+                }
+            }
+        } catch {
+            throw storageError(error)
+        }
+    }
+
+    public func tile(_ address: TileAddress) async throws -> [UInt8]? {
+        try point { [log] txn in
+            let size = try log.tables.head(in: txn).seq
+            let first = address.index * UInt64(Evidence.tileWidth)
+            let end = first + UInt64(address.width)
+            guard let level = address.level else {
+                // An entry bundle: each entry's canonical bytes, a big-endian uint16 length first.
+                guard end <= size else { return nil }
+                var out: [UInt8] = []
+                try log.tables.forEachEventBytes(after: first, in: txn) { seq, bytes in
+                    guard bytes.count <= 0xFFFF else { throw TreeError("seq \(seq) has \(bytes.count) bytes, more than an entry bundle can hold") }
+                    out.append(UInt8(truncatingIfNeeded: bytes.count >> 8))
+                    out.append(UInt8(truncatingIfNeeded: bytes.count))
+                    out.append(contentsOf: bytes)
+                    return seq < end
+                }
+                return out
+            }
+            let treeLevel = level * Evidence.tileHeight
+            guard end <= size >> UInt64(treeLevel) else { return nil }
+            var out: [UInt8] = []
+            out.reserveCapacity(address.width * 32)
+            for index in first..<end { out += try log.tables.node(treeLevel, index, in: txn).bytes }
+            return out
+        }
+    }
+
+    public func inclusionProof(seq: UInt64, size: UInt64) async throws -> InclusionProof? {
+        try point { [log] txn in
+            guard seq >= 1, seq <= size, size <= (try log.tables.head(in: txn).seq) else { return nil }
+            return InclusionProof(seq: seq, treeSize: size, hashes: try log.tables.inclusionProof(seq: seq, size: size, in: txn))
+        }
+    }
+
+    public func consistencyProof(from old: UInt64, to new: UInt64) async throws -> [MerkleTree.Hash]? {
+        try point { [log] txn in
+            guard old >= 1, old <= new, new <= (try log.tables.head(in: txn).seq) else { return nil }
+            return try log.tables.consistencyProof(from: old, to: new, in: txn)
+        }
+    }
+
     // MARK: How reads run
 
     /// A read whose cost does not grow with the data, in a snapshot of its own.

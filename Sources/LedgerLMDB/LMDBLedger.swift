@@ -15,11 +15,14 @@ public final class LMDBLedger: Sendable {
     public let pipeline: CommandPipeline
     /// Whether opening rebuilt the views, and why.
     public let rebuildReason: String?
+    /// Signs the tree's checkpoints with the instance key, named by the origin.
+    public let checkpointSigner: SignedNote.Signer
 
     /// `requestContextRetentionDays`: how long request context (`client_ip`, `user_agent`) is kept (0:
-    /// erased at the next due run, for a service that records none); nil keeps it.
+    /// erased at the next due run, for a service that records none); nil keeps it. `origin` names the log
+    /// in its checkpoints (default `orgledger/<instance id>`).
     public init(
-        path: String, configuration: Environment.Configuration = .init(), requestContextRetentionDays: Int? = 90,
+        path: String, configuration: Environment.Configuration = .init(), requestContextRetentionDays: Int? = 90, origin: String? = nil,
         afterCommit: (@Sendable (Int) -> Void)? = nil
     ) throws {
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
@@ -31,6 +34,8 @@ public final class LMDBLedger: Sendable {
         // lookup (each returning person a new user) and the memory of erased emails.
         let isEmpty = try environment.read { txn in try log.tables.head(in: txn).seq == 0 }
         let key = try InstanceKey.load(path: path + "/" + InstanceKey.fileName, create: isEmpty)
+        // A folder written before the Merkle tree gets its tree once; after that every append keeps it.
+        try environment.write { txn in try log.tables.catchUpTree(in: txn) }
         let tables = try ProjectionTables(environment: environment, log: log.tables, key: key)
         let (format, lastSeq, head) = try environment.read { txn in
             (try tables.storedFormatVersion(in: txn), try tables.lastAppliedSeq(in: txn), try log.tables.head(in: txn).seq)
@@ -50,6 +55,7 @@ public final class LMDBLedger: Sendable {
         self.log = log
         self.tables = tables
         self.rebuildReason = reason
+        self.checkpointSigner = try key.checkpointSigner(origin: origin)
         self.pipeline = CommandPipeline(environment: environment, writer: log.writer, tables: tables, requestContextRetentionDays: requestContextRetentionDays)
     }
 

@@ -97,6 +97,8 @@ public enum Replay {
         phases.empty = clock.lap()
         try environment.write { txn in try write([.audit], from: fold.audit, tables: tables, in: txn) }
         phases.auditWrite = clock.lap()
+        try environment.write { txn in try tables.log.rederiveTree(in: txn) }
+        phases.tree = clock.lap()
         fold.waitUntilRendered()
         phases.renderAndSortWait = clock.lap()
         try environment.write { txn in
@@ -175,13 +177,13 @@ public enum Replay {
 
 /// Seconds spent in each phase of a rebuild (`scripts/bench` prints them).
 public struct RebuildPhases: Sendable, CustomStringConvertible {
-    public var streamIndex = 0.0, fold = 0.0, empty = 0.0, auditWrite = 0.0, renderAndSort = 0.0, renderAndSortWait = 0.0, viewWrite = 0.0
+    public var streamIndex = 0.0, fold = 0.0, empty = 0.0, auditWrite = 0.0, tree = 0.0, renderAndSort = 0.0, renderAndSortWait = 0.0, viewWrite = 0.0
     /// CPU seconds of the fold threads, summed (the machine may not give them a core each).
     public var foldCPU = 0.0
 
     public var description: String {
         func f(_ s: Double) -> String { String(Int((s * 1000).rounded())) + " ms" }
-        return "stream index \(f(streamIndex)), fold \(f(fold)) (CPU \(f(foldCPU))), empty the views \(f(empty)), audit write \(f(auditWrite)) (meanwhile render + sort \(f(renderAndSort)), "
+        return "stream index \(f(streamIndex)), fold \(f(fold)) (CPU \(f(foldCPU))), empty the views \(f(empty)), audit write \(f(auditWrite)), Merkle tree \(f(tree)) (meanwhile render + sort \(f(renderAndSort)), "
             + "waited \(f(renderAndSortWait)) for the rendering), views write \(f(viewWrite)) (sorting the cross-org tables meanwhile)"
     }
 }

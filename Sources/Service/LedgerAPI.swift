@@ -38,6 +38,7 @@ public struct LedgerAPI: Sendable {
         registerAuditAndLogRoutes(on: router)
         registerAccountRoutes(on: router)
         registerSCIMRoutes(on: router)
+        registerEvidenceRoutes(on: router)
     }
 
     // MARK: {org}

@@ -80,6 +80,7 @@ public enum OrgLedgerServer {
                 default: break
                 }
             }),
+            CheckpointService(ledger: ledger, interval: .milliseconds(500), logger: logger),
         ]
         let cap = options.limits.connectionCap()
         let configuration = ApplicationConfiguration(

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LedgerCore
 import Ledger
 import LedgerLMDB
 import Logging
@@ -41,6 +42,9 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("Days to keep request context (X-Client-IP, User-Agent) before it is erased; 0: never stored.", valueName: "DAYS"))
     var retainRequestContext: Int = 90
+
+    @Option(help: ArgumentHelp("The log's name in its signed checkpoints (default orgledger/<instance id>); give every instance of one ledger the same.", valueName: "NAME"))
+    var origin: String?
 
     @Option(name: .customLong("operator"), help: ArgumentHelp("An operator: may call /v1/admin/… (repeatable; env ORGLEDGER_OPERATORS, comma-separated).", valueName: "EMAIL"))
     var operators: [String] = []
@@ -90,12 +94,12 @@ struct Serve: AsyncParsableCommand {
             let folderLock = try DataFolderLock(folder: options.data)
             defer { withExtendedLifetime(folderLock) {} }
             let retention = retainRequestContext  // 0: whatever an earlier setting recorded is erased too
-            try await OrgLedgerServer.run(serverOptions, openLedger: { [data = options.data] afterCommit in
-                let ledger = try LMDBLedger(path: data, requestContextRetentionDays: retention, afterCommit: afterCommit)
+            try await OrgLedgerServer.run(serverOptions, openLedger: { [data = options.data, origin] afterCommit in
+                let ledger = try LMDBLedger(path: data, requestContextRetentionDays: retention, origin: origin, afterCommit: afterCommit)
                 if let reason = ledger.rebuildReason { logger.notice("rebuilt the views before serving", metadata: ["reason": "\(reason)"]) }
                 return ledger
             }, logger: logger)
-        } catch let error where error is ServeError || error is DataFolderLockError || error is LogFormatError || error is InstanceKeyError {
+        } catch let error where error is ServeError || error is DataFolderLockError || error is LogFormatError || error is InstanceKeyError || error is SignedNoteError {
             // Refusals to start, with what to do about them: one line, exit 1.
             printError("serve: \(error)")
             throw ExitCode(1)

@@ -24,17 +24,25 @@ struct Verify: ParsableCommand {
     @Option(help: ArgumentHelp("With --export: check every {field, salt, seq, value} line against the commitment in the export.", valueName: "FILE"))
     var disclosure: String?
 
+    @Option(help: ArgumentHelp("With --export: a signed checkpoint (a file holding the note) the export must extend: its tree of that size has that root.", valueName: "FILE"))
+    var checkpoint: String?
+
+    @Option(help: ArgumentHelp("With --checkpoint: the verifier key that signed it (orgledger checkpoint-key).", valueName: "VKEY"))
+    var key: String?
+
     @Flag(help: .private) var inProcess = false
 
     func validate() throws {
         if disclosure != nil, export == nil { throw ValidationError("--disclosure goes with --export (the export its values are checked against)") }
+        if checkpoint != nil, export == nil { throw ValidationError("--checkpoint goes with --export (the export it pins)") }
+        if (checkpoint == nil) != (key == nil) { throw ValidationError("--checkpoint and --key go together: a checkpoint is only as good as the key it is checked with") }
     }
 
     /// LMDB maps the data file and trusts its pages: a corrupt page can fault (SIGSEGV, SIGBUS) inside
     /// LMDB itself. So the reading runs in a child process (this command again, `--in-process`), and a
     /// child killed by a signal is reported as a corrupt data file: exit 1 with a message, never a crash.
     func run() throws {
-        if let export { return try checkExport(export, disclosure: disclosure) }
+        if let export { return try checkExport(export, disclosure: disclosure, pinned: try pinnedCheckpoint()) }
         if inProcess { return try check() }
         let child = Process()
         child.executableURL = URL(fileURLWithPath: "/proc/self/exe")
@@ -53,7 +61,22 @@ struct Verify: ParsableCommand {
 
     /// An export checked on its own: the chain as `import` checks it, then each disclosed value against
     /// the commitment at its field. Exit 1 naming the first bad seq (and field).
-    private func checkExport(_ path: String, disclosure: String?) throws {
+    /// The `--checkpoint` note opened with `--key`: its signature and origin checked before the export is read.
+    private func pinnedCheckpoint() throws -> Checkpoint? {
+        guard let checkpoint, let key else { return nil }
+        guard let data = FileManager.default.contents(atPath: checkpoint), let note = String(data: data, encoding: .utf8) else {
+            printError("verify: cannot read \(checkpoint)")
+            throw ExitCode(1)
+        }
+        do {
+            return try Checkpoint(note: note, verifier: try SignedNote.Verifier(key))
+        } catch {
+            printError("verify: FAILED — the checkpoint \(checkpoint): \(error)")
+            throw ExitCode(1)
+        }
+    }
+
+    private func checkExport(_ path: String, disclosure: String?, pinned: Checkpoint?) throws {
         var pending: [UInt64: [DisclosureLine]] = [:]
         var disclosed = 0
         if let disclosure {
@@ -70,6 +93,8 @@ struct Verify: ParsableCommand {
             }
         }
         var verifier = ChainVerifier()
+        var tree = MerkleTree.Builder()
+        var pinnedMatched = pinned?.size == 0 && pinned?.root == MerkleTree.emptyRoot
         let progress = ProgressReporter(label: "verify export", total: 0)
         for line in try InputLines(path: path, maximumLine: Importer.maximumLineBytes) where !line.isEmpty {
             let decoded: (envelope: EventEnvelope, hash: ChainHash?)
@@ -86,6 +111,16 @@ struct Verify: ParsableCommand {
                 printError("verify: FAILED at seq \(problem.seq): \(problem.reason)")
                 throw ExitCode(1)
             }
+            if let pinned {
+                tree.append(leaf: MerkleTree.leafHash(bytes))
+                if tree.size == pinned.size {
+                    guard tree.root == pinned.root else {
+                        printError("verify: FAILED — the export's first \(pinned.size) events do not have the pinned checkpoint's root: the log was rewritten")
+                        throw ExitCode(1)
+                    }
+                    pinnedMatched = true
+                }
+            }
             if let items = pending.removeValue(forKey: decoded.envelope.seq) {
                 let envelope = try JSONParser.parse(line)
                 if let problem = items.lazy.compactMap({ $0.problem(in: envelope) }).first {
@@ -100,8 +135,13 @@ struct Verify: ParsableCommand {
             printError("verify: FAILED — disclosure at seq \(seq), field \(pending[seq]![0].field): the export has no event \(seq)")
             throw ExitCode(1)
         }
+        if let pinned, !pinnedMatched {
+            printError("verify: FAILED — the export has \(verifier.count) events; the pinned checkpoint covers \(pinned.size): the log lost events")
+            throw ExitCode(1)
+        }
         let values = disclosure == nil ? "" : "; \(disclosed) disclosed values open their commitments"
-        print("verify: ok — \(verifier.count) events, chain intact, head seq \(verifier.head.seq) hash \(verifier.head.hash.hex)\(values)")
+        let pin = pinned.map { "; extends the checkpoint of \($0.origin) at size \($0.size)" } ?? ""
+        print("verify: ok — \(verifier.count) events, chain intact, head seq \(verifier.head.seq) hash \(verifier.head.hash.hex)\(values)\(pin)")
     }
 
     private func check() throws {

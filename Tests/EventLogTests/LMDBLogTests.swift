@@ -23,8 +23,10 @@ struct LMDBLogTests {
         let dataFile = folder.path + "/data.mdb"
         var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: dataFile)))
         let marker = Array("tamper-target-marker".utf8)
-        let offset = try #require(bytes.firstRange(of: marker)?.lowerBound)
-        bytes[offset] ^= 0x01
+        // Every copy: LMDB's copy-on-write leaves stale copies of the page in freed pages.
+        let offsets = bytes.ranges(of: marker).map(\.lowerBound)
+        try #require(!offsets.isEmpty)
+        for offset in offsets { bytes[offset] ^= 0x01 }
         try Data(bytes).write(to: URL(fileURLWithPath: dataFile))
 
         let log = try LMDBEventLog(path: folder.path)

@@ -19,6 +19,8 @@ def test_the_document_is_valid_openapi():
 
 def test_documented_routes_equal_registered_routes():
     registered = set(subprocess.run([str(BIN / "orgledger"), "routes"], capture_output=True, text=True, check=True).stdout.split("\n")) - {""}
+    # OpenAPI has no parameter spanning several segments: the tiles' catch-all is documented as {tile}.
+    registered = {route.replace("/v1/log/tile/**", "/v1/log/tile/{tile}") for route in registered}
     documented = {f"{method.upper()} {path}" for path, item in DOC["paths"].items() for method in item if method in METHODS}
     assert registered - documented == set(), "routes the server registers but the document lacks"
     assert documented - registered == set(), "routes the document names but the server lacks"

@@ -580,6 +580,43 @@ paths["/metrics"] = {
     "get": operation("metrics", "Prometheus metrics (no actor needed)", actor=False,
                      success={"200": ok("Prometheus text format 0.0.4", {"type": "string"}, media="text/plain")})}
 
+# ---- Evidence (product spec section 9): the log as a transparency log, C2SP tlog-tiles layout -------------------
+components["schemas"]["Base64Hash"] = {"type": "string", "pattern": "^[A-Za-z0-9+/]{43}=$", "description": "A SHA-256 tree hash, base64"}
+components["schemas"]["InclusionProof"] = obj({
+    "seq": {"type": "integer", "minimum": 1}, "leaf_index": {"type": "integer", "minimum": 0, "description": "seq - 1"},
+    "tree_size": {"type": "integer", "minimum": 1},
+    "hashes": {"type": "array", "items": S("Base64Hash"), "description": "The RFC 9162 audit path, leaf side first"}},
+    required=("seq", "leaf_index", "tree_size", "hashes"))
+components["schemas"]["ConsistencyProof"] = obj({
+    "from": {"type": "integer", "minimum": 1}, "to": {"type": "integer", "minimum": 1},
+    "hashes": {"type": "array", "items": S("Base64Hash"), "description": "The RFC 9162 consistency proof"}},
+    required=("from", "to", "hashes"))
+def tree_size_param(name, description, required):
+    return {"name": name, "in": "query", "required": required, "description": description,
+            "schema": {"type": "integer", "minimum": 1, "maximum": 2**62}}
+paths["/v1/log/checkpoint"] = {
+    "get": operation("checkpoint", "The latest signed checkpoint: a C2SP tlog-checkpoint (origin, tree size, base64 root) as a C2SP signed note, "
+                     "Ed25519, signed at least once a second while the log grows; check it with the key of `orgledger checkpoint-key`",
+                     actor=False, success={"200": ok("The signed note", {"type": "string"}, media="text/plain")}, errors=["404"])}
+paths["/v1/log/tile/{tile}"] = {
+    "get": operation("tile", "A tile as C2SP tlog-tiles lays them out (height 8); immutable once it exists", actor=False, params=[
+        {"name": "tile", "in": "path", "required": True,
+         "description": "Several segments (OpenAPI has no parameter that spans them): `<L>/<N>[.p/<W>]` (the hashes at tree level 8L, "
+                        "256 from index 256N, or W of them) or `entries/<N>[.p/<W>]` (the entries: each event's canonical bytes after a "
+                        "big-endian uint16 length); N in three-digit groups, all but the last prefixed x (x001/234)",
+         "schema": {"type": "string"}}],
+        success={"200": ok("The tile's bytes", {"type": "string"}, media="application/octet-stream")}, errors=["404"])}
+paths["/v1/proofs/inclusion"] = {
+    "get": operation("inclusionProof", "The RFC 9162 inclusion proof of one event in a tree size", actor=False, params=[
+        tree_size_param("seq", "The event's seq (leaf index seq - 1)", True),
+        tree_size_param("size", "The tree size (default: the latest checkpoint's)", False)],
+        success={"200": ok("The proof", S("InclusionProof"))}, errors=["404"])}
+paths["/v1/proofs/consistency"] = {
+    "get": operation("consistencyProof", "The RFC 9162 consistency proof between two tree sizes", actor=False, params=[
+        tree_size_param("from", "The smaller tree size", True),
+        tree_size_param("to", "The larger tree size (default: the latest checkpoint's)", False)],
+        success={"200": ok("The proof", S("ConsistencyProof"))}, errors=["404"])}
+
 # ---- SCIM 2.0 (product spec section 10) ---------------------------------------------------------------------
 # RFC 7643/7644 at /scim/v2 for identity providers. Bearer authentication with an org API key of role admin or
 # owner; bodies and answers are application/scim+json (application/json accepted); errors are RFC 7644 error
