@@ -33,7 +33,8 @@ ensure_swift() {
 # scim2-tester and scim-sanity: the two independent SCIM conformance testers of issue #13 (httpx2: the
 # HTTP engine scim2-client 0.13 drives).
 PYTHON_TOOLS=(pytest==9.0.3 jsonschema==4.26.0 PyYAML==6.0.3 openapi-spec-validator==0.9.0 schemathesis==4.32.5 rfc8785==0.1.4
-    "scim2-tester[httpx2]==0.5.2" scim-sanity==0.7.4)
+    "scim2-tester[httpx2]==0.5.2" scim-sanity==0.7.4
+    cryptography==48.0.0)  # Ed25519: test_evidence.py checks a checkpoint's signature as an auditor would
 
 ensure_python_tools() {
     python3 - "${PYTHON_TOOLS[@]}" 2>/dev/null <<'EOF' && return 0

@@ -26,7 +26,7 @@ var rebuildEvents = 1_000_000
 var rebuildRepeats = 1
 var baseDir = FileManager.default.currentDirectoryPath + "/.build/bench-data"
 var keepData = false
-var suites: Set<String> = ["storage", "rebuild", "commands", "pending", "socket", "queries", "erasure", "sync"]
+var suites: Set<String> = ["storage", "rebuild", "commands", "pending", "socket", "queries", "proofs", "erasure", "sync"]
 do {
     var args = CommandLine.arguments.dropFirst()
     while let arg = args.popFirst() {
@@ -39,7 +39,7 @@ do {
         case "--only": suites = Set((args.popFirst() ?? "").split(separator: ",").map(String.init))
         case "--keep": keepData = true
         default:
-            FileHandle.standardError.write(Data("usage: orgledger-bench [--only storage|rebuild|stages|commands|pending|socket|queries|erasure|sync] [--events N] [--single-events N] [--rebuild-events N] [--repeat N] [--dir DIR] [--keep]\n".utf8))
+            FileHandle.standardError.write(Data("usage: orgledger-bench [--only storage|rebuild|stages|commands|pending|socket|queries|proofs|erasure|sync] [--events N] [--single-events N] [--rebuild-events N] [--repeat N] [--dir DIR] [--keep]\n".utf8))
             exit(2)
         }
     }
@@ -309,6 +309,7 @@ if suites.contains("commands") { try await commandsInProcess() }
 if suites.contains("pending") { try await invitesIntoALargeOrg() }
 if suites.contains("socket") { try overTheSocket() }
 if suites.contains("queries") { try queries() }
+if suites.contains("proofs") { try proofs() }
 if suites.contains("erasure") { try await erasureOfAHeavyUser() }
 if suites.contains("sync") { try directorySync() }
 print("")

@@ -84,3 +84,40 @@ public final class InclusionProof: Sendable {
 extension Character {
     fileprivate var isASCIIDigit: Bool { isASCII && isWholeNumber }
 }
+
+/// One event with its inclusion proof: its export line (the envelope with `hash`; the leaf is it
+/// without `hash`, canonical) and its audit path in the checkpoint's tree.
+public struct ProvedEvent: Sendable {
+    public let seq: UInt64
+    public let line: [UInt8]
+    public let hashes: [MerkleTree.Hash]
+
+    public init(seq: UInt64, line: [UInt8], hashes: [MerkleTree.Hash]) {
+        self.seq = seq
+        self.line = line
+        self.hashes = hashes
+    }
+}
+
+/// The evidence behind an answer about one member of one org as of a point (`?proof=true`, product spec
+/// §9): every event of the org's stream the answer folds, the stream's next event if there is one
+/// (versions 1…n+1 gap-free show none was left out), the events of the user's own stream that name them
+/// (`user.created`, `user.email_changed`: the email commitments) with the values that open those
+/// commitments while they are held, and each event's inclusion proof in `checkpoint`. Checkable offline
+/// with the verifier key alone. No other personal value is disclosed (not a directory profile, not a
+/// request's context).
+public final class ProvableStream: Sendable {
+    public let checkpoint: SignedCheckpoint
+    public let events: [ProvedEvent]
+    public let next: ProvedEvent?
+    public let naming: [ProvedEvent]
+    public let disclosures: [DisclosureLine]
+
+    public init(checkpoint: SignedCheckpoint, events: [ProvedEvent], next: ProvedEvent?, naming: [ProvedEvent], disclosures: [DisclosureLine]) {
+        self.checkpoint = checkpoint
+        self.events = events
+        self.next = next
+        self.naming = naming
+        self.disclosures = disclosures
+    }
+}

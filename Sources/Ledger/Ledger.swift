@@ -113,6 +113,9 @@ public protocol Ledger: Sendable {
 
     /// The consistency proof between trees of `old` and `new` leaves; nil unless 1 ≤ old ≤ new ≤ the tree's size.
     func consistencyProof(from old: UInt64, to new: UInt64) async throws -> [MerkleTree.Hash]?
+
+    /// The evidence for an answer about `user` in `orgID` as of `point`, in `checkpoint` (`ProvableStream`).
+    func provableStream(of orgID: String, at point: TimeTravel.Point, naming user: UserID, in checkpoint: SignedCheckpoint) async throws -> ProvableStream
 }
 
 /// The log's last event.

@@ -27,8 +27,8 @@ public enum Importer {
     /// every line must open the commitment it names; `instanceKey` (the source's `instance.key`) keeps the
     /// instance id and lookup secret, so a moved ledger is the same ledger (a new key is made without one).
     public static func load(
-        _ lines: some Sequence<[UInt8]>, into path: String, expectedHead: ChainHash? = nil, disclosure: [DisclosureLine] = [],
-        instanceKey: InstanceKey? = nil, progress: ((UInt64) -> Void)? = nil
+        _ lines: some Sequence<[UInt8]>, into path: String, expectedHead: ChainHash? = nil, expectedCheckpoint: Checkpoint? = nil,
+        disclosure: [DisclosureLine] = [], instanceKey: InstanceKey? = nil, progress: ((UInt64) -> Void)? = nil
     ) throws -> LogHead {
         let dataFile = path + "/data.mdb"
         let keyFile = path + "/" + InstanceKey.fileName
@@ -42,6 +42,7 @@ public enum Importer {
             if let expectedHead, head.hash != expectedHead {
                 throw ImportError(line: 0, message: "the export ends at seq \(head.seq) with hash \(head.hash.hex), not the expected \(expectedHead.hex)")
             }
+            if let expectedCheckpoint { try requireExtends(expectedCheckpoint, path: path, head: head) }
             let key = instanceKey ?? InstanceKey.generate()
             try PeopleImport.restore(into: path, disclosure: disclosure, key: key)
             try key.write(to: keyFile)
@@ -51,6 +52,20 @@ public enum Importer {
             try? FileManager.default.removeItem(atPath: path + "/lock.mdb")
             try? FileManager.default.removeItem(atPath: keyFile)  // none was there before (checked above)
             throw error
+        }
+    }
+
+    /// The imported tree (built as the events were written) must have the pinned checkpoint's root at its
+    /// size: a log rewritten and re-hashed, or cut short, is refused.
+    private static func requireExtends(_ checkpoint: Checkpoint, path: String, head: LogHead) throws {
+        guard head.seq >= checkpoint.size else {
+            throw ImportError(line: 0, message: "the export holds \(head.seq) events; the expected checkpoint covers \(checkpoint.size): the log lost events")
+        }
+        let environment = try Environment(path: path)
+        let log = try LogTables(environment: environment)
+        let root = try environment.read { txn in try log.root(size: checkpoint.size, in: txn) }
+        guard root == checkpoint.root else {
+            throw ImportError(line: 0, message: "the export's first \(checkpoint.size) events do not have the expected checkpoint's root: the log was rewritten")
         }
     }
 

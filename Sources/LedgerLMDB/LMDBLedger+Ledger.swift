@@ -275,6 +275,42 @@ extension LMDBLedger: Ledger {
         }
     }
 
+    public func provableStream(of orgID: String, at point: TimeTravel.Point, naming user: UserID, in checkpoint: SignedCheckpoint) async throws -> ProvableStream {
+        try await scan { [log, tables] txn in
+            var events: [ProvedEvent] = []
+            var next: ProvedEvent?
+            for seq in try log.tables.seqs(inStream: orgID, fromVersion: 1, limit: .max, in: txn) where seq <= checkpoint.size {
+                let (event, recorded) = try Self.proved(seq, size: checkpoint.size, log: log.tables, in: txn)
+                // The fold stops at the first event the point excludes (TimeTravel): that one is the next.
+                guard point.includes(seq: seq, at: recorded.envelope.at) else {
+                    next = event
+                    break
+                }
+                events.append(event)
+            }
+            var naming: [ProvedEvent] = []
+            var disclosures: [DisclosureLine] = []
+            for seq in try log.tables.seqs(inStream: user.value, fromVersion: 1, limit: .max, in: txn) where seq <= checkpoint.size {
+                let (event, recorded) = try Self.proved(seq, size: checkpoint.size, log: log.tables, in: txn)
+                guard ["user.created", "user.email_changed"].contains(recorded.envelope.type) else { continue }
+                naming.append(event)
+                if let value = try tables.people.disclosed(seq: seq, pointer: "/data/email", in: txn) {
+                    disclosures.append(DisclosureLine(seq: seq, field: "/data/email", salt: value.salt, value: value.value))
+                }
+            }
+            return ProvableStream(checkpoint: checkpoint, events: events, next: next, naming: naming, disclosures: disclosures)
+        }
+    }
+
+    /// Event `seq` as an export line with its inclusion proof in the tree of `size`, and as recorded.
+    private static func proved(
+        _ seq: UInt64, size: UInt64, log: LogTables, in txn: borrowing some TransactionReading & ~Copyable
+    ) throws -> (ProvedEvent, RecordedEvent) {
+        guard let event = try log.event(seq: seq, in: txn) else { throw EnvelopeError("the stream index names seq \(seq), which is not in the log") }
+        let line = try event.canonicalBytes.withUnsafeBytes { try EventEnvelope.exportLine(stored: $0, hash: event.hash) }
+        return (ProvedEvent(seq: seq, line: line, hashes: try log.inclusionProof(seq: seq, size: size, in: txn)), event)
+    }
+
     // MARK: How reads run
 
     /// A read whose cost does not grow with the data, in a snapshot of its own.

@@ -1,4 +1,6 @@
 import ArgumentParser
+import EventLog
+import LMDB
 import Foundation
 import Ledger
 import LedgerCore
@@ -27,5 +29,53 @@ struct CheckpointKey: ParsableCommand {
             printError("checkpoint-key: \(error)")
             throw ExitCode(1)
         }
+    }
+}
+
+/// `orgledger prove`: one event's inclusion proof in the latest checkpoint, offline.
+struct Prove: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print the inclusion proof of one event in the latest signed checkpoint, with the event and the checkpoint.",
+        discussion: """
+            JSON: {seq, leaf_index, tree_size, hashes (base64), event (its export line), checkpoint (the signed note)}.             Anyone holding the verifier key checks it without the data folder (README, "Evidence an auditor can pin").             Works while the service runs.
+            """
+    )
+
+    @OptionGroup var options: DataOptions
+
+    @Option(help: "The event's seq.")
+    var seq: UInt64
+
+    func run() throws {
+        let store = try OfflineStore(options.data)
+        let proof: JSONValue? = try store.environment.read { txn in
+            guard let checkpoint = try store.log.latestCheckpoint(in: txn), checkpoint.size >= seq, seq >= 1,
+                let event = try store.log.event(seq: seq, in: txn)
+            else { return nil }
+            let hashes = try store.log.inclusionProof(seq: seq, size: checkpoint.size, in: txn)
+            let line = try event.canonicalBytes.withUnsafeBytes { try EventEnvelope.exportLine(stored: $0, hash: event.hash) }
+            return [
+                "seq": .int(Int64(seq)), "leaf_index": .int(Int64(seq - 1)), "tree_size": .int(Int64(checkpoint.size)),
+                "hashes": .array(hashes.map { .string(Data($0.bytes).base64EncodedString()) }),
+                "event": .string(String(decoding: line, as: UTF8.self)), "checkpoint": .string(checkpoint.note),
+            ]
+        }
+        guard let proof else {
+            printError("prove: no event \(seq) in a signed checkpoint yet (the service signs one within a second of an append)")
+            throw ExitCode(1)
+        }
+        print(String(decoding: try CanonicalJSON.encode(proof), as: UTF8.self))
+    }
+}
+
+/// A checkpoint an auditor pinned: the note in `path`, its signature and origin checked with `key`.
+func openPinnedCheckpoint(note path: String, key: String) throws -> Checkpoint {
+    guard let data = FileManager.default.contents(atPath: path), let note = String(data: data, encoding: .utf8) else {
+        throw OfflineError("cannot read the checkpoint \(path)")
+    }
+    do {
+        return try Checkpoint(note: note, verifier: try SignedNote.Verifier(key))
+    } catch {
+        throw OfflineError("the checkpoint \(path): \(error)")
     }
 }

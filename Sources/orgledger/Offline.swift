@@ -59,6 +59,12 @@ struct Import: ParsableCommand {
     @Option(help: ArgumentHelp("Refuse unless the export's last hash is this one (64 hex digits), e.g. a head hash pinned earlier.", valueName: "HASH"))
     var expectHead: String?
 
+    @Option(help: ArgumentHelp("Refuse unless the export extends this signed checkpoint (a file holding the note): its tree of that size has that root.", valueName: "FILE"))
+    var expectCheckpoint: String?
+
+    @Option(help: ArgumentHelp("With --expect-checkpoint: the verifier key that signed it (orgledger checkpoint-key).", valueName: "VKEY"))
+    var key: String?
+
     @Option(help: ArgumentHelp("The export's disclosure (export --disclose): restores the personal values, each checked against its commitment.", valueName: "FILE"))
     var disclosure: String?
 
@@ -67,6 +73,7 @@ struct Import: ParsableCommand {
 
     func validate() throws {
         if let expectHead, ChainHash(hex: expectHead) == nil { throw ValidationError("--expect-head takes a hash of 64 hex digits") }
+        if (expectCheckpoint == nil) != (key == nil) { throw ValidationError("--expect-checkpoint and --key go together: a checkpoint is only as good as the key it is checked with") }
     }
 
     func run() throws {
@@ -83,10 +90,11 @@ struct Import: ParsableCommand {
                     }
                 }
             }
-            let key = try instanceKey.map { try InstanceKey.load(path: $0, create: false) }
+            let pinned = try expectCheckpoint.map { try openPinnedCheckpoint(note: $0, key: self.key!) }
+            let instance = try instanceKey.map { try InstanceKey.load(path: $0, create: false) }
             let head = try Importer.load(
                 InputLines(maximumLine: Importer.maximumLineBytes), into: options.data, expectedHead: expectHead.flatMap(ChainHash.init(hex:)),
-                disclosure: lines, instanceKey: key, progress: { progress.update($0) })
+                expectedCheckpoint: pinned, disclosure: lines, instanceKey: instance, progress: { progress.update($0) })
             progress.finish(at: head.seq)
             print("import: ok — \(head.seq) events, chain intact, head hash \(head.hash.hex)")
         } catch let error as Importer.ImportError {

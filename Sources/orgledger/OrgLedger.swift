@@ -17,7 +17,7 @@ struct OrgLedger: AsyncParsableCommand {
         subcommands: [
             Serve.self, Health.self, MeCommand.self, AdminCommand.self, Orgs.self, Org.self, MemberCommand.self, Invite.self, InvitationCommand.self, KeyCommand.self,
             Events.self, MetricsCommand.self, Demo.self,
-            Verify.self, Rebuild.self, Export.self, Import.self, Compact.self, Audit.self, Routes.self, CheckpointKey.self,
+            Verify.self, Rebuild.self, Export.self, Import.self, Compact.self, Audit.self, Routes.self, CheckpointKey.self, Prove.self,
         ]
     )
 }

@@ -64,14 +64,10 @@ struct Verify: ParsableCommand {
     /// The `--checkpoint` note opened with `--key`: its signature and origin checked before the export is read.
     private func pinnedCheckpoint() throws -> Checkpoint? {
         guard let checkpoint, let key else { return nil }
-        guard let data = FileManager.default.contents(atPath: checkpoint), let note = String(data: data, encoding: .utf8) else {
-            printError("verify: cannot read \(checkpoint)")
-            throw ExitCode(1)
-        }
         do {
-            return try Checkpoint(note: note, verifier: try SignedNote.Verifier(key))
+            return try openPinnedCheckpoint(note: checkpoint, key: key)
         } catch {
-            printError("verify: FAILED — the checkpoint \(checkpoint): \(error)")
+            printError("verify: FAILED — \(error)")
             throw ExitCode(1)
         }
     }

@@ -15,13 +15,16 @@ import subprocess
 import time
 from pathlib import Path
 
+import jsonschema
 import pytest
+import yaml
 
 from service import BIN, OWNER, Service, create
 from test_offline_commands import rechain
 from test_scim import free_port, run
 
 ROOT = Path(__file__).resolve().parents[2]
+OPENAPI = yaml.safe_load((ROOT / "schemas" / "openapi.yaml").read_text())
 # Offline, against Debian's golang-golang-x-mod-dev: no module download, no network.
 GO_ENV = {**os.environ, "GO111MODULE": "off", "GOPATH": "/usr/share/gocode"}
 
@@ -110,6 +113,14 @@ def wait_checkpoint(svc, at_least, timeout=10):
     raise AssertionError(f"no checkpoint of {at_least} events within {timeout}s")
 
 
+def another_instance_key(tmp_path):
+    """The verifier key of a fresh instance: a key that signed none of this test's checkpoints."""
+    (tmp_path / "other").mkdir()
+    other = Service(tmp_path / "other").wait_ready()
+    other.stop()
+    return run("checkpoint-key", "--data", str(other.data)).stdout.strip()
+
+
 def head(svc):
     return svc.request("GET", "/v1/health").json["head_seq"]
 
@@ -140,10 +151,7 @@ def test_the_go_verifier_checks_checkpoints_tiles_and_proofs_across_a_sigkill(tm
         assert checked.returncode == 0, checked.stdout + checked.stderr
         assert "2 consistency proofs" in checked.stdout, checked.stdout
         # A key of another instance does not verify these checkpoints.
-        (tmp_path / "other").mkdir()
-        other = Service(tmp_path / "other").wait_ready()
-        other.stop()
-        other_key = run("checkpoint-key", "--data", str(other.data)).stdout.strip()
+        other_key = another_instance_key(tmp_path)
         wrong = subprocess.run([str(go_verifier), "-url", f"http://127.0.0.1:{port}", "-key", other_key], capture_output=True, text=True, timeout=60)
         assert wrong.returncode == 1 and "signature" in wrong.stderr, wrong.stderr
     finally:
@@ -223,10 +231,7 @@ def test_a_rewritten_rehashed_backup_fails_against_a_pinned_checkpoint(tmp_path)
     short.write_text("\n".join(exported.stdout.splitlines()[:3]) + "\n")
     cut = run("verify", "--export", str(short), "--checkpoint", str(pinned), "--key", vkey)
     assert cut.returncode == 1 and "lost events" in cut.stderr, cut.stderr
-    (tmp_path / "other").mkdir()
-    other = Service(tmp_path / "other").wait_ready()
-    other.stop()
-    other_key = run("checkpoint-key", "--data", str(other.data)).stdout.strip()
+    other_key = another_instance_key(tmp_path)
     wrong = run("verify", "--export", str(genuine), "--checkpoint", str(pinned), "--key", other_key)
     assert wrong.returncode == 1 and "checkpoint" in wrong.stderr, wrong.stderr
     altered = tmp_path / "altered.note"
@@ -234,6 +239,25 @@ def test_a_rewritten_rehashed_backup_fails_against_a_pinned_checkpoint(tmp_path)
     bad = run("verify", "--export", str(genuine), "--checkpoint", str(altered), "--key", vkey)
     assert bad.returncode == 1 and "does not verify" in bad.stderr, bad.stderr
     assert run("verify", "--export", str(genuine), "--checkpoint", str(pinned)).returncode != 0, "--checkpoint needs --key"
+    # import --expect-checkpoint: the genuine export moves; the forged one and the short one write nothing.
+    moved = run("import", "--data", str(tmp_path / "moved"), "--expect-checkpoint", str(pinned), "--key", vkey, input=exported.stdout)
+    assert moved.returncode == 0, moved.stderr
+    for name, text, why in (("forged", forged.read_text(), "rewritten"), ("short", short.read_text(), "lost events")):
+        refused = run("import", "--data", str(tmp_path / f"into-{name}"), "--expect-checkpoint", str(pinned), "--key", vkey, input=text)
+        assert refused.returncode == 1 and why in refused.stderr, refused.stderr
+        assert not (tmp_path / f"into-{name}" / "data.mdb").exists()
+    wrong_key = run("import", "--data", str(tmp_path / "into-wrong"), "--expect-checkpoint", str(pinned), "--key", other_key, input=exported.stdout)
+    assert wrong_key.returncode == 1 and "not signed by" in wrong_key.stderr, wrong_key.stderr
+    # prove: one event's proof in the latest checkpoint, checkable with nothing but the key (RFC 9162 by hand).
+    proved = run("prove", "--data", str(svc.data), "--seq", "3")
+    assert proved.returncode == 0, proved.stderr
+    proof = json.loads(proved.stdout)
+    assert proof["checkpoint"] == note and proof["tree_size"] == size and proof["leaf_index"] == 2
+    root = base64.b64decode(proof["checkpoint"].split("\n")[2])
+    path = [base64.b64decode(h) for h in proof["hashes"]]
+    assert check_inclusion(leaf_hash(entry_bytes(proof["event"])), 2, size, path, root)
+    assert json.loads(proof["event"])["seq"] == 3
+    assert run("prove", "--data", str(svc.data), "--seq", str(size + 5)).returncode == 1
 
 
 def test_rebuild_rederives_the_tree_and_verify_checks_it(tmp_path):
@@ -253,3 +277,119 @@ def test_rebuild_rederives_the_tree_and_verify_checks_it(tmp_path):
         assert again.request("GET", "/v1/log/checkpoint").body.decode().split("\n")[2] == base64.b64encode(root).decode()
     finally:
         again.stop()
+
+
+# --- Provable answers (?proof=true) -------------------------------------------------------------------
+
+
+def check_signed_note(note: str, vkey: str) -> str:
+    """C2SP signed-note with Ed25519, as an auditor checks it without OrgLedger: the text, if the key signed it."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    name, key_hash, key_b64 = vkey.split("+", 2)
+    raw = base64.b64decode(key_b64)
+    assert raw[0] == 1 and hashlib.sha256(name.encode() + b"\n" + raw).digest()[:4].hex() == key_hash
+    text, _, signatures = note.rpartition("\n\n")
+    text += "\n"
+    for line in signatures.splitlines():
+        signer, blob = line.removeprefix("\u2014 ").split(" ")
+        blob = base64.b64decode(blob)
+        if signer == name and blob[:4].hex() == key_hash:
+            Ed25519PublicKey.from_public_bytes(raw[1:]).verify(blob[4:], text.encode())  # raises if forged
+            return text
+    raise AssertionError("not signed by " + name)
+
+
+def check_provable_answer(reply, vkey, org_id, email):
+    """Everything ?proof=true claims, checked offline: the signature, each inclusion, gap-free versions up
+    to the answer and the next, the member's events in them, and the email behind the user id."""
+    assert reply.status == 200, reply
+    jsonschema.validate(reply.json, {"$ref": "#/components/schemas/ProvableMember", "components": OPENAPI["components"]})
+    answer, proof = reply.json["member"], reply.json["proof"]
+    origin, size, root = check_signed_note(proof["checkpoint"], vkey).split("\n")[:3]
+    size, root = int(size), base64.b64decode(root)
+    assert proof["tree_size"] == size
+    def proven(item):
+        envelope = json.loads(item["event"])
+        assert envelope["seq"] == item["seq"]
+        assert check_inclusion(leaf_hash(entry_bytes(item["event"])), item["seq"] - 1, size, [base64.b64decode(h) for h in item["hashes"]], root)
+        return envelope
+    events = [proven(item) for item in proof["events"]]
+    assert [e["stream"] for e in events] == [org_id] * len(events) and [e["version"] for e in events] == list(range(1, len(events) + 1))
+    if proof["next"] is not None:
+        following = proven(proof["next"])
+        assert following["stream"] == org_id and following["version"] == len(events) + 1
+    # The user behind the answer: their stream's email commitment, opened by the disclosed value.
+    user_id = next(e["data"]["user_id"] for e in reversed(events) if e["data"].get("user_id") and e["type"].startswith("member."))
+    naming = [proven(item) for item in proof["naming"]]
+    assert naming and all(e["stream"] == user_id for e in naming)
+    commitments = {e["seq"]: e["data"]["email"]["c"] for e in naming}
+    opened = [d for d in proof["disclosures"] if d["seq"] in commitments]
+    for d in opened:
+        assert hashlib.sha256(b"orgledger/pii/v1\n" + bytes.fromhex(d["salt"]) + d["value"].encode()).hexdigest() == commitments[d["seq"]]
+    return answer, events, opened
+
+
+def test_provable_member_answers_check_offline_through_a_membership(tmp_path):
+    svc = Service(tmp_path).wait_ready()
+    try:
+        vkey = run("checkpoint-key", "--data", str(svc.data)).stdout.strip()
+        org = create(svc, "prov")
+        member = "dana@example.com"
+        invitation = svc.request("POST", "/v1/orgs/prov/invitations", {"emails": [member], "role": "viewer"}, actor=OWNER).json["invitations"][0]["id"]
+        assert svc.request("POST", f"/v1/invitations/{invitation}/accept", actor=member).status == 200
+        joined = head(svc)
+        assert svc.request("PUT", f"/v1/orgs/prov/members/{member}/role", {"role": "moderator"}, actor=OWNER).status == 200
+        promoted = head(svc)
+        add_history(svc, 2, "noise")  # other orgs' events between: not part of this org's proof
+        assert svc.request("POST", f"/v1/orgs/prov/members/{member}/suspend", actor=OWNER).status == 200
+        suspended = head(svc)
+        # Now: the answer folds every event of the org's stream; nothing is next.
+        answer, events, opened = check_provable_answer(svc.request("GET", f"/v1/orgs/prov/members/{member}?proof=true", actor=OWNER), vkey, org["id"], member)
+        assert answer["status"] == "suspended" and answer["role"] == "moderator" and events[-1]["seq"] == suspended
+        assert [d["value"] for d in opened] == [member]
+        # As of earlier points: the answer then, the events up to it, and the next one that changed it.
+        for point, role, status in ((joined, "viewer", "active"), (promoted, "moderator", "active")):
+            reply = svc.request("GET", f"/v1/orgs/prov/members/{member}?proof=true&as_of={point}", actor=OWNER)
+            answer, events, _ = check_provable_answer(reply, vkey, org["id"], member)
+            assert (answer["role"], answer["status"]) == (role, status) and events[-1]["seq"] == point
+            assert json.loads(reply.json["proof"]["next"]["event"])["seq"] > point
+        # A removed member: provable as of when they were one; not now.
+        assert svc.request("DELETE", f"/v1/orgs/prov/members/{member}", actor=OWNER).status == 200
+        answer, _, _ = check_provable_answer(svc.request("GET", f"/v1/orgs/prov/members/{member}?proof=true&as_of={promoted}", actor=OWNER), vkey, org["id"], member)
+        assert answer["role"] == "moderator"
+        assert svc.request("GET", f"/v1/orgs/prov/members/{member}?proof=true", actor=OWNER).status == 404
+        assert svc.request("GET", f"/v1/orgs/prov/members/{member}?proof=maybe", actor=OWNER).status == 400
+        # A stranger learns nothing.
+        assert svc.request("GET", f"/v1/orgs/prov/members/{member}?proof=true&as_of={joined}", actor="stranger@example.com").status in (403, 404)
+    finally:
+        svc.stop()
+
+
+def test_a_provable_answer_about_an_erased_user_still_checks(tmp_path):
+    """After an erasure (§8) the events, their bytes and so every proof are unchanged; the user is asked
+    for by user id (their email is gone), and no value opens the commitments any more."""
+    svc = Service(tmp_path).wait_ready()
+    try:
+        vkey = run("checkpoint-key", "--data", str(svc.data)).stdout.strip()
+        org = create(svc, "gone")
+        member = "erin@example.com"
+        invitation = svc.request("POST", "/v1/orgs/gone/invitations", {"emails": [member], "role": "member"}, actor=OWNER).json["invitations"][0]["id"]
+        assert svc.request("POST", f"/v1/invitations/{invitation}/accept", actor=member).status == 200
+        joined = head(svc)
+        user_id = svc.request("GET", f"/v1/orgs/gone/members/{member}", actor=OWNER).json["user_id"]
+        before, _, opened = check_provable_answer(
+            svc.request("GET", f"/v1/orgs/gone/members/{member}?proof=true&as_of={joined}", actor=OWNER), vkey, org["id"], member)
+        assert [d["value"] for d in opened] == [member]
+        assert svc.request("POST", "/v1/me/deletion", {"confirm": member}, actor=member).status == 202
+    finally:
+        svc.stop()
+    later = Service(tmp_path, faketime="+31d").wait_ready()  # the purge runs at start-up
+    try:
+        assert later.request("GET", f"/v1/orgs/gone/members/{member}?proof=true&as_of={joined}", actor=OWNER).status == 404
+        reply = later.request("GET", f"/v1/orgs/gone/members/{user_id}?proof=true&as_of={joined}", actor=OWNER)
+        after, events, opened = check_provable_answer(reply, vkey, org["id"], member)
+        assert opened == [] and reply.json["proof"]["disclosures"] == []
+        assert after["role"] == before["role"] and after["user_id"] == user_id
+        assert events[-1]["seq"] == joined
+    finally:
+        later.stop()

@@ -472,8 +472,12 @@ paths["/v1/orgs/{org}/members"] = {
         P("Limit"), P("MembersCursor")],
         success={"200": ok("A page of members", S("MemberPage"), dict(ETAG, Link=REF("headers", "Link")))})}
 paths["/v1/orgs/{org}/members/{email}"] = {
-    "get": operation("getMember", "One member, now or as of a seq or time", org=True, params=[P("Email"), P("AsOf")],
-                     success={"200": ok("The member", S("Member"), dict(ETAG))}),
+    "get": operation("getMember", "One member, now or as of a seq or time; with proof=true, and the evidence that makes the answer checkable offline", org=True,
+                     params=[P("Email"), P("AsOf"),
+                             {"name": "proof", "in": "query", "required": False,
+                              "description": "true: answer {member, proof} (product spec section 9; README, Evidence an auditor can pin)",
+                              "schema": {"type": "string", "enum": ["true", "false"], "default": "false"}}],
+                     success={"200": ok("The member, or with proof=true the member and its proof", {"oneOf": [S("Member"), S("ProvableMember")]}, dict(ETAG))}),
     "delete": operation("removeMember", "Remove a member (oneself: leave)", org=True, command=True, params=[P("Email")],
                         success={"200": ok("Removed", S("Removed"), dict(ETAG))}),
 }
@@ -591,6 +595,24 @@ components["schemas"]["ConsistencyProof"] = obj({
     "from": {"type": "integer", "minimum": 1}, "to": {"type": "integer", "minimum": 1},
     "hashes": {"type": "array", "items": S("Base64Hash"), "description": "The RFC 9162 consistency proof"}},
     required=("from", "to", "hashes"))
+PROVED_EVENT = obj({
+    "seq": {"type": "integer", "minimum": 1}, "event": {"type": "string", "description": "The export line (schemas/envelope.schema.json, with hash)"},
+    "hashes": {"type": "array", "items": S("Base64Hash"), "description": "Its RFC 9162 audit path in the checkpoint's tree"}},
+    required=("seq", "event", "hashes"))
+components["schemas"]["ProvableMember"] = obj({
+    "member": S("Member"),
+    "proof": obj({
+        "checkpoint": {"type": "string", "description": "A signed note (C2SP), signed for the occasion"},
+        "tree_size": {"type": "integer", "minimum": 1},
+        "events": {"type": "array", "items": PROVED_EVENT, "description": "Every event of the org's stream the answer folds, versions 1..n"},
+        "next": {"oneOf": [PROVED_EVENT, {"type": "null"}], "description": "The stream's next event (version n+1), if any"},
+        "naming": {"type": "array", "items": PROVED_EVENT, "description": "The user's user.created and user.email_changed: their email commitments"},
+        "disclosures": {"type": "array", "items": obj({
+            "seq": {"type": "integer", "minimum": 1}, "field": {"type": "string"}, "salt": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            "value": {"type": "string"}}, required=("seq", "field", "salt", "value")),
+            "description": "The values opening those commitments, while held (none once the user is erased)"}},
+        required=("checkpoint", "tree_size", "events", "next", "naming", "disclosures"))},
+    required=("member", "proof"))
 def tree_size_param(name, description, required):
     return {"name": name, "in": "query", "required": required, "description": description,
             "schema": {"type": "integer", "minimum": 1, "maximum": 2**62}}

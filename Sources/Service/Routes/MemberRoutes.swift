@@ -39,15 +39,20 @@ extension LedgerAPI {
         router.get("/v1/orgs/:org/members/:email") { request, context in
             let (actor, orgID) = try await actorAndOrg(request, context)
             try await requireRead(.readMembers, orgID: orgID, actor: actor)
-            let email = try memberEmail(context)
-            let person = try await ledger.person(email)
+            // By email, or by user id: the one way to name someone whose email is erased (§8).
+            let (named, user) = try await memberNamed(context)
+            switch request.query("proof") {
+            case nil, "false"?: break
+            case "true"?: return try await provableMember(request, orgID: orgID, named: named, user: user)
+            default: throw APIError.invalid("proof", "must be true or false")
+            }
             if let asOf = request.query("as_of") {
-                guard let state = try await stateAsOf(orgID, asOf), let user = person?.id, let member = state.members[user] else {
-                    throw APIError.notFound("\(email) was not a member then")
+                guard let state = try await stateAsOf(orgID, asOf), let user, let member = state.members[user] else {
+                    throw APIError.notFound("\(named) was not a member then")
                 }
                 return Reply.raw(.ok, try await rendered([member], of: state)[0], etag: state.version)
             }
-            guard let user = person?.id, let found = try await ledger.member(user, of: orgID) else { throw APIError.notFound("\(email) is not a member") }
+            guard let user, let found = try await ledger.member(user, of: orgID) else { throw APIError.notFound("\(named) is not a member") }
             return Reply.raw(.ok, found.row, etag: found.version)
         }
 
@@ -82,6 +87,45 @@ extension LedgerAPI {
                 (.ok, ["removed": .string(email.value), "event": .string(events.first?.event.type ?? "")])
             }
         }
+    }
+
+    /// `?proof=true` (product spec §9): the member as of `as_of` (or as of a checkpoint signed now), with
+    /// the evidence that makes the answer checkable offline: the org's stream up to the answer and its
+    /// next event, the events naming the user with their email disclosed, each event's inclusion proof,
+    /// and the checkpoint. The answer is the fold of exactly those events.
+    /// The `{email}` segment of a member read: an email (resolved to its user, if any) or a user id.
+    func memberNamed(_ context: BasicRequestContext) async throws -> (named: String, user: UserID?) {
+        if let user = UserID(checking: try context.segment("email")) { return (user.value, user) }
+        let email = try memberEmail(context)
+        return (email.value, try await ledger.person(email)?.id)
+    }
+
+    func provableMember(_ request: Request, orgID: String, named: String, user: UserID?) async throws -> Response {
+        let checkpoint = try await ledger.signCheckpoint()
+        let point: TimeTravel.Point
+        if let asOf = request.query("as_of") {
+            guard let parsed = TimeTravel.Point(asOf) else { throw APIError.invalid("as_of", "must be a seq or an RFC 3339 time") }
+            point = parsed
+        } else {
+            point = .seq(checkpoint.size)
+        }
+        guard let user, let state = try await ledger.state(of: orgID, at: point), let member = state.members[user] else {
+            throw APIError.notFound("\(named) was not a member then")
+        }
+        let answer = try JSONParser.parse(try await rendered([member], of: state)[0])
+        let stream = try await ledger.provableStream(of: orgID, at: point, naming: user, in: checkpoint)
+        func json(_ event: ProvedEvent) -> JSONValue {
+            [
+                "seq": .int(Int64(event.seq)), "event": .string(String(decoding: event.line, as: UTF8.self)),
+                "hashes": .array(event.hashes.map { .string(Data($0.bytes).base64EncodedString()) }),
+            ]
+        }
+        let proof: JSONValue = [
+            "checkpoint": .string(stream.checkpoint.note), "tree_size": .int(Int64(stream.checkpoint.size)),
+            "events": .array(stream.events.map(json)), "next": stream.next.map(json) ?? .null, "naming": .array(stream.naming.map(json)),
+            "disclosures": .array(stream.disclosures.map { (try? JSONParser.parse($0.json)) ?? .null }),
+        ]
+        return Reply.json(["member": answer, "proof": proof], etag: state.version)
     }
 
     /// A page of the members of a past state, as the ledger pages the current ones: byte order of the

@@ -20,27 +20,20 @@ extension LedgerAPI {
             _ = try await scimKey(request)
             return scimReply(SCIM.serviceProviderConfig(base: base(request)))
         }
-        router.get("\(p)/ResourceTypes") { request, _ in
-            _ = try await scimKey(request)
-            let types = SCIM.resourceTypes(base: base(request))
-            return scimReply(SCIM.listResponse(types, total: types.count, startIndex: 1))
-        }
-        router.get("\(p)/ResourceTypes/:id") { request, context in
-            _ = try await scimKey(request)
-            let id = try context.segment("id")
-            guard let found = SCIM.resourceTypes(base: base(request)).first(where: { $0["id"]?.stringValue == id }) else { throw APIError.notFound("no resource type '\(id)'") }
-            return scimReply(found)
-        }
-        router.get("\(p)/Schemas") { request, _ in
-            _ = try await scimKey(request)
-            let schemas = SCIM.schemas(base: base(request))
-            return scimReply(SCIM.listResponse(schemas, total: schemas.count, startIndex: 1))
-        }
-        router.get("\(p)/Schemas/:id") { request, context in
-            _ = try await scimKey(request)
-            let id = try context.segment("id")
-            guard let found = SCIM.schemas(base: base(request)).first(where: { $0["id"]?.stringValue == id }) else { throw APIError.notFound("no schema '\(id)'") }
-            return scimReply(found)
+        // Two read-only collections of documents, listed whole and by id.
+        let collections: [(String, @Sendable (String) -> [JSONValue])] = [("ResourceTypes", SCIM.resourceTypes), ("Schemas", SCIM.schemas)]
+        for (collection, documents) in collections {
+            router.get("\(p)/\(collection)") { request, _ in
+                _ = try await scimKey(request)
+                let all = documents(base(request))
+                return scimReply(SCIM.listResponse(all, total: all.count, startIndex: 1))
+            }
+            router.get("\(p)/\(collection)/:id") { request, context in
+                _ = try await scimKey(request)
+                let id = try context.segment("id")
+                guard let found = documents(base(request)).first(where: { $0["id"]?.stringValue == id }) else { throw APIError.notFound("no \(collection) document '\(id)'") }
+                return scimReply(found)
+            }
         }
         router.post("\(p)/.search") { request, _ -> Response in
             _ = try await scimKey(request)
