@@ -1,4 +1,5 @@
 import Crypto
+import Foundation
 
 /// The RFC 9162 §2.1 Merkle tree over the log (product spec §9): leaf `i` (from 0) is the canonical bytes
 /// of seq `i + 1`; a leaf hashes as `SHA-256(0x00 ‖ bytes)`, a node as `SHA-256(0x01 ‖ left ‖ right)`.
@@ -31,6 +32,9 @@ public enum MerkleTree {
         }
         return Hash.of(block)
     }
+
+    /// A proof's hashes as the API and the CLI show them: standard base64, each.
+    public static func base64(_ hashes: [Hash]) -> JSONValue { .array(hashes.map { .string($0.base64) }) }
 
     /// The hash of the empty tree: SHA-256 of no bytes.
     public static let emptyRoot = Hash.of([UInt8]())
@@ -223,4 +227,9 @@ public enum MerkleTree {
         }
         return sn == 0 && fr == oldRoot && sr == newRoot
     }
+}
+
+extension ChainHash {
+    /// The 32 bytes in standard base64 (checkpoints, proofs), as C2SP and RFC 9162 tools read them.
+    public var base64: String { Data(bytes).base64EncodedString() }
 }

@@ -37,8 +37,7 @@ public enum SignedNote {
 
         /// `<name>+<hash>+<base64 key>`: what an auditor pins.
         public var verifierKey: String {
-            let hash = keyHash.map { String($0, radix: 16).leftPadded(to: 2) }.joined()
-            return "\(name)+\(hash)+\(Data([ed25519] + key.publicKey.rawRepresentation).base64EncodedString())"
+            return "\(name)+\(Hex.encode(keyHash))+\(Data([ed25519] + key.publicKey.rawRepresentation).base64EncodedString())"
         }
 
         /// The signed note of `text` (which ends in a newline).
@@ -99,7 +98,7 @@ public struct Checkpoint: Sendable, Equatable {
         self.root = root
     }
 
-    public var text: String { "\(origin)\n\(size)\n\(Data(root.bytes).base64EncodedString())\n" }
+    public var text: String { "\(origin)\n\(size)\n\(root.base64)\n" }
 
     /// Parses a checkpoint's text (extension lines after the root are allowed and ignored).
     public init(text: String) throws {
@@ -120,8 +119,4 @@ public struct Checkpoint: Sendable, Equatable {
 public struct SignedNoteError: Error, CustomStringConvertible {
     public let description: String
     public init(_ description: String) { self.description = description }
-}
-
-extension String {
-    fileprivate func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }

@@ -56,7 +56,7 @@ struct Prove: ParsableCommand {
             let line = try event.canonicalBytes.withUnsafeBytes { try EventEnvelope.exportLine(stored: $0, hash: event.hash) }
             return [
                 "seq": .int(Int64(seq)), "leaf_index": .int(Int64(seq - 1)), "tree_size": .int(Int64(checkpoint.size)),
-                "hashes": .array(hashes.map { .string(Data($0.bytes).base64EncodedString()) }),
+                "hashes": MerkleTree.base64(hashes),
                 "event": .string(String(decoding: line, as: UTF8.self)), "checkpoint": .string(checkpoint.note),
             ]
         }

@@ -154,3 +154,61 @@ struct LMDBLogTests {
 }
 
 import Synchronization
+
+@Suite("The Merkle tree in the log's transactions")
+struct LogTreeTests {
+    /// A log of `count` events, closed; its folder.
+    func log(_ count: Int) async throws -> TemporaryFolder {
+        let folder = try TemporaryFolder()
+        let log = try LMDBEventLog(path: folder.path)
+        defer { log.close() }
+        for i in 1...count {
+            _ = try await log.append(AppendRequest(stream: "org_\(i % 3)", expectedVersion: .any, events: [event("t", ["n": .int(Int64(i))])]))
+        }
+        return folder
+    }
+
+    @Test("the stored tree's root is RFC 9162's over the stored bytes, and verify checks every node")
+    func verifyChecksTheTree() async throws {
+        let folder = try await log(300)
+        defer { folder.remove() }
+        let environment = try Environment(path: folder.path)
+        let tables = try LogTables(environment: environment)
+        try environment.read { txn in
+            var builder = MerkleTree.Builder()
+            try tables.forEachEventBytes(after: 0, in: txn) { _, bytes in
+                builder.append(leaf: MerkleTree.leafHash(bytes))
+                return true
+            }
+            #expect(try tables.root(size: 300, in: txn) == builder.root)
+            #expect(try tables.verify(in: txn, progress: nil).isIntact)
+        }
+        // One stored node changed (a parent, position 2: the node over leaves 0 and 1): verify names it.
+        try environment.write { txn in try txn.put(in: tables.tree, key: LogTables.seqKey(2), value: [UInt8](repeating: 7, count: 32)) }
+        let report = try environment.read { txn in try tables.verify(in: txn, progress: nil) }
+        #expect(report.problem?.seq == 2 && report.problem?.reason.contains("Merkle tree") == true, "\(String(describing: report.problem))")
+        // One node too many.
+        try environment.write { txn in try tables.rederiveTree(in: txn) }
+        try environment.write { txn in try txn.put(in: tables.tree, key: LogTables.seqKey(1_000_000), value: [UInt8](repeating: 7, count: 32)) }
+        #expect(try environment.read { txn in try tables.verify(in: txn, progress: nil) }.problem?.reason.contains("nodes") == true)
+    }
+
+    @Test("a folder without the tree (written before it existed) gets exactly the tree appends would have built")
+    func catchUpBuildsTheSameTree() async throws {
+        let folder = try await log(257)
+        defer { folder.remove() }
+        let environment = try Environment(path: folder.path)
+        let tables = try LogTables(environment: environment)
+        let appended = try environment.read { txn in try (0..<MerkleTree.storedCount(size: 257)).map { try txn.value(in: tables.tree, forKey: LogTables.seqKey($0)) } }
+        for keep in [UInt64(0), 100] {
+            // Keep the nodes of the first `keep` leaves, as a log that stopped growing its tree there.
+            try environment.write { txn in
+                for position in MerkleTree.storedCount(size: keep)..<MerkleTree.storedCount(size: 257) { _ = try txn.delete(in: tables.tree, key: LogTables.seqKey(position)) }
+                #expect(try tables.treeSize(in: txn) == keep)
+                try tables.catchUpTree(in: txn)
+            }
+            let rebuilt = try environment.read { txn in try (0..<MerkleTree.storedCount(size: 257)).map { try txn.value(in: tables.tree, forKey: LogTables.seqKey($0)) } }
+            #expect(rebuilt == appended, "caught up from \(keep) leaves")
+        }
+    }
+}

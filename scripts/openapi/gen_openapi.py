@@ -353,6 +353,9 @@ par["Org"] = {"example": "acme", "name": "org", "in": "path", "required": True, 
     "description": "An org id (org_...) or its current handle; a former handle within its 30-day hold answers 308."}
 par["Email"] = {"example": "ada@example.com", "name": "email", "in": "path", "required": True, "schema": S("Email"),
     "description": "A member's email, percent-encoded as any path segment; normalized like any email (400 if it is none)."}
+par["MemberName"] = {"example": "ada@example.com", "name": "email", "in": "path", "required": True,
+    "schema": {"anyOf": [S("Email"), S("UserID")]},
+    "description": "A member's email (as for every member route) or their user id: the one way to name an erased user."}
 par["InvitationID"] = {"name": "id", "in": "path", "required": True, "schema": S("InvitationID"),
     "description": "An invitation id; anything of another shape is 404."}
 par["APIKeyID"] = {"name": "id", "in": "path", "required": True, "schema": S("APIKeyID"),
@@ -473,7 +476,7 @@ paths["/v1/orgs/{org}/members"] = {
         success={"200": ok("A page of members", S("MemberPage"), dict(ETAG, Link=REF("headers", "Link")))})}
 paths["/v1/orgs/{org}/members/{email}"] = {
     "get": operation("getMember", "One member, now or as of a seq or time; with proof=true, and the evidence that makes the answer checkable offline", org=True,
-                     params=[P("Email"), P("AsOf"),
+                     params=[P("MemberName"), P("AsOf"),
                              {"name": "proof", "in": "query", "required": False,
                               "description": "true: answer {member, proof} (product spec section 9; README, Evidence an auditor can pin)",
                               "schema": {"type": "string", "enum": ["true", "false"], "default": "false"}}],

@@ -30,33 +30,33 @@ extension LedgerAPI {
 
         // ?seq=&size= (size: the latest checkpoint's when not given).
         router.get("/v1/proofs/inclusion") { request, _ in
-            guard let seq = try treeSize(request, "seq") else { throw APIError.invalid("seq", "is required: the seq of the event to prove") }
+            guard let seq = try positiveInteger(request, "seq") else { throw APIError.invalid("seq", "is required: the seq of the event to prove") }
             let size = try await treeSizeOrLatest(request, "size")
             guard let proof = try await ledger.inclusionProof(seq: seq, size: size) else {
                 throw APIError.notFound("no leaf \(seq) in a tree of \(size): seq must be at most size, and size at most the tree's size")
             }
             return Reply.json([
                 "seq": .int(Int64(proof.seq)), "leaf_index": .int(Int64(proof.seq - 1)), "tree_size": .int(Int64(proof.treeSize)),
-                "hashes": .array(proof.hashes.map { .string(Data($0.bytes).base64EncodedString()) }),
+                "hashes": MerkleTree.base64(proof.hashes),
             ])
         }
 
         // ?from=&to= (to: the latest checkpoint's size when not given).
         router.get("/v1/proofs/consistency") { request, _ in
-            guard let from = try treeSize(request, "from") else { throw APIError.invalid("from", "is required: the smaller tree size") }
+            guard let from = try positiveInteger(request, "from") else { throw APIError.invalid("from", "is required: the smaller tree size") }
             let to = try await treeSizeOrLatest(request, "to")
             guard let hashes = try await ledger.consistencyProof(from: from, to: to) else {
                 throw APIError.notFound("no consistency proof from \(from) to \(to): from must be at most to, and to at most the tree's size")
             }
             return Reply.json([
-                "from": .int(Int64(from)), "to": .int(Int64(to)), "hashes": .array(hashes.map { .string(Data($0.bytes).base64EncodedString()) }),
+                "from": .int(Int64(from)), "to": .int(Int64(to)), "hashes": MerkleTree.base64(hashes),
             ])
         }
     }
 
-    /// A tree size or seq from the query: decimal, from 1 to 2^62 (so it is an exact JSON integer). One
+    /// A seq or tree size from the query: decimal, from 1 to 2^62 (so it is an exact JSON integer). One
     /// past the tree is a 404 (the request is well formed; the tree has not grown that far).
-    private func treeSize(_ request: Request, _ name: String) throws -> UInt64? {
+    private func positiveInteger(_ request: Request, _ name: String) throws -> UInt64? {
         guard let raw = request.query(name) else { return nil }
         guard raw.utf8.count <= 19, raw.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let value = UInt64(raw), value >= 1, value <= 1 << 62 else {
             throw APIError.invalid(name, "must be a decimal integer from 1 to 2^62")
@@ -66,7 +66,7 @@ extension LedgerAPI {
 
     /// As above; when absent, the size of the latest checkpoint (what a client can check against).
     private func treeSizeOrLatest(_ request: Request, _ name: String) async throws -> UInt64 {
-        if let given = try treeSize(request, name) { return given }
+        if let given = try positiveInteger(request, name) { return given }
         guard let checkpoint = try await ledger.latestCheckpoint() else { throw APIError.notFound("no checkpoint is signed yet") }
         return checkpoint.size
     }

@@ -117,7 +117,7 @@ extension LedgerAPI {
         func json(_ event: ProvedEvent) -> JSONValue {
             [
                 "seq": .int(Int64(event.seq)), "event": .string(String(decoding: event.line, as: UTF8.self)),
-                "hashes": .array(event.hashes.map { .string(Data($0.bytes).base64EncodedString()) }),
+                "hashes": MerkleTree.base64(event.hashes),
             ]
         }
         let proof: JSONValue = [
