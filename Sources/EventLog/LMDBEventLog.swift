@@ -68,11 +68,16 @@ public struct LogTables: Sendable {
     /// The last event of a stream: its version, seq and hash; nil for a stream with no events.
     public func streamHead(_ stream: String, in txn: borrowing some TransactionReading & ~Copyable) throws -> (version: UInt64, seq: UInt64, hash: ChainHash)? {
         let version = try version(ofStream: stream, in: txn)
-        guard version > 0,
-            let seq = try txn.withValue(in: streams, forKey: Self.streamKey(stream, version: version), { Self.readSeq($0) }),
+        guard version > 0, let (seq, hash) = try event(ofStream: stream, version: version, in: txn) else { return nil }
+        return (version, seq, hash)
+    }
+
+    /// The seq and hash of a stream's event at `version`; nil if the stream has no such event.
+    public func event(ofStream stream: String, version: UInt64, in txn: borrowing some TransactionReading & ~Copyable) throws -> (seq: UInt64, hash: ChainHash)? {
+        guard let seq = try txn.withValue(in: streams, forKey: Self.streamKey(stream, version: version), { Self.readSeq($0) }),
             let hash = try txn.withValue(in: events, forKey: Self.seqKey(seq), { ChainHash(bytes: UnsafeRawBufferPointer(rebasing: $0[..<Self.hashSize])) })
         else { return nil }
-        return (version, seq, hash)
+        return (seq, hash)
     }
 
     /// Calls `body` with each stored event after `seq` (its seq, hash and canonical bytes, valid only during
@@ -228,7 +233,7 @@ public struct LogTables: Sendable {
                 }
             }
         }
-        if problem == nil { problem = try verifyTree(in: txn) }
+        if problem == nil { problem = try firstTreeDifference(in: txn) }
         return verifier.report(problem: problem)
     }
 

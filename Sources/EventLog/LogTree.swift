@@ -39,28 +39,31 @@ extension LogTables {
     }
 
     /// Builds the leaves the tree lacks (a folder written before the tree existed, once, at open; all of
-    /// them after `rederiveTree`); a no-op when it is whole. Streams the log in one pass: the left
-    /// siblings a new leaf needs are always the last node made at their level, kept in memory.
+    /// them after `rederiveTree`); a no-op when it is whole.
     public func catchUpTree(in txn: borrowing WriteTransaction) throws {
         let size = try treeSize(in: txn)
         guard try head(in: txn).seq > size else { return }
-        var lastAtLevel: [MerkleTree.Hash] = []
-        for level in 0..<(64 - size.leadingZeroBitCount) {
-            lastAtLevel.append(try node(level, (size >> UInt64(level)) - 1, in: txn))
-        }
+        var frontier = try MerkleTree.Frontier(size: size) { level, index in try node(level, index, in: txn) }
         var position = MerkleTree.storedCount(size: size)
         try txn.withCursor(on: tree) { cursor in
-            try forEachEventBytes(after: size, in: txn) { seq, bytes in
-                let nodes = try MerkleTree.nodesCompleted(appending: MerkleTree.leafHash(bytes), at: seq - 1) { level, _ in lastAtLevel[level] }
-                for (level, hash) in nodes.enumerated() {
-                    if level == lastAtLevel.count { lastAtLevel.append(hash) } else { lastAtLevel[level] = hash }
-                    try hash.bytes.withUnsafeBytes { value in
-                        try Self.seqKey(position).withUnsafeBytes { key in try cursor.put(key: key, value: value, flags: .append) }
-                    }
-                    position += 1
+            try forEachNodeCompleted(extending: &frontier, in: txn) { _, hash in
+                try hash.bytes.withUnsafeBytes { value in
+                    try Self.seqKey(position).withUnsafeBytes { key in try cursor.put(key: key, value: value, flags: .append) }
                 }
+                position += 1
                 return true
             }
+        }
+    }
+
+    /// Streams the nodes that the leaves after `frontier.size` complete, in storage order, with the seq
+    /// whose leaf completes each: one pass over the log, no tree reads.
+    private func forEachNodeCompleted(
+        extending frontier: inout MerkleTree.Frontier, in txn: borrowing some TransactionReading & ~Copyable,
+        _ body: (_ seq: UInt64, MerkleTree.Hash) throws -> Bool
+    ) throws {
+        try forEachEventBytes(after: frontier.size, in: txn) { seq, bytes in
+            try frontier.append(leaf: MerkleTree.leafHash(bytes)) { hash in try body(seq, hash) }
         }
     }
 
@@ -77,27 +80,30 @@ extension LogTables {
         try MerkleTree.consistencyProof(old: old, new: new) { level, index in try node(level, index, in: txn) }
     }
 
-    /// Checks every stored node against the events: each leaf against its event's bytes, each parent
-    /// against its two (checked) children, and that the tree holds exactly the log's nodes.
-    func verifyTree(in txn: borrowing some TransactionReading & ~Copyable) throws -> ChainProblem? {
+    /// Compares the stored tree, node by node in storage order, with the one the log derives (each leaf
+    /// from its event's bytes, each parent from the two derived beneath it): the first stored node that
+    /// differs, is missing or has no place in the log's tree, or nil. One pass over the log and one over
+    /// the tree, O(log n) memory. `verify` reports it; a rebuild re-derives the tree only if there is one.
+    public func firstTreeDifference(in txn: borrowing some TransactionReading & ~Copyable) throws -> ChainProblem? {
         var problem: ChainProblem?
-        var size: UInt64 = 0
-        try forEachEventBytes(after: 0, in: txn) { seq, bytes in
-            let expected = try MerkleTree.nodesCompleted(appending: MerkleTree.leafHash(bytes), at: seq - 1) { level, index in try node(level, index, in: txn) }
-            var position = MerkleTree.position(level: 0, index: seq - 1)
-            for hash in expected {
-                let stored = try txn.withValue(in: tree, forKey: Self.seqKey(position)) { MerkleTree.Hash(bytes: $0) }
-                guard stored == hash else {
+        var frontier = MerkleTree.Frontier()
+        var position: UInt64 = 0, size: UInt64 = 0
+        try txn.withCursor(on: tree) { cursor in
+            var stored = try cursor.first()
+            try forEachNodeCompleted(extending: &frontier, in: txn) { seq, hash in
+                guard let entry = stored, entry.key.count == 8, Self.readSeq(entry.key) == position, entry.value.count == 32, MerkleTree.Hash(bytes: entry.value) == hash else {
                     problem = ChainProblem(seq: seq, reason: "the Merkle tree's node \(position) does not match the log (rebuild re-derives it)")
                     return false
                 }
                 position += 1
+                size = seq
+                stored = try cursor.next()
+                return true
             }
-            size = seq
-            return true
-        }
-        if problem == nil, UInt64(try txn.statistics(of: tree).entries) != MerkleTree.storedCount(size: size) {
-            problem = ChainProblem(seq: size, reason: "the Merkle tree holds \(try txn.statistics(of: tree).entries) nodes; a log of \(size) events has \(MerkleTree.storedCount(size: size))")
+            if problem == nil, stored != nil {
+                let entries = try txn.statistics(of: tree).entries
+                problem = ChainProblem(seq: size, reason: "the Merkle tree holds \(entries) nodes; a log of \(size) events has \(MerkleTree.storedCount(size: size))")
+            }
         }
         return problem
     }

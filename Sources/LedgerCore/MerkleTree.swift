@@ -17,7 +17,7 @@ public enum MerkleTree {
 
     public static func leafHash(_ bytes: UnsafeRawBufferPointer) -> Hash {
         var hasher = SHA256()
-        hasher.update(data: [0])
+        withUnsafeBytes(of: UInt8(0)) { hasher.update(bufferPointer: $0) }
         hasher.update(bufferPointer: bytes)
         return hasher.finalize().withUnsafeBytes { Hash(bytes: $0) }
     }
@@ -25,12 +25,13 @@ public enum MerkleTree {
     public static func leafHash(_ bytes: [UInt8]) -> Hash { bytes.withUnsafeBytes { leafHash($0) } }
 
     public static func nodeHash(_ left: Hash, _ right: Hash) -> Hash {
-        var block = [UInt8](repeating: 1, count: 65)
-        block.withUnsafeMutableBytes { out in
+        // On the stack: a rebuild makes a node for nearly every leaf.
+        withUnsafeTemporaryAllocation(byteCount: 65, alignment: 8) { out in
+            out[0] = 1
             left.write(to: UnsafeMutableRawBufferPointer(rebasing: out[1..<33]))
             right.write(to: UnsafeMutableRawBufferPointer(rebasing: out[33..<65]))
+            return Hash.of(UnsafeRawBufferPointer(out))
         }
-        return Hash.of(block)
     }
 
     /// A proof's hashes as the API and the CLI show them: standard base64, each.
@@ -65,6 +66,42 @@ public enum MerkleTree {
             level += 1
         }
         return out
+    }
+
+    /// The right edge of a stored, growing tree: the last node made at each level, which is every left
+    /// sibling the next appends need. A writer or a re-derivation keeps one and makes each leaf's nodes
+    /// without reading the tree.
+    public struct Frontier: Sendable {
+        public private(set) var size: UInt64 = 0
+        private var lastAtLevel: [Hash] = []
+
+        /// The frontier of an empty tree.
+        public init() {}
+
+        /// The frontier of a stored tree of `size` leaves: O(log n) reads.
+        public init(size: UInt64, read: NodeReader) throws {
+            self.size = size
+            lastAtLevel = try (0..<(64 - size.leadingZeroBitCount)).map { try read($0, (size >> UInt64($0)) - 1) }
+        }
+
+        /// Appends a leaf: `body` gets the nodes it completes in storage order (the leaf, then each
+        /// parent up the levels where it is a right child), and returns false to stop early.
+        @discardableResult
+        public mutating func append(leaf: Hash, _ body: (Hash) throws -> Bool) rethrows -> Bool {
+            var hash = leaf
+            var index = size, level = 0
+            defer { size += 1 }
+            while true {
+                guard try body(hash) else { return false }
+                // A right child (odd index) completes its parent with the last node of its level.
+                let left = index & 1 == 1 ? lastAtLevel[level] : nil
+                if level == lastAtLevel.count { lastAtLevel.append(hash) } else { lastAtLevel[level] = hash }
+                guard let left else { return true }
+                hash = nodeHash(left, hash)
+                index >>= 1
+                level += 1
+            }
+        }
     }
 
     /// The root of a growing tree without storing it: the hashes of its full subtrees, largest first.

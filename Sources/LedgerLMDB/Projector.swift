@@ -75,15 +75,25 @@ public struct Projector: Sendable {
 
 /// The latest state of each org, kept in memory for the writer and checked against the log on use.
 ///
-/// An entry is trusted only while the org's stream still ends with the event it was computed after
-/// (same hash), so a batch that was aborted and re-run can never leave a wrong state behind: a miss
-/// folds the org's stream from its latest snapshot.
+/// An entry is trusted only while the org's stream still holds the event it was computed after (same
+/// hash at the same version), so a batch that was aborted and re-run can never leave a wrong state
+/// behind. A miss folds the org's stream on from the last state a reader folded, when the stream
+/// still holds it, else from the latest snapshot.
 public final class StateCache: Sendable {
+    /// The writer's states, each after its stream's last committed event; a batch takes a state out
+    /// while it changes it in place.
     private let entries = Mutex<[String: Entry]>([:])
+    /// The states misses folded, where the next miss starts. Readers miss whenever the writer holds an
+    /// org's state or has moved its head past their snapshot; without a base each would fold from the
+    /// latest snapshot, and snapshots of a large org are far apart (`Snapshots`: every 65,536 events at
+    /// 10,000 members), so a busy org's every read folded most of its stream. Kept apart from `entries`
+    /// so that the writer never changes in place a state a reader holds (which would copy it).
+    private let bases = Mutex<[String: Entry]>([:])
     private let capacity: Int
 
     private struct Entry {
         let head: ChainHash
+        let version: UInt64
         let state: OrgState
         /// The latest event time of the stream so far (what a snapshot records, see `Snapshots`).
         let maxAt: Timestamp
@@ -103,9 +113,7 @@ public final class StateCache: Sendable {
     public func state(of orgID: String, tables: ProjectionTables, in txn: borrowing some TransactionReading & ~Copyable) throws -> OrgState? {
         guard let head = try tables.log.streamHead(orgID, in: txn) else { return nil }
         if let cached = entries.withLock({ $0[orgID] }), cached.head == head.hash { return cached.state }
-        let folded = try Self.fold(orgID, tables: tables, in: txn)
-        if let state = folded.state { remember(orgID, head: StreamHead(version: head.version, hash: head.hash, maxAt: folded.maxAt), state: state) }
-        return folded.state
+        return try foldOnFromBase(orgID, head: head, tables: tables, in: txn).state
     }
 
     /// The state of an org for the writer to change in place: it leaves the cache (so applying events to
@@ -116,30 +124,63 @@ public final class StateCache: Sendable {
         if let cached = entries.withLock({ $0.removeValue(forKey: orgID) }), cached.head == head.hash {
             return (cached.state, StreamHead(version: head.version, hash: head.hash, maxAt: cached.maxAt))
         }
-        let folded = try Self.fold(orgID, tables: tables, in: txn)
+        let folded = try foldOnFromBase(orgID, head: head, tables: tables, in: txn)
         return (folded.state, StreamHead(version: head.version, hash: head.hash, maxAt: folded.maxAt))
     }
 
     public func remember(_ orgID: String, head: StreamHead, state: OrgState?) {
         entries.withLock { entries in
             if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
-            entries[orgID] = state.map { Entry(head: head.hash, state: $0, maxAt: head.maxAt) }
+            entries[orgID] = state.map { Entry(head: head.hash, version: head.version, state: $0, maxAt: head.maxAt) }
         }
+    }
+
+    /// Folds an org's stream up to `head` (its last event in `txn`), starting from the base a miss left
+    /// when the stream still holds it (its version and hash), else from the latest snapshot; the result
+    /// becomes the base, unless one as new is there. A base of a batch that was aborted names an event
+    /// the stream does not hold, so it is never used.
+    private func foldOnFromBase(
+        _ orgID: String, head: (version: UInt64, seq: UInt64, hash: ChainHash), tables: ProjectionTables, in txn: borrowing some TransactionReading & ~Copyable
+    ) throws -> (state: OrgState?, maxAt: Timestamp) {
+        var start: (state: OrgState?, maxAt: Timestamp, version: UInt64)?
+        var stale = false
+        if let base = bases.withLock({ $0[orgID] }), base.version <= head.version {
+            if try tables.log.event(ofStream: orgID, version: base.version, in: txn)?.hash == base.head {
+                if base.version == head.version { return (base.state, base.maxAt) }
+                start = (base.state, base.maxAt, base.version)
+            } else {
+                stale = true
+            }
+        }
+        let folded = try Self.fold(orgID, tables: tables, from: start, in: txn)
+        if let state = folded.state {
+            bases.withLock { bases in
+                // A newer base stays (this read's snapshot may be older), a stale one goes.
+                guard stale || (bases[orgID]?.version ?? 0) < head.version else { return }
+                if bases.count >= capacity { bases.removeAll(keepingCapacity: true) }
+                bases[orgID] = Entry(head: head.hash, version: head.version, state: state, maxAt: folded.maxAt)
+            }
+        }
+        return folded
     }
 
     /// The earliest time there is, where a stream's latest event time starts.
     static let noTime = Timestamp(millisecondsSinceEpoch: .min)
 
     /// Folds an org's own stream (never the whole log) up to the last event `point` includes (all of it
-    /// without one): from the latest snapshot the point includes, through the stream index, each stored
-    /// envelope read on the replay fast path. Also returns the latest event time folded.
+    /// without one): from `base` (a state of the stream's first `version` events) or else the latest
+    /// snapshot the point includes, through the stream index, each stored envelope read on the replay
+    /// fast path. Also returns the latest event time folded.
     public static func fold(
-        _ orgID: String, tables: ProjectionTables, upTo point: TimeTravel.Point? = nil, in txn: borrowing some TransactionReading & ~Copyable
+        _ orgID: String, tables: ProjectionTables, upTo point: TimeTravel.Point? = nil,
+        from base: (state: OrgState?, maxAt: Timestamp, version: UInt64)? = nil, in txn: borrowing some TransactionReading & ~Copyable
     ) throws -> (state: OrgState?, maxAt: Timestamp) {
         var state: OrgState?
         var maxAt = noTime
         var fromVersion: UInt64 = 1
-        if let snapshot = try SnapshotRow.latest(of: orgID, includedIn: point, tables: tables, in: txn) {
+        if let base {
+            (state, maxAt, fromVersion) = (base.state, base.maxAt, base.version + 1)
+        } else if let snapshot = try SnapshotRow.latest(of: orgID, includedIn: point, tables: tables, in: txn) {
             (state, maxAt, fromVersion) = (snapshot.state, snapshot.maxAt, snapshot.version + 1)
         }
         var prefix = Array(orgID.utf8)

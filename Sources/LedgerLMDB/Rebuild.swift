@@ -66,7 +66,8 @@ private struct SlottedAudit: RowSink {
 
 /// Fresh replays of the log: to rebuild the views, and to check them.
 public enum Replay {
-    /// Drops and re-derives every view from the log; returns how long each phase took.
+    /// Drops and re-derives every view from the log, and checks the Merkle tree against it (re-deriving
+    /// it when it differs); returns how long each phase took.
     ///
     /// Orgs are independent, so the log is folded on two threads, each owning half of the orgs (see
     /// `Fold`). As soon as both have folded, this thread empties the tables and writes the audit index
@@ -81,6 +82,7 @@ public enum Replay {
     ) throws -> RebuildPhases {
         var phases = RebuildPhases()
         var clock = Stopwatch()
+        let treeCheck = TreeCheck(environment: environment, log: tables.log)
         let fold = try Fold(environment: environment, log: tables.log, threads: threads, progress: progress)
         phases.streamIndex = clock.lap()
         fold.start()
@@ -97,7 +99,14 @@ public enum Replay {
         phases.empty = clock.lap()
         try environment.write { txn in try write([.audit], from: fold.audit, tables: tables, in: txn) }
         phases.auditWrite = clock.lap()
-        try environment.write { txn in try tables.log.rederiveTree(in: txn) }
+        // The tree is the log's, not a view: derived again beside the fold, and rewritten only if the
+        // stored one differs (a rebuild of an untouched log writes no tree page).
+        let treeDiffers = try treeCheck.firstDifference() != nil
+        phases.treeCheckCPU = treeCheck.cpuSeconds
+        if treeDiffers {
+            try environment.write { txn in try tables.log.rederiveTree(in: txn) }
+            phases.treeRewritten = true
+        }
         phases.tree = clock.lap()
         fold.waitUntilRendered()
         phases.renderAndSortWait = clock.lap()
@@ -178,12 +187,16 @@ public enum Replay {
 /// Seconds spent in each phase of a rebuild (`scripts/bench` prints them).
 public struct RebuildPhases: Sendable, CustomStringConvertible {
     public var streamIndex = 0.0, fold = 0.0, empty = 0.0, auditWrite = 0.0, tree = 0.0, renderAndSort = 0.0, renderAndSortWait = 0.0, viewWrite = 0.0
+    /// Whether the stored tree differed from the log's and was written again.
+    public var treeRewritten = false
+    /// CPU seconds of the thread that compared the stored tree with the log's.
+    public var treeCheckCPU = 0.0
     /// CPU seconds of the fold threads, summed (the machine may not give them a core each).
     public var foldCPU = 0.0
 
     public var description: String {
         func f(_ s: Double) -> String { String(Int((s * 1000).rounded())) + " ms" }
-        return "stream index \(f(streamIndex)), fold \(f(fold)) (CPU \(f(foldCPU))), empty the views \(f(empty)), audit write \(f(auditWrite)), Merkle tree \(f(tree)) (meanwhile render + sort \(f(renderAndSort)), "
+        return "stream index \(f(streamIndex)), fold \(f(fold)) (CPU \(f(foldCPU))), empty the views \(f(empty)), audit write \(f(auditWrite)), Merkle tree \(f(tree)) (checked beside the fold, CPU \(f(treeCheckCPU)), \(treeRewritten ? "rewritten" : "unchanged")) (meanwhile render + sort \(f(renderAndSort)), "
             + "waited \(f(renderAndSortWait)) for the rendering), views write \(f(viewWrite)) (sorting the cross-org tables meanwhile)"
     }
 }
@@ -196,6 +209,35 @@ struct Stopwatch {
         defer { last = now }
         return Double(now - last) / 1e9
     }
+}
+
+/// The stored Merkle tree compared with the log's on a thread of its own, beside the fold: it reads only
+/// the log and the tree, which a rebuild does not write until it has the answer.
+private final class TreeCheck: @unchecked Sendable {
+    private let done = DispatchGroup()
+    /// Written by the thread before it leaves `done`, read only after `done` is passed.
+    private var outcome: Result<ChainProblem?, any Error> = .success(nil)
+    private var cpu = 0.0
+
+    init(environment: Environment, log: LogTables) {
+        done.enter()
+        let thread = Thread {
+            let start = Fold.threadCPUSeconds()
+            self.outcome = Result { try environment.read { txn in try log.firstTreeDifference(in: txn) } }
+            self.cpu = Fold.threadCPUSeconds() - start
+            self.done.leave()
+        }
+        thread.name = "orgledger-rebuild-tree"
+        thread.start()
+    }
+
+    func firstDifference() throws -> ChainProblem? {
+        done.wait()
+        return try outcome.get()
+    }
+
+    /// The CPU seconds the check took, once `firstDifference` has returned.
+    var cpuSeconds: Double { cpu }
 }
 
 /// The log folded on several threads, each owning a contiguous range of the streams (in key order,
@@ -315,7 +357,7 @@ final class Fold: @unchecked Sendable {
 
     var foldCPUSeconds: Double { outcomes.withLock { $0.reduce(0) { $0 + $1.foldCPU } } }
 
-    private static func threadCPUSeconds() -> Double {
+    static func threadCPUSeconds() -> Double {
         var t = timespec()
         clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
         return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9

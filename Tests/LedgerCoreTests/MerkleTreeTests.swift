@@ -64,6 +64,20 @@ import Testing
         return m <= k ? subproof(m, d.prefix(k), complete) + [mth(d.dropFirst(k))] : subproof(m - k, d.dropFirst(k), false) + [mth(d.prefix(k))]
     }
 
+    @Test("a frontier makes the very nodes a stored tree holds, from any size it is loaded at")
+    func frontierMakesTheStoredNodes() throws {
+        var stored = StoredTree()
+        let leaves = (0..<70).map { [UInt8]("leaf \($0)".utf8) }
+        for leaf in leaves { try stored.append(leaf) }
+        for start in [0, 1, 5, 8, 33, 64] {
+            var frontier = try MerkleTree.Frontier(size: UInt64(start), read: stored.read)
+            var made: [Hash] = []
+            for leaf in leaves[start...] { frontier.append(leaf: MerkleTree.leafHash(leaf)) { made.append($0); return true } }
+            #expect(made == Array(stored.nodes[Int(MerkleTree.storedCount(size: UInt64(start)))...]), "from \(start) leaves")
+            #expect(frontier.size == 70)
+        }
+    }
+
     @Test func theRFC6962VectorsHold() throws {
         var tree = StoredTree()
         #expect(try MerkleTree.root(size: 0, read: tree.read).hex == Self.vectorRoots[0])

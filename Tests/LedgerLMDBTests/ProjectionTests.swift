@@ -1,4 +1,4 @@
-import EventLog
+@testable import EventLog
 import Foundation
 import LMDB
 import LedgerCore
@@ -62,6 +62,37 @@ struct ProjectionTests {
         let missing = try #require(try f.projectionProblem())
         #expect(missing.row == "audit[\(org)/seq 2]")
         #expect(missing.reason == "missing")
+    }
+
+    @Test("a rebuild keeps a Merkle tree that matches the log and re-derives one that does not")
+    func rebuildChecksTheTree() async throws {
+        let f = try Fixture()
+        defer { f.close() }
+        try await randomCommands(f, seed: 7, steps: 120)
+        let log = f.store.tables.log
+        func treeNodes() throws -> [[UInt8]] {
+            try f.read { txn in
+                var nodes: [[UInt8]] = []
+                try txn.withCursor(on: log.tree) { cursor in try cursor.forEach { nodes.append(Array($0.key) + Array($0.value)); return true } }
+                return nodes
+            }
+        }
+        let appended = try treeNodes()
+        #expect(!appended.isEmpty)
+        #expect(try Replay.rebuild(environment: f.store.environment, tables: f.store.tables).treeRewritten == false)
+        #expect(try treeNodes() == appended)
+        // A changed node, a missing one, a node too many: each is found and the tree derived again.
+        let damages: [(borrowing WriteTransaction) throws -> Void] = [
+            { try $0.put(in: log.tree, key: LogTables.seqKey(3), value: [UInt8](repeating: 9, count: 32)) },
+            { _ = try $0.delete(in: log.tree, key: LogTables.seqKey(UInt64(appended.count - 1))) },
+            { try $0.put(in: log.tree, key: LogTables.seqKey(UInt64(appended.count) + 5), value: [UInt8](repeating: 9, count: 32)) },
+        ]
+        for damage in damages {
+            try f.store.environment.write { txn in try damage(txn) }
+            #expect(try f.read { txn in try log.firstTreeDifference(in: txn) } != nil)
+            #expect(try Replay.rebuild(environment: f.store.environment, tables: f.store.tables).treeRewritten)
+            #expect(try treeNodes() == appended)
+        }
     }
 
     @Test("an answered command is visible in every view at once")
