@@ -13,6 +13,8 @@
 //               filters and formats, time-travel points)
 //   LedgerLMDB  the `Ledger` on LMDB: view tables and key layouts, the command pipeline in the writer's
 //               transaction, rebuild/verify (the parallel fold), import, the folder lock
+//   LedgerPostgres  the ledger on PostgreSQL (issue #15, under way): so far the event log, its tree and
+//               the writers' fencing epoch, keeping the same `EventLog` contract
 //   Service     the HTTP/JSON API on the Unix socket over `any Ledger` (it imports no storage module;
 //               scripts/test checks), the service group (due events, server)
 //   orgledger   the executable: opens the LMDB ledger for `serve`, does the offline work
@@ -29,6 +31,7 @@ let package = Package(
         .library(name: "OrgDomain", targets: ["OrgDomain"]),
         .library(name: "Ledger", targets: ["Ledger"]),
         .library(name: "LedgerLMDB", targets: ["LedgerLMDB"]),
+        .library(name: "LedgerPostgres", targets: ["LedgerPostgres"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
@@ -42,6 +45,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         .systemLibrary(
@@ -57,6 +61,13 @@ let package = Package(
         .target(
             name: "LedgerLMDB",
             dependencies: ["LMDB", "LedgerCore", "EventLog", "OrgDomain", "Ledger", .product(name: "NIOPosix", package: "swift-nio")]
+        ),
+        .target(
+            name: "LedgerPostgres",
+            dependencies: [
+                "EventLog", "LedgerCore", .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
         ),
         .target(
             name: "Service",
@@ -101,7 +112,13 @@ let package = Package(
 
         .testTarget(name: "LMDBTests", dependencies: ["LMDB"]),
         .testTarget(name: "LedgerCoreTests", dependencies: ["LedgerCore"]),
-        .testTarget(name: "EventLogTests", dependencies: ["EventLog", "LMDB", "LedgerCore"]),
+        .testTarget(
+            name: "EventLogTests",
+            dependencies: [
+                "EventLog", "LMDB", "LedgerCore", "LedgerPostgres", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(name: "LedgerTestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "OrgDomainTests", dependencies: ["OrgDomain", "LedgerCore", "LedgerTestSupport"]),
         .testTarget(

@@ -16,6 +16,12 @@ public struct ChainReport: Sendable, Hashable {
 public struct ChainProblem: Sendable, Hashable, CustomStringConvertible {
     public let seq: UInt64
     public let reason: String
+
+    public init(seq: UInt64, reason: String) {
+        self.seq = seq
+        self.reason = reason
+    }
+
     public var description: String { "seq \(seq): \(reason)" }
 }
 

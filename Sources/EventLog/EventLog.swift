@@ -6,8 +6,12 @@ import LedgerCore
 /// gap-free `version` from 1. An append adds one or more events to one stream, atomically, only if the
 /// stream is at the version the caller expects. Nothing ever updates or deletes an event.
 ///
-/// Two implementations keep this contract and are tested by one suite: `LMDBEventLog` (durable, the
-/// product) and `InMemoryEventLog` (fast tests).
+/// Three implementations keep this contract and are tested by one suite: `LMDBEventLog` (durable, the
+/// embedded default), `PostgresEventLog` (durable, on a PostgreSQL server; module `LedgerPostgres`) and
+/// `InMemoryEventLog` (fast tests). Reads are synchronous (PostgreSQL's wait for the server): the
+/// contract is for offline work and tests; the service reads through the `Ledger` seam, which is async.
+/// (Not `async` here: swiftc 6.3.1 miscompiles an async call through an existential that returns a
+/// struct such as `LogHead` — a double free, as README's notes for contributors describe.)
 public protocol EventLog: Sendable {
     /// Appends `request.events` to `request.stream`: all of them or none. Returns when the events are
     /// durable. Throws `AppendError` for a conflict or invalid input (nothing is written).
@@ -123,6 +127,13 @@ public struct RecordedEvent: Sendable, Hashable {
 /// What a successful append wrote.
 public struct AppendReceipt: Sendable, Hashable {
     public let events: [RecordedEvent]
+
+    /// What an append of `events` (at least one) wrote.
+    public init(events: [RecordedEvent]) {
+        precondition(!events.isEmpty, "an append writes at least one event")
+        self.events = events
+    }
+
     public var firstSeq: UInt64 { events.first!.seq }
     public var lastSeq: UInt64 { events.last!.seq }
     /// The stream's version after the append.
@@ -145,8 +156,8 @@ public struct LogHead: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// Seals a request into recorded events on top of `head`: assigns seq, version and prev_hash, encodes and
-/// hashes. Pure; shared by both log implementations so the chain is built one way only.
-func seal(_ request: AppendRequest, streamVersion: UInt64, head: LogHead) -> Result<[RecordedEvent], AppendError> {
+/// hashes. Pure; shared by every log implementation so the chain is built one way only.
+public func seal(_ request: AppendRequest, streamVersion: UInt64, head: LogHead) -> Result<[RecordedEvent], AppendError> {
     if let problem = request.problem { return .failure(.invalid(problem)) }
     if case .exactly(let expected) = request.expectedVersion, expected != streamVersion {
         return .failure(.conflict(stream: request.stream, expected: request.expectedVersion, actual: streamVersion))

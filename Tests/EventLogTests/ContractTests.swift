@@ -7,7 +7,7 @@ import Testing
 struct ContractTests {
     @Test("a multi-event append is atomic and gets consecutive seqs and versions", arguments: LogKind.allCases)
     func multiEventAppend(kind: LogKind) async throws {
-        let subject = try kind.makeLog()
+        let subject = try await kind.makeLog()
         defer { subject.close() }
         let log = subject.log
         let receipt = try await log.append(AppendRequest(stream: "org_a", expectedVersion: .noStream, events: [event("a.one"), event("a.two"), event("a.three")]))
@@ -22,7 +22,7 @@ struct ContractTests {
 
     @Test("a wrong expected version conflicts and writes nothing", arguments: LogKind.allCases)
     func conflict(kind: LogKind) async throws {
-        let subject = try kind.makeLog()
+        let subject = try await kind.makeLog()
         defer { subject.close() }
         // In a helper that answers text: this scenario inline overflowed the test's async frame under
         // AddressSanitizer (swiftc 6.3.1; README, "Notes for contributors").
@@ -55,7 +55,7 @@ struct ContractTests {
 
     @Test("one invalid event refuses the whole append", arguments: LogKind.allCases)
     func invalidIsAtomic(kind: LogKind) async throws {
-        let subject = try kind.makeLog()
+        let subject = try await kind.makeLog()
         defer { subject.close() }
         let log = subject.log
         let bad = NewEvent(type: "x", at: testTime, actor: "a@b.c", data: .array([]))
@@ -86,7 +86,7 @@ struct ContractTests {
 
     @Test("reads: forward from any seq, one stream from a version, with limits", arguments: LogKind.allCases)
     func reads(kind: LogKind) async throws {
-        let subject = try kind.makeLog()
+        let subject = try await kind.makeLog()
         defer { subject.close() }
         let log = subject.log
         for i in 0..<10 {
@@ -117,7 +117,7 @@ struct ContractTests {
 
     @Test("64 concurrent appenders: seqs gap-free, every stream's versions gap-free, chain intact", arguments: LogKind.allCases)
     func concurrentAppenders(kind: LogKind) async throws {
-        let subject = try kind.makeLog()
+        let subject = try await kind.makeLog()
         defer { subject.close() }
         let log = subject.log
         let appenders = 64, appendsEach = 25
@@ -156,7 +156,7 @@ struct ContractTests {
 
     @Test("racing appends with the same expected version: exactly one wins per version", arguments: LogKind.allCases)
     func racingAppends(kind: LogKind) async throws {
-        let subject = try kind.makeLog()
+        let subject = try await kind.makeLog()
         defer { subject.close() }
         let log = subject.log
         for version in 0..<5 {

@@ -1,0 +1,328 @@
+import EventLog
+import LedgerCore
+import Logging
+import NIOCore
+import PostgresNIO
+import Synchronization
+
+/// The event log on PostgreSQL (product spec §11), keeping the `EventLog` contract the LMDB log keeps:
+/// the same seal, the same chain, the same RFC 9162 tree, in the tables of `PostgresSchema`.
+///
+/// One instance writes at a time. `becomeWriter` raises the fencing epoch in the head row; every append
+/// locks that row (`SELECT … FOR UPDATE`) and goes ahead only if the epoch is still its own, so a writer
+/// that was replaced — paused, partitioned, or restarted with an old epoch — writes nothing, even with
+/// its transaction already open. Appends take turns on the writer's connection (the head row
+/// serializes them anyway); reads go over a second connection, each one statement, so a read never
+/// sees an append's transaction before it commits. An append that PostgreSQL rolled back as a
+/// serialization failure or deadlock (`40001`, `40P01`: what CockroachDB and YugabyteDB answer under
+/// contention) is run again; any other failure, a failed `COMMIT` included, is thrown: the append is
+/// not acknowledged.
+public final class PostgresEventLog: EventLog, Sendable {
+    private let writer: PostgresConnection
+    private let reader: PostgresConnection
+    private let logger: Logger
+    /// What the writer keeps between transactions, changed only by whoever holds `gate`.
+    private let kept = Mutex<Kept>(Kept())
+    /// Transactions on the writer's connection take turns here.
+    private let gate = Turnstile()
+
+    private struct Kept {
+        /// The epoch this instance writes with; nil until it becomes the writer.
+        var epoch: Int64?
+        /// The tree's right edge after this instance's last commit (nil: read it from the table).
+        var frontier: MerkleTree.Frontier?
+    }
+
+    private init(writer: PostgresConnection, reader: PostgresConnection, logger: Logger) {
+        self.writer = writer
+        self.reader = reader
+        self.logger = logger
+    }
+
+    /// Connects, creates or checks the schema, and (with `asWriter`) takes the writer's role.
+    public static func open(_ location: PostgresLocation, asWriter: Bool = true, logger: Logger = Logger(label: "orgledger.postgres")) async throws -> PostgresEventLog {
+        let writer = try await PostgresConnection.connect(configuration: location.configuration, id: 1, logger: logger)
+        let reader: PostgresConnection
+        do {
+            reader = try await PostgresConnection.connect(configuration: location.configuration, id: 2, logger: logger)
+        } catch {
+            try? await writer.close()
+            throw error
+        }
+        let log = PostgresEventLog(writer: writer, reader: reader, logger: logger)
+        do {
+            try await PostgresSchema.ensure(on: writer, logger: logger)
+            if asWriter { try await log.becomeWriter() }
+        } catch {
+            await log.close()
+            throw error
+        }
+        return log
+    }
+
+    public func close() async {
+        try? await writer.close()
+        try? await reader.close()
+    }
+
+    /// Takes the writer's role: raises the fencing epoch, so the instance that wrote before (if any)
+    /// writes nothing more. Returns the new epoch.
+    @discardableResult
+    public func becomeWriter() async throws -> Int64 {
+        try await exclusively {
+            let rows = try await writer.query("UPDATE orgledger_head SET epoch = epoch + 1 WHERE id = 1 RETURNING epoch", logger: logger).collect()
+            guard let new = try rows.first?.decode(Int64.self) else { throw PostgresLedgerError("the head row is missing") }
+            kept.withLock { $0 = Kept(epoch: new, frontier: nil) }
+            return new
+        }
+    }
+
+    // MARK: Writing
+
+    public func append(_ request: AppendRequest) async throws -> AppendReceipt {
+        if let problem = request.problem { throw AppendError.invalid(problem) }
+        return try await exclusively {
+            guard let epoch = kept.withLock({ $0.epoch }) else { throw PostgresLedgerError("this instance is not the writer") }
+            let (receipt, extended) = try await transaction { connection in
+                let head = try await Self.lockHead(connection, logger: logger)
+                guard head.epoch == epoch else { throw FencedWriter(epoch: epoch, current: head.epoch) }
+                let version = try await Self.version(ofStream: request.stream, on: connection, logger: logger)
+                let sealed: [RecordedEvent]
+                switch seal(request, streamVersion: version, head: head.log) {
+                case .success(let events): sealed = events
+                case .failure(let refusal): throw refusal as any Error
+                }
+                var tree = try await loadedFrontier(size: head.log.seq, on: connection)
+                var nodes: [MerkleTree.Hash] = []
+                for event in sealed {
+                    tree.append(leaf: MerkleTree.leafHash(event.canonicalBytes)) { nodes.append($0); return true }
+                }
+                try await Self.insert(sealed, nodes: nodes, from: MerkleTree.storedCount(size: head.log.seq), on: connection, logger: logger)
+                let last = sealed[sealed.count - 1]
+                try await connection.query(
+                    "UPDATE orgledger_head SET seq = \(Int64(last.seq)), hash = \(Self.bytes(last.hash)) WHERE id = 1", logger: logger)
+                return (AppendReceipt(events: sealed), tree)
+            }
+            kept.withLock { $0.frontier = extended }
+            return receipt
+        }
+    }
+
+    /// The frontier of the committed tree of `size` leaves: the one kept since this instance's last
+    /// commit, or read from the table (after a start, a rollback, or another writer's appends).
+    private func loadedFrontier(size: UInt64, on connection: PostgresConnection) async throws -> MerkleTree.Frontier {
+        if let frontier = kept.withLock({ $0.frontier }), frontier.size == size { return frontier }
+        let levels = 64 - size.leadingZeroBitCount
+        let positions = (0..<levels).map { Int64(MerkleTree.position(level: $0, index: (size >> UInt64($0)) - 1)) }
+        var found: [Int64: MerkleTree.Hash] = [:]
+        if !positions.isEmpty {
+            for row in try await connection.query("SELECT position, hash FROM orgledger_tree WHERE position = ANY(\(positions))", logger: logger).collect() {
+                let (position, hash) = try row.decode((Int64, ByteBuffer).self)
+                found[position] = try Self.hash(hash)
+            }
+        }
+        return try MerkleTree.Frontier(size: size) { level, index in
+            guard let hash = found[Int64(MerkleTree.position(level: level, index: index))] else {
+                throw PostgresLedgerError("the tree holds no node at level \(level), index \(index)")
+            }
+            return hash
+        }
+    }
+
+    private static func lockHead(_ connection: PostgresConnection, logger: Logger) async throws -> (log: LogHead, epoch: Int64) {
+        let rows = try await connection.query("SELECT seq, hash, epoch FROM orgledger_head WHERE id = 1 FOR UPDATE", logger: logger).collect()
+        guard let row = rows.first else { throw PostgresLedgerError("the head row is missing") }
+        let (seq, hash, epoch) = try row.decode((Int64, ByteBuffer, Int64).self)
+        return (LogHead(seq: UInt64(seq), hash: try Self.hash(hash)), epoch)
+    }
+
+    /// Events and tree nodes as multi-row inserts (PostgreSQL takes at most 65,535 parameters a
+    /// statement: an append's 10,000 events are sent in chunks).
+    private static func insert(_ events: [RecordedEvent], nodes: [MerkleTree.Hash], from position: UInt64, on connection: PostgresConnection, logger: Logger) async throws {
+        for chunk in stride(from: 0, to: events.count, by: 2_000) {
+            var sql = "INSERT INTO orgledger_events (seq, stream, version, hash, bytes) VALUES "
+            var binds = PostgresBindings(capacity: 5 * 2_000)
+            for (i, event) in events[chunk..<min(chunk + 2_000, events.count)].enumerated() {
+                sql += (i == 0 ? "" : ", ") + "($\(5 * i + 1), $\(5 * i + 2), $\(5 * i + 3), $\(5 * i + 4), $\(5 * i + 5))"
+                binds.append(Int64(event.seq))
+                binds.append(event.envelope.stream)
+                binds.append(Int64(event.version))
+                binds.append(bytes(event.hash))
+                binds.append(ByteBuffer(bytes: event.canonicalBytes))
+            }
+            try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+        }
+        for chunk in stride(from: 0, to: nodes.count, by: 10_000) {
+            var sql = "INSERT INTO orgledger_tree (position, hash) VALUES "
+            var binds = PostgresBindings(capacity: 2 * 10_000)
+            for (i, node) in nodes[chunk..<min(chunk + 10_000, nodes.count)].enumerated() {
+                sql += (i == 0 ? "" : ", ") + "($\(2 * i + 1), $\(2 * i + 2))"
+                binds.append(Int64(position) + Int64(chunk + i))
+                binds.append(bytes(node))
+            }
+            try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+        }
+    }
+
+    /// Runs `body` in a transaction on the writer's connection, again after a serialization failure.
+    private func transaction<R>(_ body: (PostgresConnection) async throws -> R) async throws -> R {
+        var attempt = 0
+        while true {
+            attempt += 1
+            try await writer.query("BEGIN ISOLATION LEVEL READ COMMITTED", logger: logger)
+            do {
+                let result = try await body(writer)
+                try await writer.query("COMMIT", logger: logger)
+                return result
+            } catch {
+                kept.withLock { $0.frontier = nil }
+                // After a failed COMMIT PostgreSQL has ended the transaction; a ROLLBACK then only warns.
+                _ = try? await writer.query("ROLLBACK", logger: logger)
+                if attempt < 8, Self.isRetryable(error) { continue }
+                throw error
+            }
+        }
+    }
+
+    private static func isRetryable(_ error: any Error) -> Bool {
+        guard let error = error as? PSQLError, let state = error.serverInfo?[.sqlState] else { return false }
+        return state == "40001" || state == "40P01"
+    }
+
+    private func exclusively<R>(_ body: () async throws -> R) async throws -> R {
+        await gate.enter()
+        do {
+            let result = try await body()
+            await gate.leave()
+            return result
+        } catch {
+            await gate.leave()
+            throw error
+        }
+    }
+
+    // MARK: Reading
+
+    // Synchronous, as the `EventLog` contract is: each waits for its one statement on the reader's
+    // connection (never from an event loop thread, which NIO refuses).
+
+    public func events(after seq: UInt64, limit: Int) throws -> [RecordedEvent] {
+        guard limit > 0, seq < UInt64(Int64.max) else { return [] }
+        return try read("SELECT hash, bytes FROM orgledger_events WHERE seq > \(Int64(seq)) ORDER BY seq LIMIT \(Int64(limit))").map(Self.recorded)
+    }
+
+    public func events(inStream stream: String, fromVersion: UInt64, limit: Int) throws -> [RecordedEvent] {
+        guard limit > 0, fromVersion < UInt64(Int64.max) else { return [] }
+        return try read(
+            """
+            SELECT hash, bytes FROM orgledger_events WHERE stream = \(stream) AND version >= \(Int64(fromVersion))
+            ORDER BY version LIMIT \(Int64(limit))
+            """
+        ).map(Self.recorded)
+    }
+
+    public func version(ofStream stream: String) throws -> UInt64 {
+        UInt64(try read("SELECT max(version) FROM orgledger_events WHERE stream = \(stream)").first?.decode(Int64?.self) ?? 0)
+    }
+
+    public func head() throws -> LogHead {
+        guard let row = try read("SELECT seq, hash FROM orgledger_head WHERE id = 1").first else { throw PostgresLedgerError("the head row is missing") }
+        let (seq, hash) = try row.decode((Int64, ByteBuffer).self)
+        return LogHead(seq: UInt64(seq), hash: try Self.hash(hash))
+    }
+
+    /// Checks the chain as `LMDBEventLog` does (`ChainVerifier`), then every tree node against the one
+    /// the events derive, and that the head row names the last event. Pages of 1,000 rows.
+    public func verifyChain(progress: ((UInt64) -> Void)? = nil) throws -> ChainReport {
+        var verifier = ChainVerifier()
+        var problem: ChainProblem?
+        var tree = MerkleTree.Frontier()
+        var derived: [MerkleTree.Hash] = []
+        var checkedNodes: Int64 = 0
+        pages: while true {
+            let rows = try read("SELECT seq, hash, bytes FROM orgledger_events WHERE seq > \(Int64(verifier.head.seq)) ORDER BY seq LIMIT 1000")
+            if rows.isEmpty { break }
+            for row in rows {
+                let (seq, hash, bytes) = try row.decode((Int64, ByteBuffer, ByteBuffer).self)
+                let stored = Array(bytes.readableBytesView)
+                if let found = stored.withUnsafeBytes({ verifier.check(keySeq: UInt64(seq), storedHash: (try? Self.hash(hash)) ?? .genesis, bytes: $0) }) {
+                    problem = found
+                    break pages
+                }
+                tree.append(leaf: MerkleTree.leafHash(stored)) { derived.append($0); return true }
+            }
+            // The stored nodes of this page's leaves, side by side with the derived ones.
+            let nodes = try read("SELECT position, hash FROM orgledger_tree WHERE position >= \(checkedNodes) ORDER BY position LIMIT \(Int64(derived.count))")
+            for (offset, expected) in derived.enumerated() {
+                let position = checkedNodes + Int64(offset)
+                let node = offset < nodes.count ? try nodes[offset].decode((Int64, ByteBuffer).self) : nil
+                guard let node, node.0 == position, (try? Self.hash(node.1)) == expected else {
+                    problem = ChainProblem(seq: verifier.head.seq, reason: "the Merkle tree's node \(position) does not match the log")
+                    break pages
+                }
+            }
+            checkedNodes += Int64(derived.count)
+            derived.removeAll(keepingCapacity: true)
+            progress?(verifier.head.seq)
+        }
+        if problem == nil, let count = try read("SELECT count(*) FROM orgledger_tree WHERE position >= \(checkedNodes)").first?.decode(Int64.self), count > 0 {
+            problem = ChainProblem(seq: verifier.head.seq, reason: "the Merkle tree holds \(count) nodes past the log's")
+        }
+        if problem == nil, try head() != verifier.head {
+            problem = ChainProblem(seq: verifier.head.seq, reason: "the head row does not name the last event")
+        }
+        return verifier.report(problem: problem)
+    }
+
+    private func read(_ query: PostgresQuery) throws -> [PostgresRow] {
+        try reader.query(query, logger: logger).wait().rows
+    }
+
+    // MARK: Values
+
+    private static func version(ofStream stream: String, on connection: PostgresConnection, logger: Logger) async throws -> UInt64 {
+        let rows = try await connection.query("SELECT max(version) FROM orgledger_events WHERE stream = \(stream)", logger: logger).collect()
+        return UInt64(try rows.first?.decode(Int64?.self) ?? 0)
+    }
+
+    private static func recorded(_ row: PostgresRow) throws -> RecordedEvent {
+        let (hash, bytes) = try row.decode((ByteBuffer, ByteBuffer).self)
+        let stored = Array(bytes.readableBytesView)
+        let envelope = try stored.withUnsafeBytes { try EventEnvelope.decode($0).envelope }
+        return RecordedEvent(envelope: envelope, hash: try Self.hash(hash), canonicalBytes: stored)
+    }
+
+    static func bytes(_ hash: ChainHash) -> ByteBuffer { ByteBuffer(bytes: hash.bytes) }
+
+    static func hash(_ buffer: ByteBuffer) throws -> ChainHash {
+        guard buffer.readableBytes == 32 else { throw PostgresLedgerError("a stored hash has \(buffer.readableBytes) bytes, not 32") }
+        return buffer.readableBytesView.withContiguousStorageIfAvailable { ChainHash(bytes: UnsafeRawBufferPointer($0)) }
+            ?? Array(buffer.readableBytesView).withUnsafeBytes { ChainHash(bytes: $0) }
+    }
+}
+
+/// An append refused because another instance became the writer since this one did: nothing was
+/// written, and this instance will write nothing until it becomes the writer again.
+public struct FencedWriter: Error, CustomStringConvertible, Sendable {
+    public let epoch: Int64
+    public let current: Int64
+    public var description: String { "fenced: this instance writes with epoch \(epoch), the ledger's writer has epoch \(current)" }
+}
+
+/// Callers in turn, first come first served: who leaves hands the turn to the next waiting.
+private actor Turnstile {
+    private var taken = false
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    func enter() async {
+        guard taken else {
+            taken = true
+            return
+        }
+        await withCheckedContinuation { waiting.append($0) }
+    }
+
+    func leave() {
+        if waiting.isEmpty { taken = false } else { waiting.removeFirst().resume() }
+    }
+}

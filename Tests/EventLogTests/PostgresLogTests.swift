@@ -1,0 +1,106 @@
+import EventLog
+import LMDB
+import LedgerCore
+import LedgerPostgres
+import Logging
+import NIOCore
+import PostgresNIO
+import Testing
+
+/// What only the PostgreSQL log has to show beyond the shared contract: fencing between instances on
+/// one database, the same chain and tree as LMDB's, and a verify that finds what was changed behind it.
+@Suite("PostgreSQL event log")
+struct PostgresLogTests {
+    @Test("a writer another instance replaced writes nothing, even with its connection open")
+    func replacedWriterIsFenced() async throws {
+        let database = try await TestDatabase.make()
+        let first = try await PostgresEventLog.open(database.location)
+        let second = try await PostgresEventLog.open(database.location, asWriter: false)
+        let steps = try await Self.fencingScenario(first, second)
+        await first.close()
+        await second.close()
+        await database.drop()
+        #expect(steps == ["first wrote seq 1", "first fenced, head seq 1", "second wrote seq 2", "second fenced, head seq 3", "chain intact, 3 events"])
+    }
+
+    static func fencingScenario(_ first: PostgresEventLog, _ second: PostgresEventLog) async throws -> [String] {
+        var steps: [String] = []
+        steps.append("first wrote seq \(try await first.append(AppendRequest(stream: "org_a", expectedVersion: .any, events: [event()])).lastSeq)")
+        try await second.becomeWriter()
+        let refusal = await thrownError { try await first.append(AppendRequest(stream: "org_a", expectedVersion: .any, events: [event()])) }
+        steps.append("\(refusal is FencedWriter ? "first fenced" : "first: \(String(describing: refusal))"), head seq \(try second.head().seq)")
+        steps.append("second wrote seq \(try await second.append(AppendRequest(stream: "org_a", expectedVersion: .any, events: [event()])).lastSeq)")
+        // Taking the role back works the same way round.
+        try await first.becomeWriter()
+        _ = try await first.append(AppendRequest(stream: "org_b", expectedVersion: .noStream, events: [event()]))
+        let again = await thrownError { try await second.append(AppendRequest(stream: "org_a", expectedVersion: .any, events: [event()])) }
+        steps.append("\(again is FencedWriter ? "second fenced" : "second: \(String(describing: again))"), head seq \(try first.head().seq)")
+        let report = try first.verifyChain(progress: nil)
+        steps.append(report.isIntact ? "chain intact, \(report.eventsChecked) events" : "chain broken: \(String(describing: report.problem))")
+        return steps
+    }
+
+    @Test("the same appends give LMDB's hashes and LMDB's tree, node for node")
+    func sameChainAndTreeAsLMDB() async throws {
+        let database = try await TestDatabase.make()
+        let postgres = try await PostgresEventLog.open(database.location)
+        let folder = try TemporaryFolder()
+        let lmdb = try LMDBEventLog(path: folder.path)
+        defer {
+            lmdb.close()
+            folder.remove()
+        }
+        // Appends of one and of many events, over a size that is no power of two.
+        for i in 0..<40 {
+            let events = (0...(i % 4)).map { event("t", ["i": .int(Int64($0))]) }
+            let request = AppendRequest(stream: "org_\(i % 3)", expectedVersion: .any, events: events)
+            _ = try await lmdb.append(request)
+            _ = try await postgres.append(request)
+        }
+        let lmdbNodes = try lmdb.environment.read { txn in
+            var nodes: [[UInt8]] = []
+            try txn.withCursor(on: lmdb.tables.tree) { cursor in try cursor.forEach { nodes.append(Array($0.value)); return true } }
+            return nodes
+        }
+        let postgresNodes = try await Self.treeNodes(database.location)
+        let heads = (try lmdb.head(), try postgres.head())
+        let report = try postgres.verifyChain(progress: nil)
+        await postgres.close()
+        await database.drop()
+        #expect(heads.0 == heads.1)
+        #expect(postgresNodes == lmdbNodes)
+        #expect(report.isIntact)
+    }
+
+    @Test("verify names a changed event, a changed tree node, and a node too many")
+    func verifyFindsTampering() async throws {
+        let database = try await TestDatabase.make()
+        let log = try await PostgresEventLog.open(database.location)
+        for i in 0..<20 { _ = try await log.append(AppendRequest(stream: "org_\(i % 2)", expectedVersion: .any, events: [event("t", ["i": .int(Int64(i))])])) }
+        var reasons: [String] = []
+        reasons.append(try log.verifyChain(progress: nil).problem?.reason ?? "intact")
+        // Each later change is one verify meets earlier (events before the tree, a node before the count).
+        for tampering in [
+            "INSERT INTO orgledger_tree (position, hash) VALUES (1000, decode(repeat('07', 32), 'hex'))",
+            "UPDATE orgledger_tree SET hash = decode(repeat('07', 32), 'hex') WHERE position = 5",
+            "UPDATE orgledger_events SET bytes = overlay(bytes placing '\\x20'::bytea from 3 for 1) WHERE seq = 7",
+        ] {
+            try await TestDatabase.run(tampering, on: database.location)
+            reasons.append(try log.verifyChain(progress: nil).problem?.reason ?? "intact")
+        }
+        await log.close()
+        await database.drop()
+        #expect(reasons[0] == "intact")
+        #expect(reasons[1].contains("past the log's"))
+        #expect(reasons[2].contains("node 5 does not match"))
+        #expect(reasons[3].contains("do not match their hash"))
+    }
+
+    static func treeNodes(_ location: PostgresLocation) async throws -> [[UInt8]] {
+        let connection = try await PostgresConnection.connect(configuration: location.configuration, id: 9, logger: Logger(label: "test"))
+        let rows = try await connection.query("SELECT hash FROM orgledger_tree ORDER BY position", logger: Logger(label: "test")).collect()
+        try await connection.close()
+        return try rows.map { Array(try $0.decode(ByteBuffer.self).readableBytesView) }
+    }
+
+}
