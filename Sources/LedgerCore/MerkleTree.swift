@@ -55,17 +55,32 @@ public enum MerkleTree {
     /// The nodes appending `leaf` (a leaf hash, at index `size`) completes, in storage order: the leaf,
     /// then each parent it completes. `read` supplies the left siblings already stored.
     public static func nodesCompleted(appending leaf: Hash, at size: UInt64, read: NodeReader) throws -> [Hash] {
-        var out = [leaf]
-        var hash = leaf
-        var index = size
-        var level = 0
-        while index & 1 == 1 {
-            hash = nodeHash(try read(level, index - 1), hash)
+        var out: [Hash] = []
+        try completing(leaf, at: size, leftSibling: read) { _, hash in
             out.append(hash)
+            return true
+        }
+        return out
+    }
+
+    /// The one walk up the levels an append makes: `made` gets the leaf, then each parent the leaf
+    /// completes, while it is a right child (odd index) — its parent is made with the left sibling
+    /// `leftSibling` names (asked for before `made` hears of the node beside it). Returns false if
+    /// `made` stopped it.
+    @discardableResult
+    static func completing(
+        _ leaf: Hash, at leafIndex: UInt64, leftSibling: (_ level: Int, _ index: UInt64) throws -> Hash, made: (_ level: Int, Hash) throws -> Bool
+    ) rethrows -> Bool {
+        var hash = leaf
+        var index = leafIndex, level = 0
+        while true {
+            let left = index & 1 == 1 ? try leftSibling(level, index - 1) : nil
+            guard try made(level, hash) else { return false }
+            guard let left else { return true }
+            hash = nodeHash(left, hash)
             index >>= 1
             level += 1
         }
-        return out
     }
 
     /// The right edge of a stored, growing tree: the last node made at each level, which is every left
@@ -88,18 +103,13 @@ public enum MerkleTree {
         /// parent up the levels where it is a right child), and returns false to stop early.
         @discardableResult
         public mutating func append(leaf: Hash, _ body: (Hash) throws -> Bool) rethrows -> Bool {
-            var hash = leaf
-            var index = size, level = 0
             defer { size += 1 }
-            while true {
-                guard try body(hash) else { return false }
-                // A right child (odd index) completes its parent with the last node of its level.
-                let left = index & 1 == 1 ? lastAtLevel[level] : nil
-                if level == lastAtLevel.count { lastAtLevel.append(hash) } else { lastAtLevel[level] = hash }
-                guard let left else { return true }
-                hash = nodeHash(left, hash)
-                index >>= 1
-                level += 1
+            var last = lastAtLevel
+            lastAtLevel = []  // held uniquely by `last` while the walk changes it, so no copy is made
+            defer { lastAtLevel = last }
+            return try MerkleTree.completing(leaf, at: size, leftSibling: { level, _ in last[level] }) { level, hash in
+                if level == last.count { last.append(hash) } else { last[level] = hash }
+                return try body(hash)
             }
         }
     }
