@@ -91,7 +91,12 @@ class Service:
             payload = json.dumps(body).encode()
         if payload is not None and content_type:
             all_headers.setdefault("Content-Type", content_type)
-        connection.request(method, path, body=payload, headers=all_headers)
+        try:
+            connection.request(method, path, body=payload, headers=all_headers)
+        except (BrokenPipeError, ConnectionResetError):
+            # The HTTP parser refuses a bad header line and closes before the body is sent; under load the
+            # close can win the race with our send. Its answer is still in the socket: read it, as a client would.
+            pass
         response = connection.getresponse()
         reply = Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
         connection.close()
