@@ -8,7 +8,8 @@ import Synchronization
 /// The event log on PostgreSQL (product spec §11), keeping the `EventLog` contract the LMDB log keeps:
 /// the same seal, the same chain, the same RFC 9162 tree, in the tables of `PostgresSchema`.
 ///
-/// One instance writes at a time. `becomeWriter` raises the fencing epoch in the head row; every append
+/// One instance writes at a time. `becomeWriter` (or a standby's `takeOverIfLapsed`, once the writer has
+/// stopped renewing its lease) raises the fencing epoch in the head row; every append
 /// locks that row (`SELECT … FOR UPDATE`) and goes ahead only if the epoch is still its own, so a writer
 /// that was replaced — paused, partitioned, or restarted with an old epoch — writes nothing, even with
 /// its transaction already open. Appends take turns on the writer's connection (the head row
@@ -65,16 +66,62 @@ public final class PostgresEventLog: EventLog, Sendable {
         try? await reader.close()
     }
 
-    /// Takes the writer's role: raises the fencing epoch, so the instance that wrote before (if any)
-    /// writes nothing more. Returns the new epoch.
+    /// How long a writer's lease lasts unless renewed: a standby takes over within this (plus its
+    /// polling interval) of the writer's last renewal.
+    public static let defaultLease: Duration = .seconds(3)
+
+    /// Takes the writer's role whatever the lease says (an operator's decision, or the only instance):
+    /// raises the fencing epoch, so the instance that wrote before (if any) writes nothing more, and
+    /// starts a lease. Returns the new epoch.
     @discardableResult
-    public func becomeWriter() async throws -> Int64 {
+    public func becomeWriter(lease: Duration = defaultLease) async throws -> Int64 {
+        try await takeWriterRole(onlyIfLapsed: false, lease: lease)!
+    }
+
+    /// A standby's attempt: takes the writer's role only if the current writer's lease has run out by
+    /// the server's clock (one statement, so two standbys cannot both win). Returns the new epoch, or
+    /// nil while the writer's lease holds.
+    public func takeOverIfLapsed(lease: Duration = defaultLease) async throws -> Int64? {
+        try await takeWriterRole(onlyIfLapsed: true, lease: lease)
+    }
+
+    /// Extends this writer's lease; false once another instance has taken the role (fenced).
+    public func renewLease(_ lease: Duration = defaultLease) async throws -> Bool {
         try await exclusively {
-            let rows = try await writer.query("UPDATE orgledger_head SET epoch = epoch + 1 WHERE id = 1 RETURNING epoch", logger: logger).collect()
-            guard let new = try rows.first?.decode(Int64.self) else { throw PostgresLedgerError("the head row is missing") }
+            guard let epoch = kept.withLock({ $0.epoch }) else { return false }
+            let rows = try await writer.query(
+                """
+                UPDATE orgledger_head SET lease_until = clock_timestamp() + \(Self.milliseconds(lease)) * interval '1 millisecond'
+                WHERE id = 1 AND epoch = \(epoch) RETURNING epoch
+                """, logger: logger
+            ).collect()
+            return !rows.isEmpty
+        }
+    }
+
+    private func takeWriterRole(onlyIfLapsed: Bool, lease: Duration) async throws -> Int64? {
+        try await exclusively {
+            let condition = onlyIfLapsed ? " AND lease_until < clock_timestamp()" : ""
+            let rows = try await writer.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        UPDATE orgledger_head SET epoch = epoch + 1, lease_until = clock_timestamp() + $1 * interval '1 millisecond'
+                        WHERE id = 1\(condition) RETURNING epoch
+                        """,
+                    binds: try { var binds = PostgresBindings(); try binds.append(Self.milliseconds(lease)); return binds }()),
+                logger: logger
+            ).collect()
+            guard let new = try rows.first?.decode(Int64.self) else {
+                if onlyIfLapsed { return nil }
+                throw PostgresLedgerError("the head row is missing")
+            }
             kept.withLock { $0 = Kept(epoch: new, frontier: nil) }
             return new
         }
+    }
+
+    private static func milliseconds(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
     }
 
     // MARK: Writing

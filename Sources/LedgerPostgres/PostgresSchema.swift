@@ -9,9 +9,10 @@ import PostgresNIO
 /// `bytea` keys compared bytewise, `ON CONFLICT` upserts.
 ///
 /// - `orgledger_schema`: one row, the schema version this binary wrote (a newer one is refused).
-/// - `orgledger_head`: one row, the log's last seq and hash and the writers' fencing epoch. Every
-///   append locks it (`SELECT … FOR UPDATE`), so appends serialize on it and a writer whose epoch is
-///   no longer the row's is refused inside its own transaction.
+/// - `orgledger_head`: one row, the log's last seq and hash, the writers' fencing epoch and the current
+///   writer's lease (until when, by the server's clock, it may not be replaced). Every append locks it
+///   (`SELECT … FOR UPDATE`), so appends serialize on it and a writer whose epoch is no longer the
+///   row's is refused inside its own transaction.
 /// - `orgledger_events`: seq → stream, version, hash and the canonical bytes that were hashed; the
 ///   unique `(stream, version)` index is the stream index.
 /// - `orgledger_tree`: the RFC 9162 tree's full subtrees by storage position (`MerkleTree.position`).
@@ -22,7 +23,7 @@ enum PostgresSchema {
         "CREATE TABLE IF NOT EXISTS orgledger_schema (id smallint PRIMARY KEY CHECK (id = 1), version integer NOT NULL)",
         """
         CREATE TABLE IF NOT EXISTS orgledger_head (id smallint PRIMARY KEY CHECK (id = 1), seq bigint NOT NULL, hash bytea NOT NULL,
-          epoch bigint NOT NULL)
+          epoch bigint NOT NULL, lease_until timestamptz NOT NULL)
         """,
         """
         CREATE TABLE IF NOT EXISTS orgledger_events (seq bigint PRIMARY KEY, stream text NOT NULL, version bigint NOT NULL,
@@ -42,7 +43,7 @@ enum PostgresSchema {
                     "INSERT INTO orgledger_schema (id, version) VALUES (1, \(version)) ON CONFLICT (id) DO NOTHING", logger: logger)
                 let genesis = PostgresEventLog.bytes(ChainHash.genesis)
                 try await connection.query(
-                    "INSERT INTO orgledger_head (id, seq, hash, epoch) VALUES (1, 0, \(genesis), 0) ON CONFLICT (id) DO NOTHING", logger: logger)
+                    "INSERT INTO orgledger_head (id, seq, hash, epoch, lease_until) VALUES (1, 0, \(genesis), 0, clock_timestamp()) ON CONFLICT (id) DO NOTHING", logger: logger)
                 let found = try await connection.query("SELECT version FROM orgledger_schema WHERE id = 1", logger: logger).collect()
                 try await connection.query("COMMIT", logger: logger)
                 let stored = try found.first?.decode(Int32.self) ?? 0
