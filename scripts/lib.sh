@@ -54,8 +54,9 @@ ensure_e2e_tools() {
 }
 
 # PostgreSQL for the PostgreSQL backend's tests (issue #15): Debian's server, in a cluster of its own in a
-# temporary folder, run as the `postgres` user when this runs as root (initdb refuses root), on a free
-# loopback port and a socket in that folder; stopped and removed when the calling script exits. Exports
+# temporary folder, run as the `postgres` user when this runs as root (initdb refuses root); stopped and
+# removed when the calling script exits. It listens on no TCP port, only on a socket in that folder (mode
+# 0700): its trust authentication lets in no one but this folder's owner (and root). Exports
 # ORGLEDGER_TEST_POSTGRES, the URL the tests make their databases with.
 ensure_postgres() {
     apt_install postgresql
@@ -64,23 +65,22 @@ ensure_postgres() {
 start_postgres() {
     local bin
     bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"
-    PG_DIR="$(mktemp -d /tmp/orgledger-pg.XXXXXX)"
+    PG_DIR="$(mktemp -d /tmp/orgledger-pg.XXXXXX)"  # mode 0700
     local as=()
     if [ "$(id -u)" -eq 0 ]; then
         chown postgres "$PG_DIR"
         as=(runuser -u postgres --)
     fi
-    local port
-    port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    local port=5432  # only names the socket file: nothing listens on TCP
     "${as[@]}" "$bin/initdb" -D "$PG_DIR/data" -A trust -U postgres -E UTF8 >"$PG_DIR/initdb.log"
     # fsync and synchronous_commit stay on: an acknowledged append is durable, as on a real server.
     "${as[@]}" "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
-        -o "-p $port -k $PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null
+        -o "-p $port -k $PG_DIR -c listen_addresses= -c max_connections=200" start >/dev/null
     PG_BIN="$bin"
     PG_AS=("${as[@]}")
     trap stop_postgres EXIT
-    export ORGLEDGER_TEST_POSTGRES="postgres://postgres@127.0.0.1:$port/postgres"
-    echo "==> PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port ($PG_DIR)" >&2
+    export ORGLEDGER_TEST_POSTGRES="postgres://postgres@localhost:$port/postgres?host=$PG_DIR"
+    echo "==> PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on the socket in $PG_DIR" >&2
 }
 
 stop_postgres() {

@@ -6,11 +6,15 @@ import CLMDB
 /// valid only until a subsequent update operation, or the end of the transaction." Copy what you keep.
 public protocol TransactionReading: ~Copyable {
     var rawHandle: OpaquePointer { get }
+    /// Whether everything this transaction reads was committed: true for a read-only snapshot, false for
+    /// a write in progress (which reads its own writes, and may yet be aborted).
+    var readsOnlyCommitted: Bool { get }
 }
 
 /// A read-only snapshot. It ends (aborts, the only way to end a read transaction) when it goes out of scope.
 public struct ReadTransaction: ~Copyable, TransactionReading {
     public let rawHandle: OpaquePointer
+    public var readsOnlyCommitted: Bool { true }
 
     init(handle: OpaquePointer) { self.rawHandle = handle }
 
@@ -23,6 +27,7 @@ public struct ReadTransaction: ~Copyable, TransactionReading {
 /// or not it succeeds, so "commit failed, now abort it" must not compile.
 public struct WriteTransaction: ~Copyable, TransactionReading {
     public let rawHandle: OpaquePointer
+    public var readsOnlyCommitted: Bool { false }
 
     init(handle: OpaquePointer) { self.rawHandle = handle }
 

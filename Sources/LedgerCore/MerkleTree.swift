@@ -100,7 +100,8 @@ public enum MerkleTree {
         }
 
         /// Appends a leaf: `body` gets the nodes it completes in storage order (the leaf, then each
-        /// parent up the levels where it is a right child), and returns false to stop early.
+        /// parent up the levels where it is a right child), and returns false to stop early. A frontier
+        /// that was stopped (or whose `body` threw) is spent: its upper levels are not those of its size.
         @discardableResult
         public mutating func append(leaf: Hash, _ body: (Hash) throws -> Bool) rethrows -> Bool {
             defer { size += 1 }

@@ -130,34 +130,33 @@ public final class StateCache: Sendable {
 
     public func remember(_ orgID: String, head: StreamHead, state: OrgState?) {
         entries.withLock { entries in
-            if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
+            if entries[orgID] == nil, entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
             entries[orgID] = state.map { Entry(head: head.hash, version: head.version, state: $0, maxAt: head.maxAt) }
         }
     }
 
     /// Folds an org's stream up to `head` (its last event in `txn`), starting from the base a miss left
-    /// when the stream still holds it (its version and hash), else from the latest snapshot; the result
-    /// becomes the base, unless one as new is there. A base of a batch that was aborted names an event
-    /// the stream does not hold, so it is never used.
+    /// when the stream still holds it (its version and hash), else from the latest snapshot. The result
+    /// becomes the base, unless one as new is there, and only when `txn` reads committed events alone:
+    /// the writer's transaction sees its batch's own events, which may yet be aborted, and the state it
+    /// takes is the one it changes in place (sharing it with `bases` would copy it).
     private func foldOnFromBase(
         _ orgID: String, head: (version: UInt64, seq: UInt64, hash: ChainHash), tables: ProjectionTables, in txn: borrowing some TransactionReading & ~Copyable
     ) throws -> (state: OrgState?, maxAt: Timestamp) {
         var start: (state: OrgState?, maxAt: Timestamp, version: UInt64)?
-        var stale = false
-        if let base = bases.withLock({ $0[orgID] }), base.version <= head.version {
-            if try tables.log.event(ofStream: orgID, version: base.version, in: txn)?.hash == base.head {
-                if base.version == head.version { return (base.state, base.maxAt) }
-                start = (base.state, base.maxAt, base.version)
-            } else {
-                stale = true
-            }
+        if let base = bases.withLock({ $0[orgID] }), base.version <= head.version,
+            try tables.log.event(ofStream: orgID, version: base.version, in: txn)?.hash == base.head
+        {
+            if base.version == head.version { return (base.state, base.maxAt) }
+            start = (base.state, base.maxAt, base.version)
         }
         let folded = try Self.fold(orgID, tables: tables, from: start, in: txn)
-        if let state = folded.state {
+        if txn.readsOnlyCommitted, let state = folded.state {
             bases.withLock { bases in
-                // A newer base stays (this read's snapshot may be older), a stale one goes.
-                guard stale || (bases[orgID]?.version ?? 0) < head.version else { return }
-                if bases.count >= capacity { bases.removeAll(keepingCapacity: true) }
+                // A newer base stays: this read's snapshot may be older. (Every base is of committed
+                // events, so a newer one is a state the stream will hold.)
+                guard (bases[orgID]?.version ?? 0) < head.version else { return }
+                if bases[orgID] == nil, bases.count >= capacity { bases.removeAll(keepingCapacity: true) }
                 bases[orgID] = Entry(head: head.hash, version: head.version, state: state, maxAt: folded.maxAt)
             }
         }

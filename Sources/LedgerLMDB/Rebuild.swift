@@ -83,12 +83,23 @@ public enum Replay {
         var phases = RebuildPhases()
         var clock = Stopwatch()
         let treeCheck = TreeCheck(environment: environment, log: tables.log)
+        defer { _ = try? treeCheck.firstDifference() }  // its read transaction ends before this does, on every path
         let fold = try Fold(environment: environment, log: tables.log, threads: threads, progress: progress)
         phases.streamIndex = clock.lap()
         fold.start()
         let lastSeq = try fold.waitUntilFolded()
         phases.fold = clock.lap()
         phases.foldCPU = fold.foldCPUSeconds
+        // The tree is the log's, not a view: derived again beside the fold, and rewritten only if the
+        // stored one differs (a rebuild of an untouched log writes no tree page). Awaited before the views
+        // are emptied, so that no read transaction of it keeps their freed pages from being reused.
+        let treeDiffers = try treeCheck.firstDifference() != nil
+        phases.treeCheckCPU = treeCheck.cpuSeconds
+        if treeDiffers {
+            try environment.write { txn in try tables.log.rederiveTree(in: txn) }
+            phases.treeRewritten = true
+        }
+        phases.tree = clock.lap()
         // Emptied in a transaction of its own, so the next ones can reuse the freed pages. Each puts
         // only precomputed rows, so a map growth that re-runs one is harmless. The audit index is
         // written (and its commit syncs) while the fold threads render and sort the views.
@@ -99,15 +110,6 @@ public enum Replay {
         phases.empty = clock.lap()
         try environment.write { txn in try write([.audit], from: fold.audit, tables: tables, in: txn) }
         phases.auditWrite = clock.lap()
-        // The tree is the log's, not a view: derived again beside the fold, and rewritten only if the
-        // stored one differs (a rebuild of an untouched log writes no tree page).
-        let treeDiffers = try treeCheck.firstDifference() != nil
-        phases.treeCheckCPU = treeCheck.cpuSeconds
-        if treeDiffers {
-            try environment.write { txn in try tables.log.rederiveTree(in: txn) }
-            phases.treeRewritten = true
-        }
-        phases.tree = clock.lap()
         fold.waitUntilRendered()
         phases.renderAndSortWait = clock.lap()
         try environment.write { txn in
@@ -196,8 +198,10 @@ public struct RebuildPhases: Sendable, CustomStringConvertible {
 
     public var description: String {
         func f(_ s: Double) -> String { String(Int((s * 1000).rounded())) + " ms" }
-        return "stream index \(f(streamIndex)), fold \(f(fold)) (CPU \(f(foldCPU))), empty the views \(f(empty)), audit write \(f(auditWrite)), Merkle tree \(f(tree)) (checked beside the fold, CPU \(f(treeCheckCPU)), \(treeRewritten ? "rewritten" : "unchanged")) (meanwhile render + sort \(f(renderAndSort)), "
-            + "waited \(f(renderAndSortWait)) for the rendering), views write \(f(viewWrite)) (sorting the cross-org tables meanwhile)"
+        return "stream index \(f(streamIndex)), fold \(f(fold)) (CPU \(f(foldCPU))), then waited \(f(tree)) for the Merkle tree (checked beside the fold, "
+            + "CPU \(f(treeCheckCPU)), \(treeRewritten ? "rewritten" : "unchanged")), empty the views \(f(empty)), audit write \(f(auditWrite)) "
+            + "(meanwhile render + sort \(f(renderAndSort)), waited \(f(renderAndSortWait)) for the rendering), views write \(f(viewWrite)) "
+            + "(sorting the cross-org tables meanwhile)"
     }
 }
 

@@ -30,8 +30,10 @@ public final class PostgresEventLog: EventLog, Sendable {
     private struct Kept {
         /// The epoch this instance writes with; nil until it becomes the writer.
         var epoch: Int64?
-        /// The tree's right edge after this instance's last commit (nil: read it from the table).
-        var frontier: MerkleTree.Frontier?
+        /// The tree's right edge after this instance's last commit, and the head hash it goes with (nil:
+        /// read it from the table). Trusted only for that very head: a log of the same length that is not
+        /// this one (a restored database) gets its own.
+        var frontier: (tree: MerkleTree.Frontier, head: ChainHash)?
     }
 
     private init(writer: PostgresConnection, reader: PostgresConnection, logger: Logger) {
@@ -40,8 +42,9 @@ public final class PostgresEventLog: EventLog, Sendable {
         self.logger = logger
     }
 
-    /// Connects, creates or checks the schema, and (with `asWriter`) takes the writer's role.
-    public static func open(_ location: PostgresLocation, asWriter: Bool = true, logger: Logger = Logger(label: "orgledger.postgres")) async throws -> PostgresEventLog {
+    /// Connects, creates or checks the schema, and (only with `asWriter`) takes the writer's role: a
+    /// reader, a verify or an export must never fence the live writer by opening the store.
+    public static func open(_ location: PostgresLocation, asWriter: Bool = false, logger: Logger = Logger(label: "orgledger.postgres")) async throws -> PostgresEventLog {
         let writer = try await PostgresConnection.connect(configuration: location.configuration, id: 1, logger: logger)
         let reader: PostgresConnection
         do {
@@ -52,6 +55,11 @@ public final class PostgresEventLog: EventLog, Sendable {
         }
         let log = PostgresEventLog(writer: writer, reader: reader, logger: logger)
         do {
+            // A writer stopped inside its transaction (paused, partitioned) must not hold the head row's
+            // lock for ever: the server ends such a transaction, and a statement waits for a lock at most
+            // a few seconds, so a standby's takeover is never stuck behind it.
+            try await writer.query("SET idle_in_transaction_session_timeout = '10s'", logger: logger)
+            try await writer.query("SET lock_timeout = '5s'", logger: logger)
             try await PostgresSchema.ensure(on: writer, logger: logger)
             if asWriter { try await log.becomeWriter() }
         } catch {
@@ -139,7 +147,7 @@ public final class PostgresEventLog: EventLog, Sendable {
                 case .success(let events): sealed = events
                 case .failure(let refusal): throw refusal as any Error
                 }
-                var tree = try await loadedFrontier(size: head.log.seq, on: connection)
+                var tree = try await loadedFrontier(head: head.log, on: connection)
                 var nodes: [MerkleTree.Hash] = []
                 for event in sealed {
                     tree.append(leaf: MerkleTree.leafHash(event.canonicalBytes)) { nodes.append($0); return true }
@@ -148,17 +156,18 @@ public final class PostgresEventLog: EventLog, Sendable {
                 let last = sealed[sealed.count - 1]
                 try await connection.query(
                     "UPDATE orgledger_head SET seq = \(Int64(last.seq)), hash = \(Self.bytes(last.hash)) WHERE id = 1", logger: logger)
-                return (AppendReceipt(events: sealed), tree)
+                return (AppendReceipt(events: sealed), (tree, last.hash))
             }
             kept.withLock { $0.frontier = extended }
             return receipt
         }
     }
 
-    /// The frontier of the committed tree of `size` leaves: the one kept since this instance's last
-    /// commit, or read from the table (after a start, a rollback, or another writer's appends).
-    private func loadedFrontier(size: UInt64, on connection: PostgresConnection) async throws -> MerkleTree.Frontier {
-        if let frontier = kept.withLock({ $0.frontier }), frontier.size == size { return frontier }
+    /// The frontier of the committed tree at `head`: the one kept since this instance's last commit, or
+    /// read from the table (after a start, a rollback, or another writer's appends).
+    private func loadedFrontier(head: LogHead, on connection: PostgresConnection) async throws -> MerkleTree.Frontier {
+        if let kept = kept.withLock({ $0.frontier }), kept.head == head.hash, kept.tree.size == head.seq { return kept.tree }
+        let size = head.seq
         let levels = 64 - size.leadingZeroBitCount
         let positions = (0..<levels).map { Int64(MerkleTree.position(level: $0, index: (size >> UInt64($0)) - 1)) }
         var found: [Int64: MerkleTree.Hash] = [:]
@@ -278,22 +287,42 @@ public final class PostgresEventLog: EventLog, Sendable {
         return LogHead(seq: UInt64(seq), hash: try Self.hash(hash))
     }
 
-    /// Checks the chain as `LMDBEventLog` does (`ChainVerifier`), then every tree node against the one
-    /// the events derive, and that the head row names the last event. Pages of 1,000 rows.
+    /// Checks the log as it stood when the check began (appends may go on meanwhile): the head row
+    /// against the last event, then in pages of 1,000 the chain as `LMDBEventLog` does (`ChainVerifier`),
+    /// each event's `stream` and `version` columns (the stream index) against its envelope, and every
+    /// tree node against the one the events derive; finally that the tree holds no node past them.
     public func verifyChain(progress: ((UInt64) -> Void)? = nil) throws -> ChainReport {
+        // One statement, one snapshot: the head row and the last event it must name.
+        guard let start = try read("SELECT h.seq, h.hash, (SELECT max(seq) FROM orgledger_events) FROM orgledger_head h WHERE h.id = 1").first else {
+            throw PostgresLedgerError("the head row is missing")
+        }
+        let (headSeq, headHash, lastSeq) = try start.decode((Int64, ByteBuffer, Int64?).self)
         var verifier = ChainVerifier()
+        if (lastSeq ?? 0) != headSeq {
+            return verifier.report(problem: ChainProblem(seq: UInt64(headSeq), reason: "the head row names seq \(headSeq); the last event is seq \(lastSeq ?? 0)"))
+        }
         var problem: ChainProblem?
         var tree = MerkleTree.Frontier()
         var derived: [MerkleTree.Hash] = []
         var checkedNodes: Int64 = 0
-        pages: while true {
-            let rows = try read("SELECT seq, hash, bytes FROM orgledger_events WHERE seq > \(Int64(verifier.head.seq)) ORDER BY seq LIMIT 1000")
+        pages: while verifier.head.seq < UInt64(headSeq) {
+            let rows = try read(
+                """
+                SELECT seq, stream, version, hash, bytes FROM orgledger_events WHERE seq > \(Int64(verifier.head.seq)) AND seq <= \(headSeq)
+                ORDER BY seq LIMIT 1000
+                """)
             if rows.isEmpty { break }
             for row in rows {
-                let (seq, hash, bytes) = try row.decode((Int64, ByteBuffer, ByteBuffer).self)
+                let (seq, stream, version, hash, bytes) = try row.decode((Int64, String, Int64, ByteBuffer, ByteBuffer).self)
                 let stored = Array(bytes.readableBytesView)
                 if let found = stored.withUnsafeBytes({ verifier.check(keySeq: UInt64(seq), storedHash: (try? Self.hash(hash)) ?? .genesis, bytes: $0) }) {
                     problem = found
+                    break pages
+                }
+                // The envelope read fine (the verifier checked it): the index columns must say what it says.
+                let header = try stored.withUnsafeBytes { try EnvelopeHeader.read($0) }
+                guard header.stream == stream, header.version == UInt64(version) else {
+                    problem = ChainProblem(seq: UInt64(seq), reason: "the stream index says \(stream) version \(version); the event says \(header.stream) version \(header.version)")
                     break pages
                 }
                 tree.append(leaf: MerkleTree.leafHash(stored)) { derived.append($0); return true }
@@ -312,11 +341,20 @@ public final class PostgresEventLog: EventLog, Sendable {
             derived.removeAll(keepingCapacity: true)
             progress?(verifier.head.seq)
         }
-        if problem == nil, let count = try read("SELECT count(*) FROM orgledger_tree WHERE position >= \(checkedNodes)").first?.decode(Int64.self), count > 0 {
-            problem = ChainProblem(seq: verifier.head.seq, reason: "the Merkle tree holds \(count) nodes past the log's")
-        }
-        if problem == nil, try head() != verifier.head {
+        if problem == nil, verifier.head.seq != UInt64(headSeq) || (try? Self.hash(headHash)) != verifier.head.hash {
             problem = ChainProblem(seq: verifier.head.seq, reason: "the head row does not name the last event")
+        }
+        if problem == nil {
+            // Nodes past the checked ones are those of events appended since (counted in the same
+            // snapshot as the head they go with), or nodes the log has no place for.
+            guard let counted = try read(
+                "SELECT (SELECT count(*) FROM orgledger_tree WHERE position >= \(checkedNodes)), (SELECT seq FROM orgledger_head WHERE id = 1)"
+            ).first else { throw PostgresLedgerError("the head row is missing") }
+            let (beyond, now) = try counted.decode((Int64, Int64).self)
+            let expected = Int64(MerkleTree.storedCount(size: UInt64(now))) - checkedNodes
+            if beyond != expected {
+                problem = ChainProblem(seq: verifier.head.seq, reason: "the Merkle tree holds \(beyond - expected) nodes past the log's")
+            }
         }
         return verifier.report(problem: problem)
     }

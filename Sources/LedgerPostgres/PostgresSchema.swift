@@ -38,18 +38,21 @@ enum PostgresSchema {
         for attempt in 1...3 {
             do {
                 try await connection.query("BEGIN", logger: logger)
-                for statement in statements { try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
+                // The version first: a database of another version is left as it is.
+                try await connection.query(PostgresQuery(unsafeSQL: statements[0]), logger: logger)
                 try await connection.query(
                     "INSERT INTO orgledger_schema (id, version) VALUES (1, \(version)) ON CONFLICT (id) DO NOTHING", logger: logger)
+                let found = try await connection.query("SELECT version FROM orgledger_schema WHERE id = 1", logger: logger).collect()
+                let stored = try found.first?.decode(Int32.self) ?? 0
+                guard stored == version else {
+                    _ = try? await connection.query("ROLLBACK", logger: logger)
+                    throw PostgresLedgerError("the database holds schema version \(stored); this orgledger reads version \(version)")
+                }
+                for statement in statements.dropFirst() { try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
                 let genesis = PostgresEventLog.bytes(ChainHash.genesis)
                 try await connection.query(
                     "INSERT INTO orgledger_head (id, seq, hash, epoch, lease_until) VALUES (1, 0, \(genesis), 0, clock_timestamp()) ON CONFLICT (id) DO NOTHING", logger: logger)
-                let found = try await connection.query("SELECT version FROM orgledger_schema WHERE id = 1", logger: logger).collect()
                 try await connection.query("COMMIT", logger: logger)
-                let stored = try found.first?.decode(Int32.self) ?? 0
-                guard stored == version else {
-                    throw PostgresLedgerError("the database holds schema version \(stored); this orgledger reads version \(version)")
-                }
                 return
             } catch let error as PostgresLedgerError {
                 throw error

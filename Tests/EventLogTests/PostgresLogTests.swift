@@ -14,8 +14,8 @@ struct PostgresLogTests {
     @Test("a writer another instance replaced writes nothing, even with its connection open")
     func replacedWriterIsFenced() async throws {
         let database = try await TestDatabase.make()
-        let first = try await PostgresEventLog.open(database.location)
-        let second = try await PostgresEventLog.open(database.location, asWriter: false)
+        let first = try await PostgresEventLog.open(database.location, asWriter: true)
+        let second = try await PostgresEventLog.open(database.location)
         let steps = try await Self.fencingScenario(first, second)
         await first.close()
         await second.close()
@@ -43,8 +43,8 @@ struct PostgresLogTests {
     @Test("a standby takes over only once the writer's lease has lapsed, and the old writer is fenced")
     func standbyTakesOverALapsedLease() async throws {
         let database = try await TestDatabase.make()
-        let writer = try await PostgresEventLog.open(database.location, asWriter: false)
-        let standby = try await PostgresEventLog.open(database.location, asWriter: false)
+        let writer = try await PostgresEventLog.open(database.location)
+        let standby = try await PostgresEventLog.open(database.location)
         let steps = try await Self.takeoverScenario(writer, standby)
         await writer.close()
         await standby.close()
@@ -82,7 +82,7 @@ struct PostgresLogTests {
     @Test("the same appends give LMDB's hashes and LMDB's tree, node for node")
     func sameChainAndTreeAsLMDB() async throws {
         let database = try await TestDatabase.make()
-        let postgres = try await PostgresEventLog.open(database.location)
+        let postgres = try await PostgresEventLog.open(database.location, asWriter: true)
         let folder = try TemporaryFolder()
         let lmdb = try LMDBEventLog(path: folder.path)
         defer {
@@ -111,10 +111,51 @@ struct PostgresLogTests {
         #expect(report.isIntact)
     }
 
+    @Test("verify while appends go on finds the log intact, every time")
+    func verifyDuringAppends() async throws {
+        let database = try await TestDatabase.make()
+        let log = try await PostgresEventLog.open(database.location, asWriter: true)
+        let appends = Task {
+            for i in 0..<300 { _ = try await log.append(AppendRequest(stream: "org_\(i % 5)", expectedVersion: .any, events: [event(), event()])) }
+        }
+        var problems: [String] = []
+        var checks = 0
+        repeat {
+            if let problem = try log.verifyChain(progress: nil).problem { problems.append(problem.description) }
+            checks += 1
+            try await Task.sleep(for: .milliseconds(20))
+        } while try log.head().seq < 600
+        try await appends.value
+        let final = try log.verifyChain(progress: nil)
+        await log.close()
+        await database.drop()
+        #expect(problems.isEmpty)
+        #expect(checks > 3)
+        #expect(final.isIntact && final.eventsChecked == 600)
+    }
+
+    @Test("store URLs: TCP or a socket folder; a password is never shown; what is not supported is refused")
+    func storeURLs() throws {
+        let tcp = try PostgresLocation(url: "postgres://ledger:s3cret@db.example:6543/orgs")
+        #expect(tcp.configuration.host == "db.example" && tcp.configuration.port == 6543 && tcp.configuration.database == "orgs")
+        #expect(tcp.configuration.password == "s3cret" && !tcp.description.contains("s3cret"))
+        let socket = try PostgresLocation(url: "postgresql://ledger@localhost/orgs?host=/run/postgresql")
+        #expect(socket.configuration.unixSocketPath == "/run/postgresql/.s.PGSQL.5432")
+        for bad in ["postgress://u:s3cret@h/db", "postgres://u:s3cret@h/db?sslmode=require", "postgres://u:s3cret@h/db?password=s3cret",
+                    "postgres://u@h/db?host=relative", "postgres://u:s3cret@h/", "postgres://:s3cret@h/db", "postgres://u@h:0/db", "http://u@h/db"] {
+            do {
+                _ = try PostgresLocation(url: bad)
+                Issue.record("accepted \(bad)")
+            } catch {
+                #expect(!error.description.contains("s3cret"), "\(bad): \(error)")
+            }
+        }
+    }
+
     @Test("verify names a changed event, a changed tree node, and a node too many")
     func verifyFindsTampering() async throws {
         let database = try await TestDatabase.make()
-        let log = try await PostgresEventLog.open(database.location)
+        let log = try await PostgresEventLog.open(database.location, asWriter: true)
         for i in 0..<20 { _ = try await log.append(AppendRequest(stream: "org_\(i % 2)", expectedVersion: .any, events: [event("t", ["i": .int(Int64(i))])])) }
         var reasons: [String] = []
         reasons.append(try log.verifyChain(progress: nil).problem?.reason ?? "intact")
@@ -122,6 +163,7 @@ struct PostgresLogTests {
         for tampering in [
             "INSERT INTO orgledger_tree (position, hash) VALUES (1000, decode(repeat('07', 32), 'hex'))",
             "UPDATE orgledger_tree SET hash = decode(repeat('07', 32), 'hex') WHERE position = 5",
+            "UPDATE orgledger_events SET stream = 'org_x' WHERE seq = 9",
             "UPDATE orgledger_events SET bytes = overlay(bytes placing '\\x20'::bytea from 3 for 1) WHERE seq = 7",
         ] {
             try await TestDatabase.run(tampering, on: database.location)
@@ -132,7 +174,8 @@ struct PostgresLogTests {
         #expect(reasons[0] == "intact")
         #expect(reasons[1].contains("past the log's"))
         #expect(reasons[2].contains("node 5 does not match"))
-        #expect(reasons[3].contains("do not match their hash"))
+        #expect(reasons[3].contains("the stream index says org_x"))
+        #expect(reasons[4].contains("do not match their hash"))
     }
 
     static func treeNodes(_ location: PostgresLocation) async throws -> [[UInt8]] {

@@ -38,7 +38,7 @@ enum LogKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
             return LogUnderTest(log: log, close: { log.close(); folder.remove() })
         case .postgres:
             let database = try await TestDatabase.make()
-            let log = try await PostgresEventLog.open(database.location)
+            let log = try await PostgresEventLog.open(database.location, asWriter: true)
             // Not waited for: `close` runs in a `defer` of an async test, and blocking a thread of the
             // cooperative pool until a task on that pool has run deadlocks once every thread does so.
             return LogUnderTest(log: log, close: {

@@ -8,6 +8,27 @@ import Testing
 
 @Suite("State cache")
 struct StateCacheTests {
+    @Test("folding on from a base applies exactly the events after its version")
+    func foldFromABaseStartsAfterIt() async throws {
+        let f = try Fixture()
+        defer { f.close() }
+        let org = try await f.createOrg("acme")
+        try await f.must(.updateProfile(displayName: "Renamed", avatarURL: nil), by: "owner@example.com", on: .id(org))
+        let tables = f.store.tables
+        // The state up to the rename, marked so that applying the rename again would show.
+        var base = try #require(try f.read { txn in try StateCache.fold(org, tables: tables, in: txn).state })
+        #expect(base.displayName == "Renamed")
+        let version = base.version
+        base.displayName = "Marked"
+        try await f.must(.invite(emails: ["ada@example.com"], role: "member", ttlDays: nil, invitationIDs: ["inv_1"]), by: "owner@example.com", on: .id(org))
+        var folded = try #require(try f.read { txn in try StateCache.fold(org, tables: tables, from: (base, StateCache.noTime, version), in: txn).state })
+        #expect(folded.displayName == "Marked", "the base's last event was applied again")
+        #expect(folded.invitations["inv_1"] != nil, "the events after the base were not applied")
+        // Apart from the mark, the very state a fold of the whole stream makes.
+        folded.displayName = "Renamed"
+        #expect(folded == (try f.read { txn in try StateCache.fold(org, tables: tables, in: txn).state }))
+    }
+
     @Test("a read that misses folds on from the last state a read made, never from one the log does not hold")
     func readsFoldOnFromABase() async throws {
         let f = try Fixture()
