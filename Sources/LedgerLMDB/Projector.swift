@@ -148,7 +148,11 @@ public final class StateCache: Sendable {
             try tables.log.event(ofStream: orgID, version: base.version, in: txn)?.hash == base.head
         {
             if base.version == head.version { return (base.state, base.maxAt) }
-            start = (base.state, base.maxAt, base.version)
+            // A snapshot made since the base is the shorter way (when the writer's entries answered
+            // every read for a long while, the base fell far behind).
+            if try SnapshotRow.latestVersion(of: orgID, tables: tables, in: txn).map({ $0 <= base.version }) ?? true {
+                start = (base.state, base.maxAt, base.version)
+            }
         }
         let folded = try Self.fold(orgID, tables: tables, from: start, in: txn)
         if txn.readsOnlyCommitted, let state = folded.state {
@@ -213,6 +217,17 @@ enum SnapshotRow {
             Keys.appendBE64(seq, to: &out)
             Keys.appendBE64(UInt64(bitPattern: maxAt.millisecondsSinceEpoch) ^ (1 << 63), to: &out)
             out.append(contentsOf: state.snapshotBytes())
+        }
+    }
+
+    /// The version of an org's latest snapshot, without decoding it; nil when it has none.
+    static func latestVersion(of orgID: String, tables: ProjectionTables, in txn: borrowing some TransactionReading & ~Copyable) throws -> UInt64? {
+        var prefix = Array(orgID.utf8)
+        prefix.append(0)
+        return try txn.withCursor(on: tables[.snapshots]) { cursor in
+            let entry = try cursor.seek(atLeast: prefix + Keys.be64(.max)) != nil ? try cursor.previous() : try cursor.last()
+            guard let entry, entry.key.count == prefix.count + 8, entry.key.starts(with: prefix) else { return nil }
+            return Keys.readBE64(UnsafeRawBufferPointer(rebasing: entry.key[prefix.count...]))
         }
     }
 

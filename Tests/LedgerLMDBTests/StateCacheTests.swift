@@ -29,6 +29,21 @@ struct StateCacheTests {
         #expect(folded == (try f.read { txn in try StateCache.fold(org, tables: tables, in: txn).state }))
     }
 
+    @Test("the latest snapshot's version is read without decoding it, and is the one the fold starts from")
+    func latestSnapshotVersion() async throws {
+        let f = try Fixture()
+        defer { f.close() }
+        let busy = try await f.createOrg("busy")
+        let quiet = try await f.createOrg("quiet")
+        for n in 0..<140 { try await f.must(.updateProfile(displayName: "Busy \(n)", avatarURL: nil), by: "owner@example.com", on: .id(busy)) }
+        try f.read { txn in
+            let version = try SnapshotRow.latestVersion(of: busy, tables: f.store.tables, in: txn)
+            #expect(version == (try SnapshotRow.latest(of: busy, includedIn: nil, tables: f.store.tables, in: txn))?.version)
+            #expect(version.map { $0 >= 128 } == true)
+            #expect(try SnapshotRow.latestVersion(of: quiet, tables: f.store.tables, in: txn) == nil)
+        }
+    }
+
     @Test("a read that misses folds on from the last state a read made, never from one the log does not hold")
     func readsFoldOnFromABase() async throws {
         let f = try Fixture()
