@@ -70,7 +70,8 @@ public enum Replay {
     /// it when it differs); returns how long each phase took.
     ///
     /// Orgs are independent, so the log is folded on two threads, each owning half of the orgs (see
-    /// `Fold`). As soon as both have folded, this thread empties the tables and writes the audit index
+    /// `Fold`); a third compares the stored Merkle tree with the log's meanwhile (`TreeCheck`). As soon
+    /// as both have folded and the check has answered, this thread empties the tables and writes the audit index
     /// — whose entries the fold already laid out in key order — while the fold threads render their
     /// orgs' view rows into their arenas and sort them; then the views are written, each table by
     /// appending the arenas merged in key order. The format version is written last: a rebuild cut
