@@ -359,6 +359,48 @@ public final class PostgresEventLog: EventLog, Sendable {
         return verifier.report(problem: problem)
     }
 
+    // MARK: The tree
+
+    /// The root of the tree of the first `size` leaves (1 ≤ size ≤ the head; 0 gives the empty tree's).
+    public func root(size: UInt64) throws -> MerkleTree.Hash {
+        try withNodes { read in try MerkleTree.root(size: size, read: read) }
+    }
+
+    /// The inclusion proof of `seq` in the tree of `size` leaves (1 ≤ seq ≤ size ≤ the head).
+    public func inclusionProof(seq: UInt64, size: UInt64) throws -> [MerkleTree.Hash] {
+        try withNodes { read in try MerkleTree.inclusionProof(index: seq - 1, size: size, read: read) }
+    }
+
+    /// The consistency proof between the trees of `old` and `new` leaves (1 ≤ old ≤ new ≤ the head).
+    public func consistencyProof(from old: UInt64, to new: UInt64) throws -> [MerkleTree.Hash] {
+        try withNodes { read in try MerkleTree.consistencyProof(old: old, new: new, read: read) }
+    }
+
+    /// Runs `compute` over the stored nodes in one round trip: which nodes a root or a proof reads
+    /// depends on the sizes alone, never on the hashes, so a first run with placeholder hashes names
+    /// them, one statement fetches them, and a second run computes with them. A node the table lacks
+    /// (a size past the head) throws.
+    private func withNodes<R>(_ compute: (MerkleTree.NodeReader) throws -> R) throws -> R {
+        var positions: Set<Int64> = []
+        _ = try compute { level, index in
+            positions.insert(Int64(MerkleTree.position(level: level, index: index)))
+            return .genesis
+        }
+        var found: [Int64: MerkleTree.Hash] = [:]
+        if !positions.isEmpty {
+            for row in try read("SELECT position, hash FROM orgledger_tree WHERE position = ANY(\(Array(positions)))") {
+                let (position, hash) = try row.decode((Int64, ByteBuffer).self)
+                found[position] = try Self.hash(hash)
+            }
+        }
+        return try compute { level, index in
+            guard let hash = found[Int64(MerkleTree.position(level: level, index: index))] else {
+                throw PostgresLedgerError("the tree holds no node at level \(level), index \(index)")
+            }
+            return hash
+        }
+    }
+
     private func read(_ query: PostgresQuery) throws -> [PostgresRow] {
         try reader.query(query, logger: logger).wait().rows
     }

@@ -104,11 +104,27 @@ struct PostgresLogTests {
         let postgresNodes = try await Self.treeNodes(database.location)
         let heads = (try lmdb.head(), try postgres.head())
         let report = try postgres.verifyChain(progress: nil)
+        // Roots and proofs read from PostgreSQL's nodes are LMDB's, at every size.
+        let size = heads.1.seq
+        var differing: [String] = []
+        try lmdb.environment.read { txn in
+            for n in 1...size {
+                if try lmdb.tables.root(size: n, in: txn) != (try postgres.root(size: n)) { differing.append("root \(n)") }
+                let seq = 1 + (n * 37 + 11) % n
+                if try lmdb.tables.inclusionProof(seq: seq, size: n, in: txn) != (try postgres.inclusionProof(seq: seq, size: n)) { differing.append("inclusion \(seq) in \(n)") }
+                if try lmdb.tables.consistencyProof(from: (n + 1) / 2, to: n, in: txn) != (try postgres.consistencyProof(from: (n + 1) / 2, to: n)) {
+                    differing.append("consistency \((n + 1) / 2) to \(n)")
+                }
+            }
+        }
+        let pastTheHead = (try? postgres.root(size: size + 1)) == nil
         await postgres.close()
         await database.drop()
         #expect(heads.0 == heads.1)
         #expect(postgresNodes == lmdbNodes)
         #expect(report.isIntact)
+        #expect(differing.isEmpty, "\(differing.prefix(5))")
+        #expect(pastTheHead)
     }
 
     @Test("verify while appends go on finds the log intact, every time")
