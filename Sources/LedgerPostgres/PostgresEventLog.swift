@@ -21,7 +21,14 @@ import Synchronization
 public final class PostgresEventLog: EventLog, Sendable {
     private let writer: PostgresConnection
     private let reader: PostgresConnection
+    private let location: PostgresLocation
     private let logger: Logger
+    /// Rings on each notification that the log grew (`seq(after:)` waits on it).
+    private let doorbell = Doorbell()
+    /// The task that listens for those notifications, once a follower has asked to wait.
+    private let listener = Mutex<Task<Void, Never>?>(nil)
+    /// Whether this writer notifies followers after each commit (off for servers without NOTIFY).
+    private let notifies: Bool
     /// What the writer keeps between transactions, changed only by whoever holds `gate`.
     private let kept = Mutex<Kept>(Kept())
     /// Transactions on the writer's connection take turns here.
@@ -36,15 +43,21 @@ public final class PostgresEventLog: EventLog, Sendable {
         var frontier: (tree: MerkleTree.Frontier, head: ChainHash)?
     }
 
-    private init(writer: PostgresConnection, reader: PostgresConnection, logger: Logger) {
+    private init(writer: PostgresConnection, reader: PostgresConnection, location: PostgresLocation, notifies: Bool, logger: Logger) {
         self.writer = writer
         self.reader = reader
+        self.location = location
+        self.notifies = notifies
         self.logger = logger
     }
 
     /// Connects, creates or checks the schema, and (only with `asWriter`) takes the writer's role: a
-    /// reader, a verify or an export must never fence the live writer by opening the store.
-    public static func open(_ location: PostgresLocation, asWriter: Bool = false, logger: Logger = Logger(label: "orgledger.postgres")) async throws -> PostgresEventLog {
+    /// reader, a verify or an export must never fence the live writer by opening the store. With
+    /// `notifies: false` its appends send no NOTIFY (for a server that has none): followers then learn
+    /// of them by polling alone.
+    public static func open(
+        _ location: PostgresLocation, asWriter: Bool = false, notifies: Bool = true, logger: Logger = Logger(label: "orgledger.postgres")
+    ) async throws -> PostgresEventLog {
         let writer = try await PostgresConnection.connect(configuration: location.configuration, id: 1, logger: logger)
         let reader: PostgresConnection
         do {
@@ -53,7 +66,7 @@ public final class PostgresEventLog: EventLog, Sendable {
             try? await writer.close()
             throw error
         }
-        let log = PostgresEventLog(writer: writer, reader: reader, logger: logger)
+        let log = PostgresEventLog(writer: writer, reader: reader, location: location, notifies: notifies, logger: logger)
         do {
             // A writer stopped inside its transaction (paused, partitioned) must not hold the head row's
             // lock for ever: the server ends such a transaction, and a statement waits for a lock at most
@@ -70,6 +83,7 @@ public final class PostgresEventLog: EventLog, Sendable {
     }
 
     public func close() async {
+        listener.withLock { $0?.cancel() }
         try? await writer.close()
         try? await reader.close()
     }
@@ -159,6 +173,9 @@ public final class PostgresEventLog: EventLog, Sendable {
                 return (AppendReceipt(events: sealed), (tree, last.hash))
             }
             kept.withLock { $0.frontier = extended }
+            // A hint for followers, after the commit and outside it: should the server refuse it, the
+            // append stands all the same.
+            if notifies { _ = try? await writer.query("SELECT pg_notify(\(Self.channel), \(String(receipt.lastSeq)))", logger: logger) }
             return receipt
         }
     }
@@ -359,6 +376,49 @@ public final class PostgresEventLog: EventLog, Sendable {
         return verifier.report(problem: problem)
     }
 
+    // MARK: Following the writer
+
+    /// The channel the writer notifies after each commit.
+    static let channel = "orgledger_log"
+
+    /// The head's seq once the log is past `seq`, or when `timeout` has passed (the seq as it then is).
+    /// The writer's notification wakes the wait at once; correctness never depends on it: the head row
+    /// is read again at least every `poll` (a server without NOTIFY, a lost listening connection, a
+    /// notification that never came all just cost that delay). A seq, not a `LogHead`: swiftc 6.3.1
+    /// corrupts the heap returning that struct from this async function (README, notes for contributors).
+    public func seq(after seq: UInt64, timeout: Duration, poll: Duration = .milliseconds(250)) async throws -> UInt64 {
+        startListening()
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let rung = await doorbell.rings
+            let current = try head().seq
+            let left = deadline - ContinuousClock.now
+            if current > seq || left <= .zero { return current }
+            await doorbell.wait(after: rung, timeout: min(poll, left))
+        }
+    }
+
+    /// Listens on a connection of its own, again after any failure, until `close`.
+    private func startListening() {
+        listener.withLock { task in
+            guard task == nil else { return }
+            task = Task { [location, logger, doorbell] in
+                while !Task.isCancelled {
+                    do {
+                        let connection = try await PostgresConnection.connect(configuration: location.configuration, id: 3, logger: logger)
+                        defer { Task { try? await connection.close() } }
+                        try await connection.listen(on: Self.channel) { notifications in
+                            await doorbell.ring()  // the listening began: anything before it is in the head row
+                            for try await _ in notifications { await doorbell.ring() }
+                        }
+                    } catch {
+                        try? await Task.sleep(for: .seconds(1))
+                    }
+                }
+            }
+        }
+    }
+
     // MARK: The tree
 
     /// The root of the tree of the first `size` leaves (1 ≤ size ≤ the head; 0 gives the empty tree's).
@@ -451,5 +511,37 @@ private actor Turnstile {
 
     func leave() {
         if waiting.isEmpty { taken = false } else { waiting.removeFirst().resume() }
+    }
+}
+
+/// Wakes waiters when rung; a wait also ends after its timeout.
+private actor Doorbell {
+    private(set) var rings = 0
+    private var waiting: [Int: CheckedContinuation<Void, Never>] = [:]
+    private var nextWaiter = 0
+
+    func ring() {
+        rings += 1
+        let woken = waiting
+        waiting = [:]
+        for continuation in woken.values { continuation.resume() }
+    }
+
+    /// Returns at the first ring after `seen` rings (at once if it already came), or after `timeout`.
+    func wait(after seen: Int, timeout: Duration) async {
+        guard rings == seen else { return }
+        let id = nextWaiter
+        nextWaiter += 1
+        let timer = Task { [weak self] in
+            try? await Task.sleep(for: timeout)
+            await self?.release(id)
+        }
+        // Registered before this actor runs anything else, so neither the timer nor a ring can miss it.
+        await withCheckedContinuation { waiting[id] = $0 }
+        timer.cancel()
+    }
+
+    private func release(_ id: Int) {
+        waiting.removeValue(forKey: id)?.resume()
     }
 }

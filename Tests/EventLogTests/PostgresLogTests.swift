@@ -150,6 +150,37 @@ struct PostgresLogTests {
         #expect(final.isIntact && final.eventsChecked == 600)
     }
 
+    @Test("a follower waiting for the log to grow wakes on the writer's notification, and without one by polling")
+    func followersWake() async throws {
+        let database = try await TestDatabase.make()
+        let writer = try await PostgresEventLog.open(database.location, asWriter: true)
+        let follower = try await PostgresEventLog.open(database.location)
+        // Nothing comes: the wait ends at its timeout with the head as it is.
+        let idle = try await follower.seq(after: 0, timeout: .milliseconds(300))
+        // A poll of a minute: only the notification can end this wait in seconds.
+        let clock = ContinuousClock()
+        let started = clock.now
+        let waiting = Task { try await follower.seq(after: 0, timeout: .seconds(120), poll: .seconds(60)) }
+        try await Task.sleep(for: .milliseconds(500))
+        _ = try await writer.append(AppendRequest(stream: "org_a", expectedVersion: .any, events: [event()]))
+        let woken = try await waiting.value
+        let notified = clock.now - started
+        // A writer that sends no notification (as on a server without NOTIFY): the poll alone.
+        let quiet = try await PostgresEventLog.open(database.location, asWriter: true, notifies: false)
+        let polling = Task { try await follower.seq(after: 1, timeout: .seconds(60), poll: .milliseconds(100)) }
+        try await Task.sleep(for: .milliseconds(300))
+        _ = try await quiet.append(AppendRequest(stream: "org_a", expectedVersion: .any, events: [event()]))
+        let polled = try await polling.value
+        await quiet.close()
+        await writer.close()
+        await follower.close()
+        await database.drop()
+        #expect(idle == 0)
+        #expect(woken == 1)
+        #expect(notified < .seconds(30), "woke after \(notified): the poll, not the notification")
+        #expect(polled == 2)
+    }
+
     @Test("store URLs: TCP or a socket folder; a password is never shown; what is not supported is refused")
     func storeURLs() throws {
         let tcp = try PostgresLocation(url: "postgres://ledger:s3cret@db.example:6543/orgs")
