@@ -37,6 +37,12 @@ public final class PostgresEventLog: EventLog, Sendable {
     private struct Kept {
         /// The epoch this instance writes with; nil until it becomes the writer.
         var epoch: Int64?
+        /// The lease this writer took, in milliseconds; each append extends it as a renewal does. (Not a
+        /// `Duration`: captured in the append's async closures, that 16-byte-aligned value crashed
+        /// swift_task_dealloc under swiftc 6.3.1.)
+        var leaseMilliseconds: Int64 = 3_000
+        /// Set by `close`: no listener starts after it.
+        var closed = false
         /// The tree's right edge after this instance's last commit, and the head hash it goes with (nil:
         /// read it from the table). Trusted only for that very head: a log of the same length that is not
         /// this one (a restored database) gets its own.
@@ -83,6 +89,7 @@ public final class PostgresEventLog: EventLog, Sendable {
     }
 
     public func close() async {
+        kept.withLock { $0.closed = true }
         listener.withLock { $0?.cancel() }
         try? await writer.close()
         try? await reader.close()
@@ -124,7 +131,9 @@ public final class PostgresEventLog: EventLog, Sendable {
     private func takeWriterRole(onlyIfLapsed: Bool, lease: Duration) async throws -> Int64? {
         try await exclusively {
             let condition = onlyIfLapsed ? " AND lease_until < clock_timestamp()" : ""
-            let rows = try await writer.query(
+            let rows: [PostgresRow]
+            do {
+                rows = try await writer.query(
                 PostgresQuery(
                     unsafeSQL: """
                         UPDATE orgledger_head SET epoch = epoch + 1, lease_until = clock_timestamp() + $1 * interval '1 millisecond'
@@ -132,12 +141,19 @@ public final class PostgresEventLog: EventLog, Sendable {
                         """,
                     binds: try { var binds = PostgresBindings(); try binds.append(Self.milliseconds(lease)); return binds }()),
                 logger: logger
-            ).collect()
+                ).collect()
+            } catch where onlyIfLapsed && Self.sqlState(of: error) == "55P03" {
+                return nil  // lock_timeout: a writer holds the head row, so it is alive (or its transaction soon ends)
+            }
             guard let new = try rows.first?.decode(Int64.self) else {
                 if onlyIfLapsed { return nil }
                 throw PostgresLedgerError("the head row is missing")
             }
-            kept.withLock { $0 = Kept(epoch: new, frontier: nil) }
+            kept.withLock { kept in
+                kept.epoch = new
+                kept.leaseMilliseconds = Self.milliseconds(lease)
+                kept.frontier = nil
+            }
             return new
         }
     }
@@ -151,7 +167,8 @@ public final class PostgresEventLog: EventLog, Sendable {
     public func append(_ request: AppendRequest) async throws -> AppendReceipt {
         if let problem = request.problem { throw AppendError.invalid(problem) }
         return try await exclusively {
-            guard let epoch = kept.withLock({ $0.epoch }) else { throw PostgresLedgerError("this instance is not the writer") }
+            let (epoch, leaseMilliseconds) = kept.withLock { ($0.epoch, $0.leaseMilliseconds) }
+            guard let epoch else { throw PostgresLedgerError("this instance is not the writer") }
             let (receipt, extended) = try await transaction { connection in
                 let head = try await Self.lockHead(connection, logger: logger)
                 guard head.epoch == epoch else { throw FencedWriter(epoch: epoch, current: head.epoch) }
@@ -168,8 +185,16 @@ public final class PostgresEventLog: EventLog, Sendable {
                 }
                 try await Self.insert(sealed, nodes: nodes, from: MerkleTree.storedCount(size: head.log.seq), on: connection, logger: logger)
                 let last = sealed[sealed.count - 1]
-                try await connection.query(
-                    "UPDATE orgledger_head SET seq = \(Int64(last.seq)), hash = \(Self.bytes(last.hash)) WHERE id = 1", logger: logger)
+                // The epoch again (a second guard, should the row lock ever be lost), and the lease
+                // extended: a writer that is writing is alive.
+                let moved = try await connection.query(
+                    """
+                    UPDATE orgledger_head SET seq = \(Int64(last.seq)), hash = \(Self.bytes(last.hash)),
+                      lease_until = greatest(lease_until, clock_timestamp() + \(leaseMilliseconds) * interval '1 millisecond')
+                    WHERE id = 1 AND epoch = \(epoch) RETURNING seq
+                    """, logger: logger
+                ).collect()
+                guard !moved.isEmpty else { throw FencedWriter(epoch: epoch, current: nil) }
                 return (AppendReceipt(events: sealed), (tree, last.hash))
             }
             kept.withLock { $0.frontier = extended }
@@ -258,8 +283,12 @@ public final class PostgresEventLog: EventLog, Sendable {
     }
 
     private static func isRetryable(_ error: any Error) -> Bool {
-        guard let error = error as? PSQLError, let state = error.serverInfo?[.sqlState] else { return false }
+        let state = sqlState(of: error)
         return state == "40001" || state == "40P01"
+    }
+
+    private static func sqlState(of error: any Error) -> String? {
+        (error as? PSQLError)?.serverInfo?[.sqlState]
     }
 
     private func exclusively<R>(_ body: () async throws -> R) async throws -> R {
@@ -390,6 +419,7 @@ public final class PostgresEventLog: EventLog, Sendable {
         startListening()
         let deadline = ContinuousClock.now + timeout
         while true {
+            try Task.checkCancellation()
             let rung = await doorbell.rings
             let current = try head().seq
             let left = deadline - ContinuousClock.now
@@ -400,6 +430,7 @@ public final class PostgresEventLog: EventLog, Sendable {
 
     /// Listens on a connection of its own, again after any failure, until `close`.
     private func startListening() {
+        guard !kept.withLock({ $0.closed }) else { return }
         listener.withLock { task in
             guard task == nil else { return }
             task = Task { [location, logger, doorbell] in
@@ -412,6 +443,8 @@ public final class PostgresEventLog: EventLog, Sendable {
                             for try await _ in notifications { await doorbell.ring() }
                         }
                     } catch {
+                        // A server without LISTEN (feature not supported) will not have it a second later.
+                        if Self.sqlState(of: error) == "0A000" { return }
                         try? await Task.sleep(for: .seconds(1))
                     }
                 }
@@ -423,17 +456,29 @@ public final class PostgresEventLog: EventLog, Sendable {
 
     /// The root of the tree of the first `size` leaves (1 ≤ size ≤ the head; 0 gives the empty tree's).
     public func root(size: UInt64) throws -> MerkleTree.Hash {
-        try withNodes { read in try MerkleTree.root(size: size, read: read) }
+        try Self.checkSizes(size)
+        return try withNodes { read in try MerkleTree.root(size: size, read: read) }
     }
 
     /// The inclusion proof of `seq` in the tree of `size` leaves (1 ≤ seq ≤ size ≤ the head).
     public func inclusionProof(seq: UInt64, size: UInt64) throws -> [MerkleTree.Hash] {
-        try withNodes { read in try MerkleTree.inclusionProof(index: seq - 1, size: size, read: read) }
+        try Self.checkSizes(seq, size)
+        return try withNodes { read in try MerkleTree.inclusionProof(index: seq - 1, size: size, read: read) }
     }
 
     /// The consistency proof between the trees of `old` and `new` leaves (1 ≤ old ≤ new ≤ the head).
     public func consistencyProof(from old: UInt64, to new: UInt64) throws -> [MerkleTree.Hash] {
-        try withNodes { read in try MerkleTree.consistencyProof(old: old, new: new, read: read) }
+        try Self.checkSizes(old, new)
+        return try withNodes { read in try MerkleTree.consistencyProof(old: old, new: new, read: read) }
+    }
+
+    /// `sizes` must rise (each at least the one before) from 1 (0 alone: the empty tree's root), and
+    /// fit a seq: MerkleTree's preconditions are never what refuses a caller's numbers. A size past the
+    /// head is refused by the missing nodes.
+    private static func checkSizes(_ sizes: UInt64...) throws {
+        let fits = sizes.allSatisfy { $0 < UInt64(Int64.max) / 4 }
+        let rising = zip(sizes, sizes.dropFirst()).allSatisfy { $0 <= $1 } && (sizes.count == 1 || sizes[0] >= 1)
+        guard fits, rising else { throw PostgresLedgerError("sizes \(sizes) are not 1 ≤ … ≤ the tree's size") }
     }
 
     /// Runs `compute` over the stored nodes in one round trip: which nodes a root or a proof reads
@@ -492,8 +537,11 @@ public final class PostgresEventLog: EventLog, Sendable {
 /// written, and this instance will write nothing until it becomes the writer again.
 public struct FencedWriter: Error, CustomStringConvertible, Sendable {
     public let epoch: Int64
-    public let current: Int64
-    public var description: String { "fenced: this instance writes with epoch \(epoch), the ledger's writer has epoch \(current)" }
+    /// The writer's epoch as the refusal saw it (nil: only that it is not this one's).
+    public let current: Int64?
+    public var description: String {
+        "fenced: this instance writes with epoch \(epoch), the ledger's writer has " + (current.map { "epoch \($0)" } ?? "another")
+    }
 }
 
 /// Callers in turn, first come first served: who leaves hands the turn to the next waiting.

@@ -40,6 +40,28 @@ struct PostgresLogTests {
         return steps
     }
 
+    @Test("a takeover that commits while an append waits for the head row fences that append")
+    func takeoverDuringAnAppend() async throws {
+        let database = try await TestDatabase.make()
+        let writer = try await PostgresEventLog.open(database.location, asWriter: true)
+        _ = try await writer.append(AppendRequest(stream: "org_a", expectedVersion: .any, events: [event()]))
+        // Another instance's transaction holds the head row while the append starts, then raises the epoch.
+        let other = try await PostgresConnection.connect(configuration: database.location.configuration, id: 8, logger: Logger(label: "test"))
+        try await other.query("BEGIN", logger: Logger(label: "test"))
+        try await other.query("SELECT seq FROM orgledger_head WHERE id = 1 FOR UPDATE", logger: Logger(label: "test"))
+        let pending = Task { try await writer.append(AppendRequest(stream: "org_a", expectedVersion: .any, events: [event()])) }
+        try await Task.sleep(for: .milliseconds(500))
+        try await other.query("UPDATE orgledger_head SET epoch = epoch + 1 WHERE id = 1", logger: Logger(label: "test"))
+        try await other.query("COMMIT", logger: Logger(label: "test"))
+        let refusal = await thrownError { try await pending.value }
+        let head = try writer.head().seq
+        try await other.close()
+        await writer.close()
+        await database.drop()
+        #expect(refusal is FencedWriter, "\(String(describing: refusal))")
+        #expect(head == 1)
+    }
+
     @Test("a standby takes over only once the writer's lease has lapsed, and the old writer is fenced")
     func standbyTakesOverALapsedLease() async throws {
         let database = try await TestDatabase.make()
@@ -50,25 +72,30 @@ struct PostgresLogTests {
         await standby.close()
         await database.drop()
         #expect(steps == [
-            "standby refused while the lease holds", "writer renewed", "standby refused after the renewal", "standby took over",
-            "old writer fenced", "old writer's renewal refused", "standby wrote seq 2", "second standby refused",
+            "standby refused while the lease holds", "writer renewed", "standby refused after the renewal", "standby refused after an append",
+            "standby took over", "old writer fenced", "old writer's renewal refused", "standby wrote seq 3", "second standby refused",
         ])
     }
 
     static func takeoverScenario(_ writer: PostgresEventLog, _ standby: PostgresEventLog) async throws -> [String] {
         var steps: [String] = []
-        // Leases of 3 s, and every check a second or more from an expiry: a slow machine delays the
-        // checks, and a late check of a refusal is the one that could go wrong.
-        let lease = Duration.seconds(3)
+        // Leases of 4 s, and every check 1.5 s or more from an expiry: a slow machine delays the checks,
+        // and a late check of a refusal is the one that could go wrong.
+        let lease = Duration.seconds(4)
         try await writer.becomeWriter(lease: lease)
         _ = try await writer.append(AppendRequest(stream: "org_a", expectedVersion: .any, events: [event()]))
         steps.append(try await standby.takeOverIfLapsed(lease: lease) == nil ? "standby refused while the lease holds" : "standby took over early")
         try await Task.sleep(for: .seconds(2))
         steps.append(try await writer.renewLease(lease) ? "writer renewed" : "writer's renewal refused")
         try await Task.sleep(for: .seconds(2))
-        // 4 s after the start, past the first lease, but 2 s after the renewal: the lease still holds.
+        // 4 s after the start, when the first lease ends, but 2 s after the renewal: it still holds.
         steps.append(try await standby.takeOverIfLapsed(lease: lease) == nil ? "standby refused after the renewal" : "standby took over early")
+        try await Task.sleep(for: .seconds(1))
+        // An append extends the lease as a renewal does (to 9 s): at 7.5 s it holds, though the renewal's ended at 6.
+        _ = try await writer.append(AppendRequest(stream: "org_a", expectedVersion: .any, events: [event()]))
         try await Task.sleep(for: .milliseconds(2_500))
+        steps.append(try await standby.takeOverIfLapsed(lease: lease) == nil ? "standby refused after an append" : "standby took over early")
+        try await Task.sleep(for: .seconds(3))
         steps.append(try await standby.takeOverIfLapsed(lease: lease) != nil ? "standby took over" : "standby refused")
         let refusal = await thrownError { try await writer.append(AppendRequest(stream: "org_a", expectedVersion: .any, events: [event()])) }
         steps.append(refusal is FencedWriter ? "old writer fenced" : "old writer: \(String(describing: refusal))")
@@ -118,6 +145,14 @@ struct PostgresLogTests {
             }
         }
         let pastTheHead = (try? postgres.root(size: size + 1)) == nil
+        // Numbers no tree has are refused, never trapped on.
+        let emptyRoot = try postgres.root(size: 0)
+        var accepted: [String] = []
+        if (try? postgres.inclusionProof(seq: 0, size: 3)) != nil { accepted.append("inclusion 0 in 3") }
+        if (try? postgres.inclusionProof(seq: 4, size: 3)) != nil { accepted.append("inclusion 4 in 3") }
+        if (try? postgres.consistencyProof(from: 0, to: 2)) != nil { accepted.append("consistency 0 to 2") }
+        if (try? postgres.consistencyProof(from: 3, to: 2)) != nil { accepted.append("consistency 3 to 2") }
+        if (try? postgres.root(size: .max)) != nil { accepted.append("root of UInt64.max") }
         await postgres.close()
         await database.drop()
         #expect(heads.0 == heads.1)
@@ -125,6 +160,8 @@ struct PostgresLogTests {
         #expect(report.isIntact)
         #expect(differing.isEmpty, "\(differing.prefix(5))")
         #expect(pastTheHead)
+        #expect(emptyRoot == MerkleTree.emptyRoot)
+        #expect(accepted.isEmpty, "\(accepted)")
     }
 
     @Test("verify while appends go on finds the log intact, every time")
