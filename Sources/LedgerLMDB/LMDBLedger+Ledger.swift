@@ -280,7 +280,7 @@ extension LMDBLedger: Ledger {
             var events: [ProvedEvent] = []
             var next: ProvedEvent?
             for seq in try log.tables.seqs(inStream: orgID, fromVersion: 1, limit: .max, in: txn) where seq <= checkpoint.size {
-                let (event, recorded) = try Self.proved(seq, size: checkpoint.size, log: log.tables, in: txn)
+                let (event, recorded) = try log.tables.proved(seq, size: checkpoint.size, in: txn)
                 // The fold stops at the first event the point excludes (TimeTravel): that one is the next.
                 guard point.includes(seq: seq, at: recorded.envelope.at) else {
                     next = event
@@ -291,7 +291,7 @@ extension LMDBLedger: Ledger {
             var naming: [ProvedEvent] = []
             var disclosures: [DisclosureLine] = []
             for seq in try log.tables.seqs(inStream: user.value, fromVersion: 1, limit: .max, in: txn) where seq <= checkpoint.size {
-                let (event, recorded) = try Self.proved(seq, size: checkpoint.size, log: log.tables, in: txn)
+                let (event, recorded) = try log.tables.proved(seq, size: checkpoint.size, in: txn)
                 guard ["user.created", "user.email_changed"].contains(recorded.envelope.type) else { continue }
                 naming.append(event)
                 if let value = try tables.people.disclosed(seq: seq, pointer: "/data/email", in: txn) {
@@ -300,15 +300,6 @@ extension LMDBLedger: Ledger {
             }
             return ProvableStream(checkpoint: checkpoint, events: events, next: next, naming: naming, disclosures: disclosures)
         }
-    }
-
-    /// Event `seq` as an export line with its inclusion proof in the tree of `size`, and as recorded.
-    private static func proved(
-        _ seq: UInt64, size: UInt64, log: LogTables, in txn: borrowing some TransactionReading & ~Copyable
-    ) throws -> (ProvedEvent, RecordedEvent) {
-        guard let event = try log.event(seq: seq, in: txn) else { throw EnvelopeError("the stream index names seq \(seq), which is not in the log") }
-        let line = try event.canonicalBytes.withUnsafeBytes { try EventEnvelope.exportLine(stored: $0, hash: event.hash) }
-        return (ProvedEvent(seq: seq, line: line, hashes: try log.inclusionProof(seq: seq, size: size, in: txn)), event)
     }
 
     // MARK: How reads run
@@ -397,4 +388,14 @@ func memberFields(_ row: [UInt8]) -> (role: Role, status: MemberStatus)? {
         let status = member["status"]?.stringValue.flatMap(MemberStatus.init(rawValue:))
     else { return nil }
     return (role, status)
+}
+
+extension LogTables {
+    /// Event `seq` as an export line with its inclusion proof in the tree of `size`, and as recorded
+    /// (`?proof=true` and `orgledger prove`). 1 ≤ seq ≤ size ≤ the tree's size.
+    public func proved(_ seq: UInt64, size: UInt64, in txn: borrowing some TransactionReading & ~Copyable) throws -> (ProvedEvent, RecordedEvent) {
+        guard let event = try event(seq: seq, in: txn) else { throw EnvelopeError("seq \(seq) is not in the log") }
+        let line = try event.canonicalBytes.withUnsafeBytes { try EventEnvelope.exportLine(stored: $0, hash: event.hash) }
+        return (ProvedEvent(seq: seq, line: line, hashes: try inclusionProof(seq: seq, size: size, in: txn)), event)
+    }
 }

@@ -88,10 +88,10 @@ public final class StateCache: Sendable {
     /// latest snapshot, and snapshots of a large org are far apart (`Snapshots`: every 65,536 events at
     /// 10,000 members), so a busy org's every read folded most of its stream. Kept apart from `entries`
     /// so that the writer never changes in place a state a reader holds (which would copy it).
-    private let bases = Mutex<[String: Entry]>([:])
+    let bases = Mutex<[String: Entry]>([:])
     private let capacity: Int
 
-    private struct Entry {
+    struct Entry {
         let head: ChainHash
         let version: UInt64
         let state: OrgState

@@ -40,7 +40,7 @@ public final class PostgresEventLog: EventLog, Sendable {
         /// The lease this writer took, in milliseconds; each append extends it as a renewal does. (Not a
         /// `Duration`: captured in the append's async closures, that 16-byte-aligned value crashed
         /// swift_task_dealloc under swiftc 6.3.1.)
-        var leaseMilliseconds: Int64 = 3_000
+        var leaseMilliseconds = PostgresEventLog.milliseconds(PostgresEventLog.defaultLease)
         /// Set by `close`: no listener starts after it.
         var closed = false
         /// The tree's right edge after this instance's last commit, and the head hash it goes with (nil:

@@ -4,6 +4,7 @@ import LMDB
 import Foundation
 import Ledger
 import LedgerCore
+import LedgerLMDB
 
 /// `orgledger checkpoint-key`: the verifier key an auditor pins to check this ledger's checkpoints.
 struct CheckpointKey: ParsableCommand {
@@ -37,7 +38,9 @@ struct Prove: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print the inclusion proof of one event in the latest signed checkpoint, with the event and the checkpoint.",
         discussion: """
-            JSON: {seq, leaf_index, tree_size, hashes (base64), event (its export line), checkpoint (the signed note)}.             Anyone holding the verifier key checks it without the data folder (README, "Evidence an auditor can pin").             Works while the service runs.
+            JSON: {seq, leaf_index, tree_size, hashes (base64), event (its export line), checkpoint (the signed note)}.
+            Anyone holding the verifier key checks it without the data folder (README, "Evidence an auditor can pin").
+            Works while the service runs.
             """
     )
 
@@ -49,15 +52,12 @@ struct Prove: ParsableCommand {
     func run() throws {
         let store = try OfflineStore(options.data)
         let proof: JSONValue? = try store.environment.read { txn in
-            guard let checkpoint = try store.log.latestCheckpoint(in: txn), checkpoint.size >= seq, seq >= 1,
-                let event = try store.log.event(seq: seq, in: txn)
-            else { return nil }
-            let hashes = try store.log.inclusionProof(seq: seq, size: checkpoint.size, in: txn)
-            let line = try event.canonicalBytes.withUnsafeBytes { try EventEnvelope.exportLine(stored: $0, hash: event.hash) }
+            guard let checkpoint = try store.log.latestCheckpoint(in: txn), checkpoint.size >= seq, seq >= 1 else { return nil }
+            let (proved, _) = try store.log.proved(seq, size: checkpoint.size, in: txn)
             return [
                 "seq": .int(Int64(seq)), "leaf_index": .int(Int64(seq - 1)), "tree_size": .int(Int64(checkpoint.size)),
-                "hashes": MerkleTree.base64(hashes),
-                "event": .string(String(decoding: line, as: UTF8.self)), "checkpoint": .string(checkpoint.note),
+                "hashes": MerkleTree.base64(proved.hashes),
+                "event": .string(String(decoding: proved.line, as: UTF8.self)), "checkpoint": .string(checkpoint.note),
             ]
         }
         guard let proof else {

@@ -3,6 +3,7 @@ import Ledger
 import LMDB
 import LedgerCore
 import OrgDomain
+import Synchronization
 import Testing
 @testable import LedgerLMDB
 
@@ -29,7 +30,7 @@ struct StateCacheTests {
         #expect(folded == (try f.read { txn in try StateCache.fold(org, tables: tables, in: txn).state }))
     }
 
-    @Test("the latest snapshot's version is read without decoding it, and is the one the fold starts from")
+    @Test("the latest snapshot's version, read from its key alone, is the one the decoding read finds")
     func latestSnapshotVersion() async throws {
         let f = try Fixture()
         defer { f.close() }
@@ -58,9 +59,10 @@ struct StateCacheTests {
             // Reads skip some versions, so a base is folded on by one event or by several.
             if i % 3 != 0 { #expect(try cached() == fresh(), "after invitation \(i)") }
         }
-        // A batch that is aborted after a read in its transaction: the base that read made names an event
-        // (its version and hash) that the log never holds...
+        // A read inside a batch's write transaction sees the batch's own event, which the abort then
+        // takes back: that read leaves no base (the base stays the last committed state read).
         let head = try #require(try f.read { txn in try f.store.tables.log.streamHead(org, in: txn) })
+        #expect(try cached() == fresh())
         let last = try #require(try f.store.log.events(inStream: org, fromVersion: head.version, limit: 1).first).envelope
         struct Aborted: Error {}
         #expect(throws: Aborted.self) {
@@ -71,11 +73,17 @@ struct StateCacheTests {
                 throw Aborted()
             }
         }
+        #expect(cache.bases.withLock { $0[org]?.version } == head.version)
         #expect(try cached() == fresh())
-        // ... and when another event takes that version, the base is not used for it.
+        // Another event takes that version. A base that names a different event at it (as a base of the
+        // aborted batch would) is not folded on: the stream does not hold its event.
         try await f.must(.invite(emails: ["late@example.com"], role: "admin", ttlDays: nil, invitationIDs: ["inv_late"]), by: "owner@example.com", on: .id(org))
+        let stale = try #require(try f.read { txn in try StateCache.fold(org, tables: f.store.tables, in: txn).state })
+        var wrong = stale
+        wrong.displayName = "Not in the log"
+        cache.bases.withLock { $0[org] = StateCache.Entry(head: .genesis, version: head.version + 1, state: wrong, maxAt: StateCache.noTime) }
         let now = try #require(try cached())
         #expect(now == (try fresh()))
-        #expect(now.version == head.version + 1 && now.invitations["inv_late"] != nil)
+        #expect(now.version == head.version + 1 && now.invitations["inv_late"] != nil && now.displayName != "Not in the log")
     }
 }

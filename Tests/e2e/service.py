@@ -146,3 +146,24 @@ def create(svc, handle="acme", actor=OWNER):
     reply = svc.request("POST", "/v1/orgs", {"handle": handle, "display_name": handle.title()}, actor=actor)
     assert reply.status == 201, reply
     return reply.json
+
+
+def head(svc):
+    """The log's head seq."""
+    reply = svc.request("GET", "/v1/health")
+    assert reply.status == 200, reply
+    return reply.json["head_seq"]
+
+
+def invite(svc, emails, role="member", org="acme", actor=OWNER):
+    reply = svc.request("POST", f"/v1/orgs/{org}/invitations", {"emails": list(emails), "role": role}, actor=actor)
+    assert reply.status == 201, reply
+    return reply.json["invitations"]
+
+
+def join(svc, email, role="member", org="acme", actor=OWNER, accept_as=None):
+    """Invite `email` and accept as `accept_as` (default: the same email); returns the accepted member."""
+    inv = invite(svc, [email], role, org, actor)[0]
+    accepted = svc.request("POST", f"/v1/invitations/{inv['id']}/accept", actor=accept_as or email)
+    assert accepted.status == 200, accepted
+    return accepted.json["member"]

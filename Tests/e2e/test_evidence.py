@@ -19,7 +19,7 @@ import jsonschema
 import pytest
 import yaml
 
-from service import BIN, OWNER, Service, create
+from service import BIN, OWNER, Service, create, head, join
 from test_offline_commands import rechain
 from test_scim import free_port, run
 
@@ -119,10 +119,6 @@ def another_instance_key(tmp_path):
     other = Service(tmp_path / "other").wait_ready()
     other.stop()
     return run("checkpoint-key", "--data", str(other.data)).stdout.strip()
-
-
-def head(svc):
-    return svc.request("GET", "/v1/health").json["head_seq"]
 
 
 def test_the_go_verifier_checks_checkpoints_tiles_and_proofs_across_a_sigkill(tmp_path, go_verifier):
@@ -335,8 +331,7 @@ def test_provable_member_answers_check_offline_through_a_membership(tmp_path):
         vkey = run("checkpoint-key", "--data", str(svc.data)).stdout.strip()
         org = create(svc, "prov")
         member = "dana@example.com"
-        invitation = svc.request("POST", "/v1/orgs/prov/invitations", {"emails": [member], "role": "viewer"}, actor=OWNER).json["invitations"][0]["id"]
-        assert svc.request("POST", f"/v1/invitations/{invitation}/accept", actor=member).status == 200
+        join(svc, member, "viewer", org="prov")
         joined = head(svc)
         assert svc.request("PUT", f"/v1/orgs/prov/members/{member}/role", {"role": "moderator"}, actor=OWNER).status == 200
         promoted = head(svc)
@@ -373,8 +368,7 @@ def test_a_provable_answer_about_an_erased_user_still_checks(tmp_path):
         vkey = run("checkpoint-key", "--data", str(svc.data)).stdout.strip()
         org = create(svc, "gone")
         member = "erin@example.com"
-        invitation = svc.request("POST", "/v1/orgs/gone/invitations", {"emails": [member], "role": "member"}, actor=OWNER).json["invitations"][0]["id"]
-        assert svc.request("POST", f"/v1/invitations/{invitation}/accept", actor=member).status == 200
+        join(svc, member, org="gone")
         joined = head(svc)
         user_id = svc.request("GET", f"/v1/orgs/gone/members/{member}", actor=OWNER).json["user_id"]
         before, _, opened = check_provable_answer(

@@ -89,10 +89,6 @@ extension LedgerAPI {
         }
     }
 
-    /// `?proof=true` (product spec §9): the member as of `as_of` (or as of a checkpoint signed now), with
-    /// the evidence that makes the answer checkable offline: the org's stream up to the answer and its
-    /// next event, the events naming the user with their email disclosed, each event's inclusion proof,
-    /// and the checkpoint. The answer is the fold of exactly those events.
     /// The `{email}` segment of a member read: an email (resolved to its user, if any) or a user id.
     func memberNamed(_ context: BasicRequestContext) async throws -> (named: String, user: UserID?) {
         if let user = UserID(checking: try context.segment("email")) { return (user.value, user) }
@@ -100,6 +96,10 @@ extension LedgerAPI {
         return (email.value, try await ledger.person(email)?.id)
     }
 
+    /// `?proof=true` (product spec §9): the member as of `as_of` (or as of a checkpoint signed now), with
+    /// the evidence that makes the answer checkable offline: the org's stream up to the answer and its
+    /// next event, the events naming the user with their email disclosed, each event's inclusion proof,
+    /// and the checkpoint. The answer is the fold of exactly those events.
     func provableMember(_ request: Request, orgID: String, named: String, user: UserID?) async throws -> Response {
         let checkpoint = try await ledger.signCheckpoint()
         let point: TimeTravel.Point
