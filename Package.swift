@@ -65,8 +65,8 @@ let package = Package(
         .target(
             name: "LedgerPostgres",
             dependencies: [
-                "EventLog", "LedgerCore", .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
+                "EventLog", "LMDB", "LedgerCore", "OrgDomain", "Ledger", "LedgerLMDB", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         .target(
@@ -93,7 +93,7 @@ let package = Package(
         .executableTarget(
             name: "orgledger",
             dependencies: [
-                "EventLog", "LMDB", "LedgerCore", "OrgDomain", "Ledger", "LedgerLMDB", "Service",
+                "EventLog", "LMDB", "LedgerCore", "OrgDomain", "Ledger", "LedgerLMDB", "LedgerPostgres", "Service",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
@@ -115,16 +115,19 @@ let package = Package(
         .testTarget(
             name: "EventLogTests",
             dependencies: [
-                "EventLog", "LMDB", "LedgerCore", "LedgerPostgres", .product(name: "PostgresNIO", package: "postgres-nio"),
+                "EventLog", "LMDB", "LedgerCore", "LedgerPostgres", "LedgerTestSupport", .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .target(name: "LedgerTestSupport", path: "Tests/TestSupport"),
+        .target(
+            name: "LedgerTestSupport",
+            dependencies: ["LedgerPostgres", .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log")],
+            path: "Tests/TestSupport"),
         .testTarget(name: "OrgDomainTests", dependencies: ["OrgDomain", "LedgerCore", "LedgerTestSupport"]),
         .testTarget(
             name: "ServiceTests",
             dependencies: [
-                "Service", "Ledger", "LedgerLMDB", "LedgerCore", "OrgDomain", "EventLog",
+                "Service", "Ledger", "LedgerLMDB", "LedgerPostgres", "LedgerTestSupport", "LedgerCore", "OrgDomain", "EventLog",
                 .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

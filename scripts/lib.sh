@@ -80,6 +80,8 @@ start_postgres() {
     PG_AS=("${as[@]}")
     trap stop_postgres EXIT
     export ORGLEDGER_TEST_POSTGRES="postgres://postgres@localhost:$port/postgres?host=$PG_DIR"
+    # How a test restarts this server under load (Tests/e2e/test_postgres.py).
+    export ORGLEDGER_TEST_PG_CTL="${as[*]} $bin/pg_ctl -D $PG_DIR/data -l $PG_DIR/server.log -t 60 -o '-p $port -k $PG_DIR -c listen_addresses= -c max_connections=200'"
     echo "==> PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on the socket in $PG_DIR" >&2
 }
 

@@ -26,6 +26,7 @@ var rebuildEvents = 1_000_000
 var rebuildRepeats = 1
 var baseDir = FileManager.default.currentDirectoryPath + "/.build/bench-data"
 var keepData = false
+var postgresServer: String?
 var suites: Set<String> = ["storage", "rebuild", "commands", "pending", "socket", "queries", "proofs", "erasure", "sync"]
 do {
     var args = CommandLine.arguments.dropFirst()
@@ -38,8 +39,9 @@ do {
         case "--dir": baseDir = args.popFirst() ?? baseDir
         case "--only": suites = Set((args.popFirst() ?? "").split(separator: ",").map(String.init))
         case "--keep": keepData = true
+        case "--postgres": postgresServer = args.popFirst()
         default:
-            FileHandle.standardError.write(Data("usage: orgledger-bench [--only storage|rebuild|stages|commands|pending|socket|queries|proofs|erasure|sync] [--events N] [--single-events N] [--rebuild-events N] [--repeat N] [--dir DIR] [--keep]\n".utf8))
+            FileHandle.standardError.write(Data("usage: orgledger-bench [--only storage|rebuild|stages|commands|pending|socket|queries|proofs|erasure|sync|postgres] [--postgres URL] [--events N] [--single-events N] [--rebuild-events N] [--repeat N] [--dir DIR] [--keep]\n".utf8))
             exit(2)
         }
     }
@@ -312,5 +314,9 @@ if suites.contains("queries") { try queries() }
 if suites.contains("proofs") { try proofs() }
 if suites.contains("erasure") { try await erasureOfAHeavyUser() }
 if suites.contains("sync") { try directorySync() }
+if suites.contains("postgres") {
+    guard let postgresServer else { fatalError("--only postgres needs --postgres URL (scripts/bench starts a server for it)") }
+    try postgresAgainstLMDB(server: postgresServer)
+}
 print("")
 print("peak RSS of the whole run: \(fmt(peakRSSMiB())) MiB")

@@ -10,10 +10,12 @@ public struct Cursor: ~Copyable {
 
     let handle: OpaquePointer
     let database: Database
+    let journal: ChangeJournal?
 
-    init(handle: OpaquePointer, database: Database) {
+    init(handle: OpaquePointer, database: Database, journal: ChangeJournal?) {
         self.handle = handle
         self.database = database
+        self.journal = journal
     }
 
     deinit { mdb_cursor_close(handle) }
@@ -55,6 +57,7 @@ public struct Cursor: ~Copyable {
         var v = MDB_val(mv_size: value.count, mv_data: UnsafeMutableRawPointer(mutating: value.baseAddress))
         let rc = mdb_cursor_put(handle, &k, &v, flags.rawValue)
         if rc != MDB_SUCCESS { try check(rc, "mdb_cursor_put(\(database.name ?? "main"))") }
+        journal?.record(database, .put(table: database.name ?? "", key: Array(key), value: Array(value)))
     }
 
     private func move(_ op: MDB_cursor_op, key: UnsafeRawBufferPointer? = nil) throws -> Entry? {

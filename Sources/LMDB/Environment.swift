@@ -1,5 +1,6 @@
 import CLMDB
 import Glibc
+import Synchronization
 
 /// An LMDB environment: one data file (`data.mdb`) and its lock file in a folder, holding named databases.
 ///
@@ -31,11 +32,14 @@ public final class Environment: @unchecked Sendable {
         public var readOnly: Bool = false
         /// File mode for the data and lock files.
         public var fileMode: mode_t = 0o600
+        /// Whether write transactions record their changes (`journal`) for a commit hook to ship.
+        public var recordsChanges: Bool = false
 
         public init(
             mapSize: Int = 64 << 20, maximumMapSize: Int = 1 << 40, maxDatabases: Int = 64,
-            maxReaders: Int = 510, readOnly: Bool = false, fileMode: mode_t = 0o600
+            maxReaders: Int = 510, readOnly: Bool = false, fileMode: mode_t = 0o600, recordsChanges: Bool = false
         ) {
+            self.recordsChanges = recordsChanges
             self.mapSize = mapSize
             self.maximumMapSize = maximumMapSize
             self.maxDatabases = maxDatabases
@@ -49,6 +53,14 @@ public final class Environment: @unchecked Sendable {
     public let path: String
     public let configuration: Configuration
     private let resizeLock = ReadWriteLock()
+    /// The changes of the write transaction in progress (with `Configuration.recordsChanges`).
+    public let journal: ChangeJournal?
+    private let commitHook = Mutex<CommitHook?>(nil)
+    private let opened = Mutex<[String: Database]>([:])
+
+    /// Runs inside every write transaction (but those begun with `runsCommitHook: false`) after its
+    /// body and before its commit, with the journal's changes: a throw aborts the transaction.
+    public typealias CommitHook = @Sendable (borrowing WriteTransaction, [ChangeJournal.Change]) throws -> Void
 
     /// Opens (creating if needed) the environment in the folder `path`, which must exist.
     public init(path: String, configuration: Configuration = Configuration()) throws(LMDBError) {
@@ -72,6 +84,17 @@ public final class Environment: @unchecked Sendable {
         self.handle = env
         self.path = path
         self.configuration = configuration
+        self.journal = configuration.recordsChanges ? ChangeJournal() : nil
+    }
+
+    /// Sets (or with nil removes) the hook every write transaction runs before it commits.
+    public func setCommitHook(_ hook: CommitHook?) {
+        commitHook.withLock { $0 = hook }
+    }
+
+    /// A database this environment opened, by name.
+    public func openedDatabase(named name: String) -> Database? {
+        opened.withLock { $0[name] }
     }
 
     deinit {
@@ -82,10 +105,29 @@ public final class Environment: @unchecked Sendable {
 
     /// Opens a named database (or the unnamed main database for `nil`), creating it when `create` is set.
     public func openDatabase(_ name: String?, create: Bool = true) throws -> Database {
-        if configuration.readOnly || !create {
-            return try read { txn in try txn.openDatabase(name, create: false) }
+        let db = try (configuration.readOnly || !create)
+            ? openExistingDatabase(name)
+            : write(runsCommitHook: false) { txn in try txn.openDatabase(name, create: true) }
+        if let name { opened.withLock { $0[name] = db } }
+        return db
+    }
+
+    /// Opens an existing database in a read-only transaction that is then *committed*: lmdb.h on
+    /// `mdb_dbi_open`, "If the transaction is aborted the handle will be closed automatically" — and
+    /// `read` ends its transactions by aborting them.
+    private func openExistingDatabase(_ name: String?) throws -> Database {
+        try resizeLock.withReadLock {
+            var raw: OpaquePointer?
+            try check(mdb_txn_begin(handle, nil, UInt32(MDB_RDONLY), &raw), "mdb_txn_begin(read)")
+            var dbi: MDB_dbi = 0
+            let rc = name.map { mdb_dbi_open(raw, $0, 0, &dbi) } ?? mdb_dbi_open(raw, nil, 0, &dbi)
+            guard rc == MDB_SUCCESS else {
+                mdb_txn_abort(raw)
+                throw LMDBError(code: rc, operation: "mdb_dbi_open(\(name ?? "main"))")
+            }
+            try check(mdb_txn_commit(raw), "mdb_txn_commit(read)")
+            return Database(name: name, dbi: dbi)
         }
-        return try write { txn in try txn.openDatabase(name, create: true) }
     }
 
     // MARK: Transactions
@@ -110,15 +152,18 @@ public final class Environment: @unchecked Sendable {
     ///
     /// When the map is full, the transaction is aborted, the map is doubled and `body` runs again: it must
     /// have no effect outside the transaction. Only one write transaction runs at a time; others wait.
-    public func write<R>(_ body: (borrowing WriteTransaction) throws -> R) throws -> R {
+    public func write<R>(runsCommitHook: Bool = true, _ body: (borrowing WriteTransaction) throws -> R) throws -> R {
         while true {
             let size = mapSize
             do {
                 return try resizeLock.withReadLock {
                     var raw: OpaquePointer?
                     try check(mdb_txn_begin(handle, nil, 0, &raw), "mdb_txn_begin(write)")
-                    let txn = WriteTransaction(handle: raw!)
+                    // LMDB lets one write transaction live at a time: the journal is this one's alone.
+                    journal?.truncate(to: 0)
+                    let txn = WriteTransaction(handle: raw!, journal: runsCommitHook ? journal : nil)
                     let result = try body(txn)
+                    if runsCommitHook, let hook = commitHook.withLock({ $0 }) { try hook(txn, journal?.changes ?? []) }
                     try txn.commit()
                     return result
                 }

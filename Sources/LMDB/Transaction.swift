@@ -9,12 +9,15 @@ public protocol TransactionReading: ~Copyable {
     /// Whether everything this transaction reads was committed: true for a read-only snapshot, false for
     /// a write in progress (which reads its own writes, and may yet be aborted).
     var readsOnlyCommitted: Bool { get }
+    /// Where a write records its changes (nil: not recorded, and always for a read).
+    var journal: ChangeJournal? { get }
 }
 
 /// A read-only snapshot. It ends (aborts, the only way to end a read transaction) when it goes out of scope.
 public struct ReadTransaction: ~Copyable, TransactionReading {
     public let rawHandle: OpaquePointer
     public var readsOnlyCommitted: Bool { true }
+    public var journal: ChangeJournal? { nil }
 
     init(handle: OpaquePointer) { self.rawHandle = handle }
 
@@ -28,8 +31,19 @@ public struct ReadTransaction: ~Copyable, TransactionReading {
 public struct WriteTransaction: ~Copyable, TransactionReading {
     public let rawHandle: OpaquePointer
     public var readsOnlyCommitted: Bool { false }
+    /// The environment's journal, unretained: `commit` may only `discard` a transaction whose stored
+    /// properties are trivial, and the environment, which owns the journal, outlives its transactions.
+    private let journalReference: Unmanaged<ChangeJournal>?
+    /// How many changes the journal held when this transaction began: aborting it forgets the rest.
+    private let journalMark: Int
 
-    init(handle: OpaquePointer) { self.rawHandle = handle }
+    public var journal: ChangeJournal? { journalReference?.takeUnretainedValue() }
+
+    init(handle: OpaquePointer, journal: ChangeJournal?) {
+        self.rawHandle = handle
+        self.journalReference = journal.map { Unmanaged.passUnretained($0) }
+        self.journalMark = journal?.count ?? 0
+    }
 
     consuming func commit() throws(LMDBError) {
         let handle = rawHandle
@@ -37,7 +51,10 @@ public struct WriteTransaction: ~Copyable, TransactionReading {
         try check(mdb_txn_commit(handle), "mdb_txn_commit")
     }
 
-    deinit { mdb_txn_abort(rawHandle) }
+    deinit {
+        mdb_txn_abort(rawHandle)
+        journal?.truncate(to: journalMark)
+    }
 
     /// Begins a nested (child) transaction. lmdb.h on `mdb_txn_begin`: "Transactions may be nested to any
     /// level. A parent transaction and its cursors may not issue any other operations than
@@ -47,7 +64,7 @@ public struct WriteTransaction: ~Copyable, TransactionReading {
     public func child() throws(LMDBError) -> WriteTransaction {
         var raw: OpaquePointer?
         try check(mdb_txn_begin(mdb_txn_env(rawHandle), rawHandle, 0, &raw), "mdb_txn_begin(nested)")
-        return WriteTransaction(handle: raw!)
+        return WriteTransaction(handle: raw!, journal: journal)
     }
 
     /// Commits a child transaction (from `child()`) into its parent; the parent is usable again.
@@ -94,7 +111,7 @@ extension TransactionReading where Self: ~Copyable {
     public func withCursor<R>(on db: Database, _ body: (borrowing Cursor) throws -> R) throws -> R {
         var raw: OpaquePointer?
         try check(mdb_cursor_open(rawHandle, db.dbi, &raw), "mdb_cursor_open(\(db.name ?? "main"))")
-        let cursor = Cursor(handle: raw!, database: db)
+        let cursor = Cursor(handle: raw!, database: db, journal: journal)
         return try body(cursor)
     }
 
@@ -119,6 +136,7 @@ extension WriteTransaction {
             }
         }
         try check(rc, "mdb_put(\(db.name ?? "main"))")
+        if let journal { journal.record(db, .put(table: db.name ?? "", key: key.withKeyBytes { Array($0) }, value: value.withKeyBytes { Array($0) })) }
     }
 
     /// Reserves `count` bytes under `key` and lets `fill` write them in place (`MDB_RESERVE`): no extra copy.
@@ -134,6 +152,9 @@ extension WriteTransaction {
         }
         try check(rc, "mdb_put(\(db.name ?? "main"), reserve)")
         try fill(UnsafeMutableRawBufferPointer(start: v.mv_data, count: count))
+        if let journal {
+            journal.record(db, .put(table: db.name ?? "", key: key.withKeyBytes { Array($0) }, value: Array(UnsafeRawBufferPointer(start: v.mv_data, count: count))))
+        }
     }
 
     /// Deletes `key`; returns false when it was not there.
@@ -145,12 +166,14 @@ extension WriteTransaction {
         }
         if rc == MDB_NOTFOUND { return false }
         try check(rc, "mdb_del(\(db.name ?? "main"))")
+        if let journal { journal.record(db, .delete(table: db.name ?? "", key: key.withKeyBytes { Array($0) })) }
         return true
     }
 
     /// Removes every entry of `db`, keeping the database itself (`mdb_drop` with `del = 0`).
     public func empty(_ db: Database) throws {
         try check(mdb_drop(rawHandle, db.dbi, 0), "mdb_drop(\(db.name ?? "main"))")
+        journal?.record(db, .empty(table: db.name ?? ""))
     }
 }
 

@@ -30,6 +30,14 @@ public protocol Ledger: Sendable {
     /// Finishes the accepted work and releases the storage.
     func close()
 
+    /// Whether this instance takes commands now (`/v1/health`'s `writes`): false on a follower of the
+    /// PostgreSQL ledger, which refuses them with `LedgerError.notWriter`.
+    var acceptsCommands: Bool { get }
+
+    /// The backend's own upkeep for the life of the service (following and taking over from another
+    /// instance), until the task is cancelled. Most backends have none.
+    func maintain() async
+
     // MARK: Reading
 
     /// The last event of the log (seq 0 and the genesis hash when empty).
@@ -116,6 +124,11 @@ public protocol Ledger: Sendable {
 
     /// The evidence for an answer about `user` in `orgID` as of `point`, in `checkpoint` (`ProvableStream`).
     func provableStream(of orgID: String, at point: TimeTravel.Point, naming user: UserID, in checkpoint: SignedCheckpoint) async throws -> ProvableStream
+}
+
+extension Ledger {
+    public var acceptsCommands: Bool { true }
+    public func maintain() async {}
 }
 
 /// The log's last event.
@@ -237,7 +250,8 @@ public final class EventLines: Sendable {
 }
 
 /// A failure of the storage itself (never of the request): the disk is full, an I/O error, stored
-/// data that cannot be read. The service answers 507 for `.storageFull`, 503 for `.io`, 500 for `.corrupt`.
+/// data that cannot be read. The service answers 507 for `.storageFull`, 503 for `.io` and
+/// `.notWriter`, 500 for `.corrupt`.
 public struct LedgerError: Error, CustomStringConvertible {
     public enum Code: String, Sendable {
         /// No room to commit; nothing was written. Reads keep working.
@@ -246,6 +260,9 @@ public struct LedgerError: Error, CustomStringConvertible {
         case io
         /// Stored data is not what this version wrote (a damaged file, a broken index).
         case corrupt
+        /// This instance does not write now (another instance of the ledger does, or none yet); nothing
+        /// was written. Commands go to the writer, or here again once it has taken over.
+        case notWriter = "not_writer"
     }
 
     public let code: Code

@@ -20,10 +20,11 @@ public final class LMDBLedger: Sendable {
 
     /// `requestContextRetentionDays`: how long request context (`client_ip`, `user_agent`) is kept (0:
     /// erased at the next due run, for a service that records none); nil keeps it. `origin` names the log
-    /// in its checkpoints (default `orgledger/<instance id>`).
+    /// in its checkpoints (default `orgledger/<instance id>`). `instanceKeyPath`: the instance key's file
+    /// (default `instance.key` in the folder).
     public init(
         path: String, configuration: Environment.Configuration = .init(), requestContextRetentionDays: Int? = 90, origin: String? = nil,
-        afterCommit: (@Sendable (Int) -> Void)? = nil
+        instanceKeyPath: String? = nil, afterCommit: (@Sendable (Int) -> Void)? = nil
     ) throws {
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         let environment = try Environment(path: path, configuration: configuration)
@@ -33,7 +34,7 @@ public final class LMDBLedger: Sendable {
         // A new folder gets its instance key; a log without one is refused: a new key would lose every
         // lookup (each returning person a new user) and the memory of erased emails.
         let isEmpty = try environment.read { txn in try log.tables.head(in: txn).seq == 0 }
-        let key = try InstanceKey.load(path: path + "/" + InstanceKey.fileName, create: isEmpty)
+        let key = try InstanceKey.load(path: instanceKeyPath ?? path + "/" + InstanceKey.fileName, create: isEmpty)
         // A folder written before the Merkle tree gets its tree once; after that every append keeps it.
         try environment.write { txn in try log.tables.catchUpTree(in: txn) }
         let tables = try ProjectionTables(environment: environment, log: log.tables, key: key)

@@ -99,7 +99,7 @@ public struct ProjectionTables: Sendable {
         try txn.put(in: meta, key: Self.lastSeqKey, value: Keys.be64(lastSeq))
     }
 
-    func setFormatVersion(in txn: borrowing WriteTransaction) throws {
+    public func setFormatVersion(in txn: borrowing WriteTransaction) throws {
         try txn.put(in: meta, key: Self.formatKey, value: Keys.be64(Self.formatVersion))
     }
 }

@@ -2,6 +2,7 @@ import EventLog
 import LedgerCore
 import Logging
 import NIOCore
+import NIOPosix
 import PostgresNIO
 import Synchronization
 
@@ -19,22 +20,33 @@ import Synchronization
 /// contention) is run again; any other failure, a failed `COMMIT` included, is thrown: the append is
 /// not acknowledged.
 public final class PostgresEventLog: EventLog, Sendable {
-    private let writer: PostgresConnection
-    private let reader: PostgresConnection
+    /// The writer's connection and the readers', each opened again when found closed or lost (the
+    /// server restarted, the network dropped it): the statement that found it so failed; the next one
+    /// reconnects.
+    private let connections: Mutex<Connections>
+
+    private struct Connections {
+        var writer: PostgresConnection
+        var reader: PostgresConnection
+        /// Set when a statement failed because the connection was lost: a lost connection may still
+        /// look open for a moment, and postgres-nio 1.33 never answers a statement queued on it then.
+        var writerLost = false
+        var readerLost = false
+    }
     private let location: PostgresLocation
-    private let logger: Logger
+    let logger: Logger
     /// Rings on each notification that the log grew (`seq(after:)` waits on it).
     private let doorbell = Doorbell()
     /// The task that listens for those notifications, once a follower has asked to wait.
     private let listener = Mutex<Task<Void, Never>?>(nil)
     /// Whether this writer notifies followers after each commit (off for servers without NOTIFY).
-    private let notifies: Bool
+    let notifies: Bool
     /// What the writer keeps between transactions, changed only by whoever holds `gate`.
-    private let kept = Mutex<Kept>(Kept())
+    let kept = Mutex<Kept>(Kept())
     /// Transactions on the writer's connection take turns here.
     private let gate = Turnstile()
 
-    private struct Kept {
+    struct Kept {
         /// The epoch this instance writes with; nil until it becomes the writer.
         var epoch: Int64?
         /// The lease this writer took, in milliseconds; each append extends it as a renewal does. (Not a
@@ -50,8 +62,7 @@ public final class PostgresEventLog: EventLog, Sendable {
     }
 
     private init(writer: PostgresConnection, reader: PostgresConnection, location: PostgresLocation, notifies: Bool, logger: Logger) {
-        self.writer = writer
-        self.reader = reader
+        self.connections = Mutex(Connections(writer: writer, reader: reader))
         self.location = location
         self.notifies = notifies
         self.logger = logger
@@ -64,7 +75,7 @@ public final class PostgresEventLog: EventLog, Sendable {
     public static func open(
         _ location: PostgresLocation, asWriter: Bool = false, notifies: Bool = true, logger: Logger = Logger(label: "orgledger.postgres")
     ) async throws -> PostgresEventLog {
-        let writer = try await PostgresConnection.connect(configuration: location.configuration, id: 1, logger: logger)
+        let writer = try await connectWriter(location, logger: logger)
         let reader: PostgresConnection
         do {
             reader = try await PostgresConnection.connect(configuration: location.configuration, id: 2, logger: logger)
@@ -74,11 +85,6 @@ public final class PostgresEventLog: EventLog, Sendable {
         }
         let log = PostgresEventLog(writer: writer, reader: reader, location: location, notifies: notifies, logger: logger)
         do {
-            // A writer stopped inside its transaction (paused, partitioned) must not hold the head row's
-            // lock for ever: the server ends such a transaction, and a statement waits for a lock at most
-            // a few seconds, so a standby's takeover is never stuck behind it.
-            try await writer.query("SET idle_in_transaction_session_timeout = '10s'", logger: logger)
-            try await writer.query("SET lock_timeout = '5s'", logger: logger)
             try await PostgresSchema.ensure(on: writer, logger: logger)
             if asWriter { try await log.becomeWriter() }
         } catch {
@@ -91,8 +97,59 @@ public final class PostgresEventLog: EventLog, Sendable {
     public func close() async {
         kept.withLock { $0.closed = true }
         listener.withLock { $0?.cancel() }
+        let (writer, reader) = connections.withLock { ($0.writer, $0.reader) }
         try? await writer.close()
         try? await reader.close()
+    }
+
+    /// A writer's connection. A writer stopped inside its transaction (paused, partitioned) must not
+    /// hold the head row's lock for ever: the server ends such a transaction, and a statement waits for
+    /// a lock at most a few seconds, so a standby's takeover is never stuck behind it.
+    private static func connectWriter(_ location: PostgresLocation, logger: Logger) async throws -> PostgresConnection {
+        let writer = try await PostgresConnection.connect(configuration: location.configuration, id: 1, logger: logger)
+        do {
+            try await writer.query("SET idle_in_transaction_session_timeout = '10s'", logger: logger)
+            try await writer.query("SET lock_timeout = '5s'", logger: logger)
+        } catch {
+            try? await writer.close()
+            throw error
+        }
+        return writer
+    }
+
+    /// The writer's connection, opened again if it was closed. Only whoever holds `gate` calls this.
+    var writer: PostgresConnection {
+        get async throws {
+            let (current, lost) = connections.withLock { ($0.writer, $0.writerLost) }
+            guard current.isClosed || lost else { return current }
+            current.close().whenComplete { _ in }
+            let fresh = try await Self.connectWriter(location, logger: logger)
+            connections.withLock { connections in
+                connections.writer = fresh
+                connections.writerLost = false
+            }
+            return fresh
+        }
+    }
+
+    /// The readers' connection, opened again (waiting for it) if it was closed.
+    private var reader: PostgresConnection {
+        get throws {
+            let (current, lost) = connections.withLock { ($0.reader, $0.readerLost) }
+            guard current.isClosed || lost else { return current }
+            let fresh = try PostgresConnection.connect(
+                on: MultiThreadedEventLoopGroup.singleton.any(), configuration: location.configuration, id: 2, logger: logger
+            ).wait()
+            let replaced = connections.withLock { connections in
+                defer {
+                    connections.reader = fresh
+                    connections.readerLost = false
+                }
+                return connections.reader
+            }
+            replaced.close().whenComplete { _ in }
+            return fresh
+        }
     }
 
     /// How long a writer's lease lasts unless renewed: a standby takes over within this (plus its
@@ -118,13 +175,29 @@ public final class PostgresEventLog: EventLog, Sendable {
     public func renewLease(_ lease: Duration = defaultLease) async throws -> Bool {
         try await exclusively {
             guard let epoch = kept.withLock({ $0.epoch }) else { return false }
-            let rows = try await writer.query(
-                """
-                UPDATE orgledger_head SET lease_until = clock_timestamp() + \(Self.milliseconds(lease)) * interval '1 millisecond'
-                WHERE id = 1 AND epoch = \(epoch) RETURNING epoch
-                """, logger: logger
-            ).collect()
+            let connection = try await self.writer
+            let rows = try await Self.untilClosed(connection) { [logger] in
+                try await connection.query(
+                    """
+                    UPDATE orgledger_head SET lease_until = clock_timestamp() + \(Self.milliseconds(lease)) * interval '1 millisecond'
+                    WHERE id = 1 AND epoch = \(epoch) RETURNING epoch
+                    """, logger: logger
+                ).collect()
+            }
             return !rows.isEmpty
+        }
+    }
+
+    /// Ends this writer's lease now and writes nothing more (a graceful stop): a standby takes over at
+    /// its next poll instead of once the lease runs out. Best effort: a failure leaves the lease to lapse.
+    public func releaseLease() async {
+        _ = try? await exclusively {
+            guard let epoch = kept.withLock({ $0.epoch }) else { return }
+            kept.withLock { $0.epoch = nil }
+            let connection = try await self.writer
+            _ = try await Self.untilClosed(connection) { [logger] in
+                try await connection.query("UPDATE orgledger_head SET lease_until = clock_timestamp() WHERE id = 1 AND epoch = \(epoch)", logger: logger).collect()
+            }
         }
     }
 
@@ -133,15 +206,14 @@ public final class PostgresEventLog: EventLog, Sendable {
             let condition = onlyIfLapsed ? " AND lease_until < clock_timestamp()" : ""
             let rows: [PostgresRow]
             do {
-                rows = try await writer.query(
-                PostgresQuery(
+                let connection = try await self.writer
+                let query = PostgresQuery(
                     unsafeSQL: """
                         UPDATE orgledger_head SET epoch = epoch + 1, lease_until = clock_timestamp() + $1 * interval '1 millisecond'
                         WHERE id = 1\(condition) RETURNING epoch
                         """,
-                    binds: try { var binds = PostgresBindings(); try binds.append(Self.milliseconds(lease)); return binds }()),
-                logger: logger
-                ).collect()
+                    binds: { var binds = PostgresBindings(); binds.append(Self.milliseconds(lease)); return binds }())
+                rows = try await Self.untilClosed(connection) { [logger] in try await connection.query(query, logger: logger).collect() }
             } catch where onlyIfLapsed && Self.sqlState(of: error) == "55P03" {
                 return nil  // lock_timeout: a writer holds the head row, so it is alive (or its transaction soon ends)
             }
@@ -158,7 +230,7 @@ public final class PostgresEventLog: EventLog, Sendable {
         }
     }
 
-    private static func milliseconds(_ duration: Duration) -> Int64 {
+    static func milliseconds(_ duration: Duration) -> Int64 {
         duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
     }
 
@@ -169,7 +241,7 @@ public final class PostgresEventLog: EventLog, Sendable {
         return try await exclusively {
             let (epoch, leaseMilliseconds) = kept.withLock { ($0.epoch, $0.leaseMilliseconds) }
             guard let epoch else { throw PostgresLedgerError("this instance is not the writer") }
-            let (receipt, extended) = try await transaction { connection in
+            let (receipt, extended) = try await transaction { [self] connection in
                 let head = try await Self.lockHead(connection, logger: logger)
                 guard head.epoch == epoch else { throw FencedWriter(epoch: epoch, current: head.epoch) }
                 let version = try await Self.version(ofStream: request.stream, on: connection, logger: logger)
@@ -200,14 +272,14 @@ public final class PostgresEventLog: EventLog, Sendable {
             kept.withLock { $0.frontier = extended }
             // A hint for followers, after the commit and outside it: should the server refuse it, the
             // append stands all the same.
-            if notifies { _ = try? await writer.query("SELECT pg_notify(\(Self.channel), \(String(receipt.lastSeq)))", logger: logger) }
+            if notifies { await notifyFollowers(receipt.lastSeq) }
             return receipt
         }
     }
 
     /// The frontier of the committed tree at `head`: the one kept since this instance's last commit, or
     /// read from the table (after a start, a rollback, or another writer's appends).
-    private func loadedFrontier(head: LogHead, on connection: PostgresConnection) async throws -> MerkleTree.Frontier {
+    func loadedFrontier(head: LogHead, on connection: PostgresConnection) async throws -> MerkleTree.Frontier {
         if let kept = kept.withLock({ $0.frontier }), kept.head == head.hash, kept.tree.size == head.seq { return kept.tree }
         let size = head.seq
         let levels = 64 - size.leadingZeroBitCount
@@ -236,7 +308,7 @@ public final class PostgresEventLog: EventLog, Sendable {
 
     /// Events and tree nodes as multi-row inserts (PostgreSQL takes at most 65,535 parameters a
     /// statement: an append's 10,000 events are sent in chunks).
-    private static func insert(_ events: [RecordedEvent], nodes: [MerkleTree.Hash], from position: UInt64, on connection: PostgresConnection, logger: Logger) async throws {
+    static func insert(_ events: [RecordedEvent], nodes: [MerkleTree.Hash], from position: UInt64, on connection: PostgresConnection, logger: Logger) async throws {
         for chunk in stride(from: 0, to: events.count, by: 2_000) {
             var sql = "INSERT INTO orgledger_events (seq, stream, version, hash, bytes) VALUES "
             var binds = PostgresBindings(capacity: 5 * 2_000)
@@ -263,23 +335,54 @@ public final class PostgresEventLog: EventLog, Sendable {
     }
 
     /// Runs `body` in a transaction on the writer's connection, again after a serialization failure.
-    private func transaction<R>(_ body: (PostgresConnection) async throws -> R) async throws -> R {
+    /// Fails as soon as the connection closes (`untilClosed`): then whether it committed is unknown.
+    func transaction<R: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> R) async throws -> R {
         var attempt = 0
         while true {
             attempt += 1
-            try await writer.query("BEGIN ISOLATION LEVEL READ COMMITTED", logger: logger)
+            let connection = try await writer
             do {
-                let result = try await body(writer)
-                try await writer.query("COMMIT", logger: logger)
-                return result
+                return try await Self.untilClosed(connection) { [logger] in
+                    try await connection.query("BEGIN ISOLATION LEVEL READ COMMITTED", logger: logger)
+                    do {
+                        let result = try await body(connection)
+                        try await connection.query("COMMIT", logger: logger)
+                        return result
+                    } catch {
+                        // After a failed COMMIT PostgreSQL has ended the transaction; a ROLLBACK then only
+                        // warns. On a lost connection the server has ended it too, and nothing may be sent.
+                        if !Self.isConnectionLost(error) { _ = try? await connection.query("ROLLBACK", logger: logger) }
+                        throw error
+                    }
+                }
             } catch {
                 kept.withLock { $0.frontier = nil }
-                // After a failed COMMIT PostgreSQL has ended the transaction; a ROLLBACK then only warns.
-                _ = try? await writer.query("ROLLBACK", logger: logger)
                 if attempt < 8, Self.isRetryable(error) { continue }
                 throw error
             }
         }
+    }
+
+    /// Runs `work` on `connection`, and fails with `ConnectionClosed` as soon as the connection closes
+    /// first: postgres-nio 1.33 can leave a statement that was in flight when the server ended the
+    /// session unanswered for ever (seen with `pg_ctl restart`). The work left behind can do nothing
+    /// more: its connection is gone.
+    static func untilClosed<R: Sendable>(_ connection: PostgresConnection, _ work: @escaping @Sendable () async throws -> R) async throws -> R {
+        let waiting = Waiting<R>()
+        return try await withCheckedThrowingContinuation { continuation in
+            waiting.set(continuation)
+            Task { do { waiting.finish(.success(try await work())) } catch { waiting.finish(.failure(error)) } }
+            connection.closeFuture.whenComplete { _ in waiting.finish(.failure(ConnectionClosed())) }
+        }
+    }
+
+    /// The same for a statement read synchronously (`read`).
+    static func untilClosed(_ connection: PostgresConnection, _ query: EventLoopFuture<PostgresQueryResult>) throws -> [PostgresRow] {
+        let promise = connection.eventLoop.makePromise(of: [PostgresRow].self)
+        let once = Once()
+        query.whenComplete { result in if once.claim() { promise.completeWith(result.map(\.rows)) } }
+        connection.closeFuture.whenComplete { _ in if once.claim() { promise.fail(ConnectionClosed()) } }
+        return try promise.futureResult.wait()
     }
 
     private static func isRetryable(_ error: any Error) -> Bool {
@@ -287,20 +390,33 @@ public final class PostgresEventLog: EventLog, Sendable {
         return state == "40001" || state == "40P01"
     }
 
-    private static func sqlState(of error: any Error) -> String? {
+    static func sqlState(of error: any Error) -> String? {
         (error as? PSQLError)?.serverInfo?[.sqlState]
     }
 
-    private func exclusively<R>(_ body: () async throws -> R) async throws -> R {
+    /// Runs `body`, the only user of the writer's connection meanwhile; a connection lost on the way
+    /// is replaced by the next user.
+    func exclusively<R>(_ body: () async throws -> R) async throws -> R {
         await gate.enter()
         do {
             let result = try await body()
             await gate.leave()
             return result
         } catch {
+            if Self.isConnectionLost(error) { connections.withLock { $0.writerLost = true } }
             await gate.leave()
             throw error
         }
+    }
+
+    /// Whether `error` says the connection itself is gone (closed by either side, a network failure,
+    /// the server shutting down or ending the session), not that a statement was refused on it.
+    static func isConnectionLost(_ error: any Error) -> Bool {
+        guard let error = error as? PSQLError else { return !(error is FencedWriter || error is StaleWorkingCopy || error is PostgresLedgerError || error is AppendError) }
+        guard error.code == .server else { return true }
+        let severity = error.serverInfo?[.severity] ?? ""
+        let state = error.serverInfo?[.sqlState] ?? ""
+        return severity == "FATAL" || severity == "PANIC" || state.hasPrefix("08") || state.hasPrefix("57")
     }
 
     // MARK: Reading
@@ -407,6 +523,15 @@ public final class PostgresEventLog: EventLog, Sendable {
 
     // MARK: Following the writer
 
+    /// The hint to followers that the log grew to `seq`, after the commit and outside it: should the
+    /// server refuse it, the commit stands all the same.
+    func notifyFollowers(_ seq: UInt64) async {
+        guard let connection = try? await writer else { return }
+        _ = try? await Self.untilClosed(connection) { [logger] in
+            try await connection.query("SELECT pg_notify(\(Self.channel), \(String(seq)))", logger: logger)
+        }
+    }
+
     /// The channel the writer notifies after each commit.
     static let channel = "orgledger_log"
 
@@ -438,9 +563,11 @@ public final class PostgresEventLog: EventLog, Sendable {
                     do {
                         let connection = try await PostgresConnection.connect(configuration: location.configuration, id: 3, logger: logger)
                         defer { Task { try? await connection.close() } }
-                        try await connection.listen(on: Self.channel) { notifications in
-                            await doorbell.ring()  // the listening began: anything before it is in the head row
-                            for try await _ in notifications { await doorbell.ring() }
+                        try await Self.untilClosed(connection) {
+                            try await connection.listen(on: Self.channel) { notifications in
+                                await doorbell.ring()  // the listening began: anything before it is in the head row
+                                for try await _ in notifications { await doorbell.ring() }
+                            }
                         }
                     } catch {
                         // A server without LISTEN (feature not supported) will not have it a second later.
@@ -506,8 +633,14 @@ public final class PostgresEventLog: EventLog, Sendable {
         }
     }
 
-    private func read(_ query: PostgresQuery) throws -> [PostgresRow] {
-        try reader.query(query, logger: logger).wait().rows
+    func read(_ query: PostgresQuery) throws -> [PostgresRow] {
+        do {
+            let connection = try reader
+            return try Self.untilClosed(connection, connection.query(query, logger: logger))
+        } catch {
+            if Self.isConnectionLost(error) { connections.withLock { $0.readerLost = true } }
+            throw error
+        }
     }
 
     // MARK: Values
@@ -541,6 +674,29 @@ public struct FencedWriter: Error, CustomStringConvertible, Sendable {
     public let current: Int64?
     public var description: String {
         "fenced: this instance writes with epoch \(epoch), the ledger's writer has " + (current.map { "epoch \($0)" } ?? "another")
+    }
+}
+
+/// The connection closed before the statement was answered: whether it took effect is unknown.
+public struct ConnectionClosed: Error, CustomStringConvertible, Sendable {
+    public var description: String { "the connection to PostgreSQL closed before the statement was answered" }
+}
+
+/// A continuation resumed once, by whichever of two racers finishes first.
+private final class Waiting<R: Sendable>: Sendable {
+    private let continuation = Mutex<CheckedContinuation<R, any Error>?>(nil)
+    func set(_ continuation: CheckedContinuation<R, any Error>) { self.continuation.withLock { $0 = continuation } }
+    func finish(_ result: Result<R, any Error>) { continuation.withLock { $0.take() }?.resume(with: result) }
+}
+
+/// True for the first caller of `claim` only.
+private final class Once: Sendable {
+    private let claimed = Mutex(false)
+    func claim() -> Bool {
+        claimed.withLock { claimed in
+            defer { claimed = true }
+            return !claimed
+        }
     }
 }
 

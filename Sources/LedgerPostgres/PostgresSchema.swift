@@ -16,14 +16,19 @@ import PostgresNIO
 /// - `orgledger_events`: seq → stream, version, hash and the canonical bytes that were hashed; the
 ///   unique `(stream, version)` index is the stream index.
 /// - `orgledger_tree`: the RFC 9162 tree's full subtrees by storage position (`MerkleTree.position`).
+/// - `orgledger_rows`: every other table of the ledger (views, personal-data store, idempotent answers,
+///   snapshots, checkpoints), as the ordered `(key, value)` byte rows the LMDB backend keeps, by table
+///   name; `rev` is the head row's `rev` of the batch that last wrote the row, so an instance catches
+///   up by asking for the rows past the revision it holds. A deleted row stays as a tombstone: its
+///   value is NULL (an erased person's values are gone from it), its `rev` says when it went.
 enum PostgresSchema {
-    static let version: Int32 = 1
+    static let version: Int32 = 2
 
     static let statements = [
         "CREATE TABLE IF NOT EXISTS orgledger_schema (id smallint PRIMARY KEY CHECK (id = 1), version integer NOT NULL)",
         """
         CREATE TABLE IF NOT EXISTS orgledger_head (id smallint PRIMARY KEY CHECK (id = 1), seq bigint NOT NULL, hash bytea NOT NULL,
-          epoch bigint NOT NULL, lease_until timestamptz NOT NULL)
+          epoch bigint NOT NULL, lease_until timestamptz NOT NULL, rev bigint NOT NULL)
         """,
         """
         CREATE TABLE IF NOT EXISTS orgledger_events (seq bigint PRIMARY KEY, stream text NOT NULL, version bigint NOT NULL,
@@ -31,6 +36,8 @@ enum PostgresSchema {
         """,
         "CREATE UNIQUE INDEX IF NOT EXISTS orgledger_events_stream ON orgledger_events (stream, version)",
         "CREATE TABLE IF NOT EXISTS orgledger_tree (position bigint PRIMARY KEY, hash bytea NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS orgledger_rows (tbl text NOT NULL, key bytea NOT NULL, value bytea, rev bigint NOT NULL, PRIMARY KEY (tbl, key))",
+        "CREATE INDEX IF NOT EXISTS orgledger_rows_rev ON orgledger_rows (rev)",
     ]
 
     /// Creates what is missing and checks the version; two instances starting at once both succeed.
@@ -51,7 +58,7 @@ enum PostgresSchema {
                 for statement in statements.dropFirst() { try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
                 let genesis = PostgresEventLog.bytes(ChainHash.genesis)
                 try await connection.query(
-                    "INSERT INTO orgledger_head (id, seq, hash, epoch, lease_until) VALUES (1, 0, \(genesis), 0, clock_timestamp()) ON CONFLICT (id) DO NOTHING", logger: logger)
+                    "INSERT INTO orgledger_head (id, seq, hash, epoch, lease_until, rev) VALUES (1, 0, \(genesis), 0, clock_timestamp(), 0) ON CONFLICT (id) DO NOTHING", logger: logger)
                 try await connection.query("COMMIT", logger: logger)
                 return
             } catch let error as PostgresLedgerError {

@@ -15,6 +15,8 @@ struct CheckpointService: Service {
             while !Task.isCancelled {
                 do {
                     _ = try await ledger.signCheckpoint()
+                } catch let error as LedgerError where error.code == .notWriter {
+                    // A follower before the writer's first checkpoint: the writer signs.
                 } catch {
                     logger.error("signing a checkpoint failed; retrying next tick", metadata: ["error": "\(error)"])
                 }

@@ -20,15 +20,24 @@ public struct DueEventsRunner: Sendable {
         self.report = report
     }
 
-    /// Runs one pass now, then one every `interval`; returns when the task is cancelled.
-    public func run() async {
-        while !Task.isCancelled {
-            do {
-                report(.success(try await ledger.appendDue(now: clock())))
-            } catch {
-                report(.failure(error))
-            }
+    /// Runs one pass now (unless `afterFirstInterval`: the caller just ran one), then one every
+    /// `interval`; returns when the task is cancelled.
+    public func run(afterFirstInterval: Bool = false) async {
+        if afterFirstInterval {
             do { try await Task.sleep(for: interval) } catch { return }
+        }
+        while !Task.isCancelled {
+            await pass()
+            do { try await Task.sleep(for: interval) } catch { return }
+        }
+    }
+
+    /// Appends what is due now, and reports it.
+    public func pass() async {
+        do {
+            report(.success(try await ledger.appendDue(now: clock())))
+        } catch {
+            report(.failure(error))
         }
     }
 }

@@ -57,29 +57,33 @@ public enum OrgLedgerServer {
     /// ledger closed (its accepted commands finished), the socket removed. `openLedger` is called once,
     /// with the hook its writer calls after each commit (the batch size), after the socket is checked.
     public static func run(
-        _ options: ServerOptions, openLedger: (_ afterCommit: @escaping @Sendable (Int) -> Void) throws -> any Ledger, logger: Logger
+        _ options: ServerOptions, openLedger: (_ afterCommit: @escaping @Sendable (Int) -> Void) async throws -> any Ledger, logger: Logger
     ) async throws {
         // One service per socket: a lock beside the socket, then a refusal if a live service answers there.
         let socketLock = try SocketGuard(path: options.socketPath)
 
         let metrics = APIMetrics()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics.registry))
-        let ledger = try openLedger { size in metrics.committed(batchSize: size) }
+        let ledger = try await openLedger { size in metrics.committed(batchSize: size) }
         metrics.headSeq.set(Double(try await ledger.head().seq))
         let responder = router(LedgerAPI(ledger: ledger, metrics: metrics, operators: options.operators, recordsRequestContext: options.recordsRequestContext)).buildResponder()
+
+        let dueEvents = DueEventsRunner(ledger: ledger, clock: SystemClock.now, interval: options.dueInterval) { result in
+            switch result {
+            case .success(let count) where count > 0: logger.info("appended due events", metadata: ["count": "\(count)"])
+            case .failure(let error): logger.error("due events failed; retrying next tick", metadata: ["error": "\(error)"])
+            default: break
+            }
+        }
+        // What fell due while the service was down is appended before the first request is answered.
+        await dueEvents.pass()
 
         // The socket is created by bind(2) with the process umask: set it so the file starts at the
         // requested mode, with no window in which it is wider.
         let previousMask = umask(~options.socketMode & 0o777)
         var services: [any Service] = [
             LedgerService(ledger: ledger),
-            DueEventsService(runner: DueEventsRunner(ledger: ledger, clock: SystemClock.now, interval: options.dueInterval) { result in
-                switch result {
-                case .success(let count) where count > 0: logger.info("appended due events", metadata: ["count": "\(count)"])
-                case .failure(let error): logger.error("due events failed; retrying next tick", metadata: ["error": "\(error)"])
-                default: break
-                }
-            }),
+            DueEventsService(runner: dueEvents),
             CheckpointService(ledger: ledger, interval: .milliseconds(500), logger: logger),
         ]
         let cap = options.limits.connectionCap()
@@ -167,6 +171,7 @@ final class SocketGuard: Sendable {
 struct LedgerService: Service {
     let ledger: any Ledger
     func run() async throws {
+        await cancelWhenGracefulShutdown { await ledger.maintain() }
         try? await gracefulShutdown()
         ledger.close()
     }
@@ -175,7 +180,7 @@ struct LedgerService: Service {
 struct DueEventsService: Service {
     let runner: DueEventsRunner
     func run() async throws {
-        try await cancelWhenGracefulShutdown { await runner.run() }
+        try await cancelWhenGracefulShutdown { await runner.run(afterFirstInterval: true) }
     }
 }
 

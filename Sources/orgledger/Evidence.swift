@@ -22,9 +22,16 @@ struct CheckpointKey: ParsableCommand {
     @Option(help: ArgumentHelp("The log's origin, as given to serve --origin (default orgledger/<instance id>).", valueName: "NAME"))
     var origin: String?
 
+    @Option(help: ArgumentHelp("The instance key file (default: the data folder's; with --store, the file every serve --store gets).", valueName: "FILE"))
+    var instanceKey: String?
+
+    func validate() throws {
+        if options.store != nil, instanceKey == nil { throw ValidationError("checkpoint-key --store needs --instance-key FILE: the key is the file every serve --store gets") }
+    }
+
     func run() throws {
         do {
-            let key = try InstanceKey.load(path: options.data + "/" + InstanceKey.fileName, create: false)
+            let key = try InstanceKey.load(path: instanceKey ?? options.data + "/" + InstanceKey.fileName, create: false)
             print(try key.checkpointSigner(origin: origin).verifierKey)
         } catch {
             printError("checkpoint-key: \(error)")
@@ -50,7 +57,11 @@ struct Prove: ParsableCommand {
     var seq: UInt64
 
     func run() throws {
-        let store = try OfflineStore(options.data)
+        try options.withFolder { folder in try prove(folder) }
+    }
+
+    private func prove(_ folder: String) throws {
+        let store = try OfflineStore(folder)
         let proof: JSONValue? = try store.environment.read { txn in
             guard let checkpoint = try store.log.latestCheckpoint(in: txn), checkpoint.size >= seq, seq >= 1 else { return nil }
             let (proved, _) = try store.log.proved(seq, size: checkpoint.size, in: txn)

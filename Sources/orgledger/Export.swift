@@ -23,7 +23,11 @@ struct Export: ParsableCommand {
     var disclose: String?
 
     func run() throws {
-        let store = try OfflineStore(options.data)
+        try options.withFolder { folder in try export(folder) }
+    }
+
+    private func export(_ folder: String) throws {
+        let store = try OfflineStore(folder)
         let head = try store.environment.read { txn in try store.log.head(in: txn) }
         let progress = ProgressReporter(label: "export", total: head.seq)
         let out = FileHandle.standardOutput

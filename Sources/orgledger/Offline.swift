@@ -1,4 +1,5 @@
 import ArgumentParser
+import LedgerPostgres
 import EventLog
 import Foundation
 import LMDB
@@ -9,11 +10,23 @@ import LedgerLMDB
 
 struct Rebuild: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Drop every view and re-derive it from the log (refuses while the service runs).")
+        abstract: "Drop every view and re-derive it from the log (refuses while the service runs).",
+        discussion: "With --store: takes the writer's role while it works (serving instances answer commands 503 meanwhile, and one takes the role back after).")
 
     @OptionGroup var options: DataOptions
 
     func run() throws {
+        if let postgres = options.postgres {
+            let start = Date()
+            do {
+                let rebuilt = try PostgresLedger.rebuild(postgres)
+                print("rebuild: ok — every view of \(postgres) re-derived from \(rebuilt.seq) events (\(rebuilt.rows) rows) in \(String(format: "%.1f", Date().timeIntervalSince(start))) s")
+            } catch {
+                printError("rebuild: \(postgres): \(error)")
+                throw ExitCode(1)
+            }
+            return
+        }
         let lock = try DataFolderLock(folder: options.data)
         let store = try OfflineStore(options.data)
         let head = try store.environment.read { txn in try store.log.head(in: txn) }
@@ -32,6 +45,10 @@ struct Compact: ParsableCommand {
         discussion: "A logical copy of every table into a fresh file that replaces the old one. Refused while the service runs.")
 
     @OptionGroup var options: DataOptions
+
+    func validate() throws {
+        try options.requireFolder("compact", because: "PostgreSQL reclaims a deleted row's space itself (VACUUM)")
+    }
 
     func run() throws {
         guard FileManager.default.fileExists(atPath: options.data + "/data.mdb") else {
@@ -68,17 +85,45 @@ struct Import: ParsableCommand {
     @Option(help: ArgumentHelp("The export's disclosure (export --disclose): restores the personal values, each checked against its commitment.", valueName: "FILE"))
     var disclosure: String?
 
-    @Option(help: ArgumentHelp("The source's instance.key: the moved ledger keeps its instance id and lookup secret (a new key is made without it).", valueName: "FILE"))
+    @Option(help: ArgumentHelp(
+        "The source's instance.key: the moved ledger keeps its instance id and lookup secret (a new key is made without it). With --store: the file every serve --store gets (a new key is written there when it does not exist).",
+        valueName: "FILE"))
     var instanceKey: String?
 
     func validate() throws {
+        if options.store != nil, instanceKey == nil { throw ValidationError("import --store needs --instance-key FILE: the key every instance of the ledger will share") }
         if let expectHead, ChainHash(hex: expectHead) == nil { throw ValidationError("--expect-head takes a hash of 64 hex digits") }
         if (expectCheckpoint == nil) != (key == nil) { throw ValidationError("--expect-checkpoint and --key go together: a checkpoint is only as good as the key it is checked with") }
     }
 
     func run() throws {
-        try FileManager.default.createDirectory(atPath: options.data, withIntermediateDirectories: true)
-        let lock = try DataFolderLock(folder: options.data)
+        guard let postgres = options.postgres else { return try load(into: options.data) }
+        // Into a data folder first (every check of an import is the LMDB importer's), then sent whole.
+        var template = Array((NSTemporaryDirectory() + "/orgledger-import-XXXXXX").utf8CString)
+        guard let made = mkdtemp(&template) else { throw OfflineError("cannot make a folder to import into: \(String(cString: strerror(errno)))") }
+        let folder = String(cString: made)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let keyPath = instanceKey!
+        let keyExisted = FileManager.default.fileExists(atPath: keyPath)
+        try load(into: folder, key: keyExisted ? keyPath : nil)
+        do {
+            let head = try PostgresLedger.publish(folder: folder, to: postgres)
+            if !keyExisted {
+                let made = try InstanceKey.load(path: folder + "/" + InstanceKey.fileName, create: false)
+                try made.write(to: keyPath)
+            }
+            print("import: sent to \(postgres) — head seq \(head.seq), hash \(head.hash)")
+        } catch {
+            printError("import: refused, nothing written to \(postgres) — \(error)")
+            throw ExitCode(1)
+        }
+    }
+
+    /// Imports standard input into a data folder (`key`: the instance key to keep, else `--instance-key`).
+    private func load(into folder: String, key: String?? = .none) throws {
+        let keyPath = key ?? instanceKey
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let lock = try DataFolderLock(folder: folder)
         let progress = ProgressReporter(label: "import", total: 0)
         do {
             var lines: [DisclosureLine] = []
@@ -91,9 +136,9 @@ struct Import: ParsableCommand {
                 }
             }
             let pinned = try expectCheckpoint.map { try openPinnedCheckpoint(note: $0, key: self.key!) }
-            let instance = try instanceKey.map { try InstanceKey.load(path: $0, create: false) }
+            let instance = try keyPath.map { try InstanceKey.load(path: $0, create: false) }
             let head = try Importer.load(
-                InputLines(maximumLine: Importer.maximumLineBytes), into: options.data, expectedHead: expectHead.flatMap(ChainHash.init(hex:)),
+                InputLines(maximumLine: Importer.maximumLineBytes), into: folder, expectedHead: expectHead.flatMap(ChainHash.init(hex:)),
                 expectedCheckpoint: pinned, disclosure: lines, instanceKey: instance, progress: { progress.update($0) })
             progress.finish(at: head.seq)
             print("import: ok — \(head.seq) events, chain intact, head hash \(head.hash.hex)")
@@ -178,7 +223,11 @@ struct Audit: ParsableCommand {
     }
 
     func run() throws {
-        let store = try OfflineStore(options.data)
+        try options.withFolder { folder in try audit(folder) }
+    }
+
+    private func audit(_ folder: String) throws {
+        let store = try OfflineStore(folder)
         let sinceTime = since.flatMap(Timestamp.init(rfc3339:)), untilTime = until.flatMap(Timestamp.init(rfc3339:))
         let found = try store.environment.read { txn -> [(entry: AuditEntry, row: [UInt8])]? in
             // People are recorded by user id and named by email: an email given resolves to its user
@@ -200,7 +249,7 @@ struct Audit: ParsableCommand {
             }
         }
         guard let rows = found else {
-            printError("audit: no org '\(org)' in \(options.data) (give its id, or its current handle)")
+            printError("audit: no org '\(org)' in \(options.postgres?.description ?? options.data) (give its id, or its current handle)")
             throw ExitCode(1)
         }
         let out: [UInt8]

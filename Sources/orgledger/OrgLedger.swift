@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import LedgerLMDB
+import LedgerPostgres
 
 @main
 struct OrgLedger: AsyncParsableCommand {
@@ -46,8 +48,44 @@ extension OrgLedger {
 
 /// Options shared by the offline commands.
 struct DataOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("The data folder.", valueName: "DIR"))
-    var data: String = ProcessInfoEnvironment.value("ORGLEDGER_DATA") ?? "./orgledger-data"
+    @Option(name: .customLong("data"), help: ArgumentHelp("The data folder (LMDB, the default store; env ORGLEDGER_DATA, else ./orgledger-data).", valueName: "DIR"))
+    var dataFolder: String?
+
+    @Option(help: ArgumentHelp(
+        "A PostgreSQL database in place of a data folder: postgres://USER@HOST:PORT/DATABASE (?host=SOCKET_DIR for a Unix socket; the password from PGPASSWORD).",
+        valueName: "URL"))
+    var store: String?
+
+    /// The data folder: `--data`, else ORGLEDGER_DATA, else ./orgledger-data.
+    var data: String { dataFolder ?? ProcessInfoEnvironment.value("ORGLEDGER_DATA") ?? "./orgledger-data" }
+
+    /// The database `--store` names.
+    var postgres: PostgresLocation? { store.flatMap { try? PostgresLocation(url: $0) } }
+
+    func validate() throws {
+        if dataFolder != nil, store != nil { throw ValidationError("--data and --store each name the ledger's storage: give one of them") }
+        if let store {
+            do { _ = try PostgresLocation(url: store) } catch { throw ValidationError("--store: \(error)") }
+        }
+    }
+
+    /// Runs `body` on the data folder to read: `--data`'s, or with `--store` a copy of the database made
+    /// for this command (removed after).
+    func withFolder<R>(_ body: (String) throws -> R) throws -> R {
+        guard let postgres else { return try body(data) }
+        let copy: (folder: String, lock: DataFolderLock)
+        do { copy = try PostgresLedger.copy(of: postgres) } catch { throw OfflineError("cannot read \(postgres): \(error)") }
+        defer {
+            try? FileManager.default.removeItem(atPath: copy.folder)
+            withExtendedLifetime(copy.lock) {}
+        }
+        return try body(copy.folder)
+    }
+
+    /// Refuses `--store` for a command that works on a data folder only.
+    func requireFolder(_ command: String, because reason: String) throws {
+        if store != nil { throw ValidationError("\(command) works on a data folder (--data), not on PostgreSQL: \(reason)") }
+    }
 }
 
 enum ProcessInfoEnvironment {

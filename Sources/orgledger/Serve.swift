@@ -3,6 +3,7 @@ import Foundation
 import LedgerCore
 import Ledger
 import LedgerLMDB
+import LedgerPostgres
 import Logging
 import NIOCore
 import OrgDomain
@@ -46,6 +47,10 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The log's name in its signed checkpoints (default orgledger/<instance id>); give every instance of one ledger the same.", valueName: "NAME"))
     var origin: String?
 
+    @Option(help: ArgumentHelp(
+        "With --store: the instance key file every instance of the ledger shares (made here when missing while the database is empty).", valueName: "FILE"))
+    var instanceKey: String?
+
     @Option(name: .customLong("operator"), help: ArgumentHelp("An operator: may call /v1/admin/… (repeatable; env ORGLEDGER_OPERATORS, comma-separated).", valueName: "EMAIL"))
     var operators: [String] = []
 
@@ -74,6 +79,10 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--max-connections, --header-timeout and --body-timeout must be at least 1")
         }
         guard retainRequestContext >= 0, retainRequestContext <= 36_500 else { throw ValidationError("--retain-request-context takes 0–36500 days") }
+        if options.store != nil, instanceKey == nil {
+            throw ValidationError("serve --store needs --instance-key FILE: every instance of one ledger gets the same key")
+        }
+        if options.store == nil, instanceKey != nil { throw ValidationError("--instance-key goes with --store (a data folder keeps its key inside)") }
         if case .failure(let error) = operatorEmails { throw ValidationError("--operator / ORGLEDGER_OPERATORS: every operator must be an email (\(error.message))") }
     }
 
@@ -83,23 +92,33 @@ struct Serve: AsyncParsableCommand {
         if let address = listen.flatMap(LoopbackAddress.init) { tcp = (address.host, address.port) }
         var logger = Logger(label: "orgledger")
         logger.logLevel = Logger.Level(rawValue: logLevel)!
-        var serverOptions = ServerOptions(ledgerDescription: options.data, socketPath: socket, tcp: tcp, socketMode: mode)
+        var serverOptions = ServerOptions(ledgerDescription: options.postgres?.description ?? options.data, socketPath: socket, tcp: tcp, socketMode: mode)
         serverOptions.operators = (try? operatorEmails.get()) ?? []
         serverOptions.recordsRequestContext = retainRequestContext > 0
         serverOptions.limits = ConnectionLimits(
             maximumConnections: maxConnections, headerTimeout: .seconds(Int64(headerTimeout)), bodyTimeout: .seconds(Int64(bodyTimeout)))
         do {
+            let retention = retainRequestContext  // 0: whatever an earlier setting recorded is erased too
+            if let postgres = options.postgres, let instanceKey {
+                try await OrgLedgerServer.run(serverOptions, openLedger: { [origin] afterCommit in
+                    try await PostgresLedger.open(
+                        postgres, instanceKeyPath: instanceKey, requestContextRetentionDays: retention, origin: origin, afterCommit: afterCommit, logger: logger)
+                }, logger: logger)
+                return
+            }
             // One service per data folder: the lock is held for the life of the process.
             try FileManager.default.createDirectory(atPath: options.data, withIntermediateDirectories: true)
             let folderLock = try DataFolderLock(folder: options.data)
             defer { withExtendedLifetime(folderLock) {} }
-            let retention = retainRequestContext  // 0: whatever an earlier setting recorded is erased too
             try await OrgLedgerServer.run(serverOptions, openLedger: { [data = options.data, origin] afterCommit in
                 let ledger = try LMDBLedger(path: data, requestContextRetentionDays: retention, origin: origin, afterCommit: afterCommit)
                 if let reason = ledger.rebuildReason { logger.notice("rebuilt the views before serving", metadata: ["reason": "\(reason)"]) }
                 return ledger
             }, logger: logger)
-        } catch let error where error is ServeError || error is DataFolderLockError || error is LogFormatError || error is InstanceKeyError || error is SignedNoteError {
+        } catch let error
+            where error is ServeError || error is DataFolderLockError || error is LogFormatError || error is InstanceKeyError || error is SignedNoteError
+            || error is PostgresLedgerError
+        {
             // Refusals to start, with what to do about them: one line, exit 1.
             printError("serve: \(error)")
             throw ExitCode(1)

@@ -5,6 +5,7 @@ import LMDB
 import Ledger
 import LedgerCore
 import LedgerLMDB
+import LedgerPostgres
 
 struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -44,15 +45,35 @@ struct Verify: ParsableCommand {
     func run() throws {
         if let export { return try checkExport(export, disclosure: disclosure, pinned: try pinnedCheckpoint()) }
         if inProcess { return try check() }
+        if let postgres = options.postgres {
+            // The database's own tables first (the chain, the stream index, the tree), then its views
+            // and rows as a copy of it holds them, checked as a data folder's are.
+            let log: (problem: String?, events: UInt64)
+            do { log = try PostgresLedger.verifyLog(postgres) } catch {
+                printError("verify: cannot read \(postgres): \(error)")
+                throw ExitCode(1)
+            }
+            if let problem = log.problem {
+                printError("verify: FAILED — the database's log: \(problem)")
+                throw ExitCode(1)
+            }
+            print("verify: the database's log: \(log.events) events; chain, stream index and Merkle tree intact")
+            fflush(nil)  // before the child's lines
+            return try options.withFolder { folder in try verifyInChild(folder) }
+        }
+        try verifyInChild(options.data)
+    }
+
+    private func verifyInChild(_ folder: String) throws {
         let child = Process()
         child.executableURL = URL(fileURLWithPath: "/proc/self/exe")
-        child.arguments = ["verify", "--data", options.data, "--in-process"]
+        child.arguments = ["verify", "--data", folder, "--in-process"]
         // The child's crash is reported below in one line; Swift's backtrace of it would only bury that.
         child.environment = ProcessInfo.processInfo.environment.merging(["SWIFT_BACKTRACE": "enable=no"]) { _, new in new }
         try child.run()
         child.waitUntilExit()
         if child.terminationReason == .uncaughtSignal {
-            printError("verify: FAILED — reading \(options.data)/data.mdb crashed (signal \(child.terminationStatus)): the data file is corrupt")
+            printError("verify: FAILED — reading \(folder)/data.mdb crashed (signal \(child.terminationStatus)): the data file is corrupt")
             printError("verify: restore it from a backup or an export ('orgledger import'); 'orgledger export' may still read the intact part")
             throw ExitCode(1)
         }
@@ -161,7 +182,7 @@ struct Verify: ParsableCommand {
         if let problem {
             printError("verify: chain intact (\(report.eventsChecked) events), but a view differs from a fresh replay")
             printError("verify: FAILED at row \(problem.row): \(problem.reason)")
-            printError("verify: 'orgledger rebuild --data \(options.data)' re-derives every view from the log")
+            printError("verify: 'orgledger rebuild' (with --data DIR, or --store URL) re-derives every view from the log")
             throw ExitCode(1)
         }
         print("verify: ok — \(report.eventsChecked) events, chain intact, head seq \(report.head.seq) hash \(report.head.hash.hex); every view equals a fresh replay")

@@ -2,6 +2,7 @@ import EventLog
 import LMDB
 import LedgerCore
 import LedgerPostgres
+import LedgerTestSupport
 import Logging
 import NIOCore
 import PostgresNIO

@@ -3,6 +3,7 @@ import Foundation
 import LMDB
 import LedgerCore
 import LedgerPostgres
+import LedgerTestSupport
 import Logging
 import PostgresNIO
 import Testing
@@ -54,38 +55,6 @@ enum LogKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
 struct LogUnderTest {
     let log: any EventLog
     let close: () -> Void
-}
-
-/// A database of its own for one test, on the server `scripts/test` starts (`ORGLEDGER_TEST_POSTGRES`,
-/// a `postgres://` URL of a user who may create databases). Without it the PostgreSQL cases fail and say
-/// so: a backend that was not tested is not shown as passing.
-struct TestDatabase: Sendable {
-    let location: PostgresLocation
-    private let server: PostgresLocation
-    private let name: String
-
-    static func make() async throws -> TestDatabase {
-        guard let url = ProcessInfo.processInfo.environment["ORGLEDGER_TEST_POSTGRES"] else {
-            throw EnvelopeError("ORGLEDGER_TEST_POSTGRES is not set: run scripts/test, which starts a PostgreSQL server for these tests")
-        }
-        let server = try PostgresLocation(url: url)
-        let name = "orgledger_test_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
-        try await Self.run("CREATE DATABASE \(name)", on: server)
-        var parts = URLComponents(string: url)!
-        parts.path = "/" + name
-        return TestDatabase(location: try PostgresLocation(url: parts.string!), server: server, name: name)
-    }
-
-    func drop() async {
-        try? await Self.run("DROP DATABASE IF EXISTS \(name) WITH (FORCE)", on: server)
-    }
-
-    /// Runs one statement on its own connection (a test's tampering, a database made or dropped).
-    static func run(_ sql: String, on location: PostgresLocation) async throws {
-        let connection = try await PostgresConnection.connect(configuration: location.configuration, id: 0, logger: Logger(label: "test"))
-        defer { Task { try? await connection.close() } }
-        try await connection.query(PostgresQuery(unsafeSQL: sql), logger: Logger(label: "test"))
-    }
 }
 
 let testTime = Timestamp(millisecondsSinceEpoch: 1_795_810_740_123)

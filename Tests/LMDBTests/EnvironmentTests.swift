@@ -156,6 +156,24 @@ struct EnvironmentTests {
         #expect(throws: LMDBError.self) { try env.write { _ in } }
     }
 
+    @Test("a database opened without creating it stays usable in later transactions")
+    func openExisting() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        do {
+            let env = try Environment(path: folder.path)
+            let things = try env.openDatabase("things")
+            try env.write { txn in try txn.put(in: things, key: Array("k".utf8), value: Array("v".utf8)) }
+        }
+        for configuration in [Environment.Configuration(), .init(readOnly: true)] {
+            let env = try Environment(path: folder.path, configuration: configuration)
+            // Opened in a read transaction: an aborted one would close the handle (lmdb.h, mdb_dbi_open).
+            let things = try env.openDatabase("things", create: false)
+            #expect(try env.read { txn in try txn.value(in: things, forKey: Array("k".utf8)) } == Array("v".utf8))
+            #expect(try env.read { txn in try txn.withCursor(on: things) { try $0.first().map { Array($0.key) } } } == Array("k".utf8))
+        }
+    }
+
     @Test("durable by default: no sync-skipping flag is set")
     func durableFlags() throws {
         let folder = try TemporaryFolder()

@@ -9,9 +9,9 @@ import Testing
 /// (The e2e suite drives the real binary over the socket; these need no build of it.)
 @Suite("Routes in process")
 struct RouteTests {
-    @Test("POST /v1/orgs creates an org owned by the actor; no actor 401, a bad handle 400, a taken one 409")
-    func createOrg() async throws {
-        let f = try APIFixture()
+    @Test("POST /v1/orgs creates an org owned by the actor; no actor 401, a bad handle 400, a taken one 409", arguments: Backend.allCases)
+    func createOrg(_ backend: Backend) async throws {
+        let f = try await APIFixture(backend)
         defer { f.close() }
         try await f.withClient { client in
             let created = try await client.send(.post, "/v1/orgs", as: owner, json: #"{"handle":"acme","display_name":"Acme"}"#)
@@ -29,9 +29,9 @@ struct RouteTests {
         }
     }
 
-    @Test("GET /v1/orgs lists the actor's orgs with their role, paged; a stranger sees none")
-    func listOrgs() async throws {
-        let f = try APIFixture()
+    @Test("GET /v1/orgs lists the actor's orgs with their role, paged; a stranger sees none", arguments: Backend.allCases)
+    func listOrgs(_ backend: Backend) async throws {
+        let f = try await APIFixture(backend)
         defer { f.close() }
         try await f.withClient { client in
             for handle in ["acme", "beta", "gamma"] { _ = try await client.createOrg(handle) }
@@ -50,9 +50,9 @@ struct RouteTests {
         }
     }
 
-    @Test("GET /v1/orgs/{org} by id or handle, 308 for a former handle, 404 to a stranger's typo, 403 to a non-member")
-    func readOrg() async throws {
-        let f = try APIFixture()
+    @Test("GET /v1/orgs/{org} by id or handle, 308 for a former handle, 404 to a stranger's typo, 403 to a non-member", arguments: Backend.allCases)
+    func readOrg(_ backend: Backend) async throws {
+        let f = try await APIFixture(backend)
         defer { f.close() }
         try await f.withClient { client in
             let org = try await client.createOrg("acme")
@@ -78,9 +78,9 @@ struct RouteTests {
         }
     }
 
-    @Test("PATCH /v1/orgs/{org} updates the profile; If-Match on another version 412; a viewer 403")
-    func updateProfile() async throws {
-        let f = try APIFixture()
+    @Test("PATCH /v1/orgs/{org} updates the profile; If-Match on another version 412; a viewer 403", arguments: Backend.allCases)
+    func updateProfile(_ backend: Backend) async throws {
+        let f = try await APIFixture(backend)
         defer { f.close() }
         try await f.withClient { client in
             let org = try await client.createOrg("acme")
@@ -97,9 +97,9 @@ struct RouteTests {
         }
     }
 
-    @Test("deletion: the typed handle confirms (202), a wrong one 400, cancel undoes it; auth reset voids keys")
-    func deletionAndReset() async throws {
-        let f = try APIFixture()
+    @Test("deletion: the typed handle confirms (202), a wrong one 400, cancel undoes it; auth reset voids keys", arguments: Backend.allCases)
+    func deletionAndReset(_ backend: Backend) async throws {
+        let f = try await APIFixture(backend)
         defer { f.close() }
         try await f.withClient { client in
             let org = try await client.createOrg("acme")
@@ -117,9 +117,9 @@ struct RouteTests {
         }
     }
 
-    @Test("members: list with filters and pages, one member, role change, suspend, reinstate, remove; the last owner stays")
-    func members() async throws {
-        let f = try APIFixture()
+    @Test("members: list with filters and pages, one member, role change, suspend, reinstate, remove; the last owner stays", arguments: Backend.allCases)
+    func members(_ backend: Backend) async throws {
+        let f = try await APIFixture(backend)
         defer { f.close() }
         try await f.withClient { client in
             let org = try await client.createOrg("acme")
@@ -164,9 +164,9 @@ struct RouteTests {
         }
     }
 
-    @Test("invitations: sent, listed newest first with status filter and pages, revoked, declined; the invitee's own list")
-    func invitations() async throws {
-        let f = try APIFixture()
+    @Test("invitations: sent, listed newest first with status filter and pages, revoked, declined; the invitee's own list", arguments: Backend.allCases)
+    func invitations(_ backend: Backend) async throws {
+        let f = try await APIFixture(backend)
         defer { f.close() }
         try await f.withClient { client in
             let org = try await client.createOrg("acme")
@@ -197,9 +197,9 @@ struct RouteTests {
         }
     }
 
-    @Test("API keys: created with a secret shown once, listed, verified, revoked; a forged secret 401; a viewer cannot list")
-    func apiKeys() async throws {
-        let f = try APIFixture()
+    @Test("API keys: created with a secret shown once, listed, verified, revoked; a forged secret 401; a viewer cannot list", arguments: Backend.allCases)
+    func apiKeys(_ backend: Backend) async throws {
+        let f = try await APIFixture(backend)
         defer { f.close() }
         try await f.withClient { client in
             let org = try await client.createOrg("acme")
@@ -224,9 +224,9 @@ struct RouteTests {
         }
     }
 
-    @Test("audit: newest first, filtered by actor (any spelling) and action, paged, as CSV; a member without the right 403")
-    func audit() async throws {
-        let f = try APIFixture()
+    @Test("audit: newest first, filtered by actor (any spelling) and action, paged, as CSV; a member without the right 403", arguments: Backend.allCases)
+    func audit(_ backend: Backend) async throws {
+        let f = try await APIFixture(backend)
         defer { f.close() }
         try await f.withClient { client in
             let org = try await client.createOrg("acme")
@@ -246,9 +246,9 @@ struct RouteTests {
         }
     }
 
-    @Test("the raw log pages by seq with Link: rel=next; health names the head; metrics count commands")
-    func logHealthAndMetrics() async throws {
-        let f = try APIFixture()
+    @Test("the raw log pages by seq with Link: rel=next; health names the head; metrics count commands", arguments: Backend.allCases)
+    func logHealthAndMetrics(_ backend: Backend) async throws {
+        let f = try await APIFixture(backend)
         defer { f.close() }
         try await f.withClient { client in
             _ = try await client.createOrg("acme")
@@ -262,7 +262,7 @@ struct RouteTests {
             let badAfter = try await client.send(.get, "/v1/events?after=-1")
             #expect(badAfter.status == .badRequest)
             let health = try await client.send(.get, "/v1/health")
-            #expect(health["status"] == "ok" && health["head_seq"] == 5)
+            #expect(health["status"] == "ok" && health["head_seq"] == 5 && health["writes"] == true)
             let metrics = try await client.send(.get, "/metrics")
             #expect(metrics.text.contains(#"orgledger_commands_total{outcome="applied"} 2"#))
             let wrongMethod = try await client.send(.delete, "/v1/health")
@@ -270,9 +270,9 @@ struct RouteTests {
         }
     }
 
-    @Test("an idempotency key replays the first answer, and a secret is not kept for the replay")
-    func idempotency() async throws {
-        let f = try APIFixture()
+    @Test("an idempotency key replays the first answer, and a secret is not kept for the replay", arguments: Backend.allCases)
+    func idempotency(_ backend: Backend) async throws {
+        let f = try await APIFixture(backend)
         defer { f.close() }
         try await f.withClient { client in
             let org = try await client.createOrg("acme")
@@ -291,11 +291,14 @@ struct RouteTests {
 
 @Suite("Storage failures as answers")
 struct StorageFailureTests {
-    @Test("a full disk is 507, an I/O failure 503 with Retry-After, damaged data 500 without it")
+    @Test("a full disk is 507, an I/O failure or a follower 503 with Retry-After, damaged data 500 without it")
     func statuses() {
         let full = APIError(LedgerError(.storageFull, "full")), io = APIError(LedgerError(.io, "eio")), corrupt = APIError(LedgerError(.corrupt, "bad"))
         #expect(full.status.code == 507 && full.reason == "disk_full")
         #expect(io.status == .serviceUnavailable && io.headers[.retryAfter] == "1")
         #expect(corrupt.status == .internalServerError && corrupt.reason == "storage_corrupt" && corrupt.headers[.retryAfter] == nil)
+        // A follower of the PostgreSQL ledger refusing a command: the client retries, or goes to the writer.
+        let follower = APIError(LedgerError(.notWriter, "not the writer"))
+        #expect(follower.status == .serviceUnavailable && follower.reason == "not_writer" && follower.headers[.retryAfter] == "1")
     }
 }

@@ -5,6 +5,8 @@ import HummingbirdTesting
 import Ledger
 import LedgerCore
 import LedgerLMDB
+import LedgerPostgres
+import LedgerTestSupport
 import NIOCore
 import Service
 import Synchronization
@@ -19,24 +21,42 @@ final class TestClock: Sendable {
     func advance(days: Int) { value.withLock { $0 = $0.adding(days: days) } }
 }
 
-/// The API over an LMDB ledger in a temporary folder, driven in process (`app.test(.router)`): no
-/// socket, no binary, the same router and middleware the server answers with.
+/// The backends the route tests run on: the same tests, through the `Ledger` seam, on each.
+enum Backend: String, CaseIterable, Sendable {
+    case lmdb, postgres
+}
+
+/// The API over a ledger — LMDB in a temporary folder, or PostgreSQL in a database of its own —
+/// driven in process (`app.test(.router)`): no socket, no binary, the same router and middleware the
+/// server answers with.
 final class APIFixture: Sendable {
     let folder: String
-    let ledger: LMDBLedger
+    let ledger: any Ledger
     let clock = TestClock()
     let api: LedgerAPI
+    private let database: TestDatabase?
 
-    init() throws {
+    init(_ backend: Backend = .lmdb) async throws {
         folder = NSTemporaryDirectory() + "orgledger-api-" + UUID().uuidString
-        ledger = try LMDBLedger(path: folder)
+        switch backend {
+        case .lmdb:
+            ledger = try LMDBLedger(path: folder)
+            database = nil
+        case .postgres:
+            let database = try await TestDatabase.make()
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            ledger = try await PostgresLedger.open(database.location, instanceKeyPath: folder + "/instance.key")
+            self.database = database
+        }
         let clock = self.clock
         api = LedgerAPI(ledger: ledger, clock: { clock.now })
     }
 
+    /// Closes the ledger; a test's database is dropped after (or with the test server's cluster).
     func close() {
         ledger.close()
         try? FileManager.default.removeItem(atPath: folder)
+        if let database { Task { await database.drop() } }
     }
 
     /// Runs `body` with a client of the in-process router.

@@ -3,7 +3,22 @@ import signal
 
 import pytest
 
-from service import STARTED, Service
+from service import POSTGRES, STARTED, Service
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "data_folder: works on an LMDB data folder itself (its files, its lock, offline commands on it)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """On PostgreSQL (ORGLEDGER_E2E_POSTGRES) the tests of a data folder's own files are not run: there
+    is no such folder. test_postgres.py checks the offline commands there instead."""
+    if not POSTGRES:
+        return
+    skip = pytest.mark.skip(reason="a data folder's own files: the service runs on PostgreSQL")
+    for item in items:
+        if "data_folder" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture

@@ -1,8 +1,12 @@
 """Helpers for end-to-end tests: start the built `orgledger serve` in a temporary folder and talk
 HTTP/1.1 to it over its Unix socket with nothing but Python's standard library."""
+import hashlib
 import http.client
 import json
 import os
+import re
+import shutil
+import urllib.parse
 import signal
 import socket
 import subprocess
@@ -11,6 +15,93 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(os.environ.get("ORGLEDGER_BIN_DIR", ROOT / ".build" / "debug"))
+# A PostgreSQL server (a URL naming any database on it): when set, every service of the suite runs
+# on it (`serve --store`), each data folder standing for a database of its own.
+POSTGRES = os.environ.get("ORGLEDGER_E2E_POSTGRES")
+
+
+def database_for(data):
+    """The URL of the database that stands for the data folder `data` on POSTGRES, created if new:
+    a service started again on the same folder finds the same database."""
+    name = "e2e_" + hashlib.sha256(str(Path(data).resolve()).encode()).hexdigest()[:20]
+    created = subprocess.run(["psql", POSTGRES, "-qc", f"CREATE DATABASE {name}"], capture_output=True, text=True)
+    if created.returncode != 0 and "already exists" not in created.stderr:
+        raise RuntimeError(f"cannot create database {name}: {created.stderr}")
+    parts = urllib.parse.urlsplit(POSTGRES)
+    return urllib.parse.urlunsplit(parts._replace(path="/" + name))
+
+
+def reading(data):
+    """How an offline command that reads (verify, export, audit, prove) names the storage of the data
+    folder `data`: the folder, or its database."""
+    return ["--store", database_for(data)] if POSTGRES else ["--data", str(data)]
+
+
+def importing(data, instance_key):
+    """How `import` names the storage of the data folder `data` and the instance key to keep: the folder
+    (the key copied into it), or its database, with the key copied into the folder first, as every
+    `serve --store` on that database is given it."""
+    if not POSTGRES:
+        return ["--data", str(data), "--instance-key", str(instance_key)]
+    Path(data).mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(instance_key, Path(data) / "instance.key")
+    os.chmod(Path(data) / "instance.key", 0o600)
+    return ["--store", database_for(data), "--instance-key", str(Path(data) / "instance.key")]
+
+
+def stored_table(data, table):
+    """One table of the ledger, keys and values: LMDB's as mdb_dump prints it (printable bytes as they
+    are), or PostgreSQL's rows of it, decoded."""
+    if not POSTGRES:
+        result = subprocess.run(["mdb_dump", "-p", "-s", table, str(data)], capture_output=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+    copied = subprocess.run(["psql", database_for(data), "-qc", f"COPY (SELECT key, value FROM orgledger_rows WHERE tbl = '{table}') TO STDOUT"],
+                            check=True, capture_output=True, timeout=60).stdout
+    return decoded_bytea(copied)
+
+
+def stored_bytes(data, compacted=False):
+    """Every byte the storage of the data folder `data` holds: the folder's files, or the database's rows
+    as pg_dump prints them with each bytea also decoded. `compacted`: first `orgledger compact` (LMDB
+    keeps deleted values on free pages until then), or `VACUUM FULL` (PostgreSQL keeps dead row
+    versions until vacuumed)."""
+    if not POSTGRES:
+        if compacted:
+            result = subprocess.run([str(BIN / "orgledger"), "compact", "--data", str(data)], capture_output=True, timeout=120)
+            assert result.returncode == 0, result.stderr
+        return b"".join(path.read_bytes() for path in sorted(Path(data).rglob("*")) if path.is_file())
+    url = database_for(data)
+    if compacted:
+        subprocess.run(["psql", url, "-qc", "VACUUM FULL"], check=True, capture_output=True, timeout=120)
+    dump = subprocess.run(["pg_dump", "--data-only", url], check=True, capture_output=True, timeout=120).stdout
+    return dump + decoded_bytea(dump)
+
+
+def stored_events(data):
+    """The log's stored events (their bytes): LMDB's `events` table as mdb_dump prints it (printable
+    bytes as they are), or PostgreSQL's `orgledger_events.bytes`."""
+    if not POSTGRES:
+        result = subprocess.run(["mdb_dump", "-p", "-s", "events", str(data)], capture_output=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+    copied = subprocess.run(["psql", database_for(data), "-qc", "COPY (SELECT bytes FROM orgledger_events ORDER BY seq) TO STDOUT"],
+                            check=True, capture_output=True, timeout=60).stdout
+    return decoded_bytea(copied)
+
+
+def decoded_bytea(text):
+    """The bytes of every bytea in hex form (`\\x…`) in `text`, one after the other."""
+    return b"\n".join(bytes.fromhex(hex_digits.decode()[: len(hex_digits) // 2 * 2]) for hex_digits in re.findall(rb"\\x([0-9a-f]+)", text))
+
+
+def storage_arguments(data):
+    """How a command names the storage of the data folder `data`: the folder, or its database (with the
+    instance key kept in the folder, which every instance on that database shares)."""
+    if not POSTGRES:
+        return ["--data", str(data)]
+    Path(data).mkdir(parents=True, exist_ok=True)
+    return ["--store", database_for(data), "--instance-key", str(Path(data) / "instance.key")]
 
 
 class UnixConnection(http.client.HTTPConnection):
@@ -46,11 +137,15 @@ STARTED = []
 class Service:
     """One running `orgledger serve` on DATA and SOCKET (optionally under faketime)."""
 
-    def __init__(self, folder, data=None, sock=None, faketime=None, extra=(), ulimit_files=None):
+    def __init__(self, folder, data=None, sock=None, faketime=None, extra=(), ulimit_files=None, storage=True):
         self.folder = Path(folder)
         self.data = Path(data or self.folder / "data")
         self.sock = str(sock or self.folder / "orgledger.sock")
-        command = [str(BIN / "orgledger"), "serve", "--data", str(self.data), "--socket", self.sock, *extra]
+        # `storage=False`: `extra` names the storage itself.
+        command = [str(BIN / "orgledger"), "serve", *(storage_arguments(self.data) if storage else []), "--socket", self.sock, *extra]
+        # On PostgreSQL a service started again on a database whose writer was killed follows until
+        # the lease lapses: the suite's own services are ready once they write.
+        self.ready_when_writing = storage and bool(POSTGRES)
         if ulimit_files:
             command = ["prlimit", f"--nofile={ulimit_files}", "--", *command]
         env = dict(os.environ)
@@ -68,7 +163,8 @@ class Service:
             if self.process.poll() is not None:
                 raise RuntimeError(f"serve exited with {self.process.returncode}: {self.output()}")
             try:
-                if self.request("GET", "/v1/health").status == 200:
+                health = self.request("GET", "/v1/health")
+                if health.status == 200 and (health.json["writes"] or not self.ready_when_writing):
                     return self
             except OSError:
                 pass

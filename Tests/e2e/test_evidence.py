@@ -19,7 +19,7 @@ import jsonschema
 import pytest
 import yaml
 
-from service import BIN, OWNER, Service, create, head, join
+from service import BIN, OWNER, Service, create, head, join, reading, storage_arguments
 from test_offline_commands import rechain
 from test_scim import free_port, run
 
@@ -118,13 +118,13 @@ def another_instance_key(tmp_path):
     (tmp_path / "other").mkdir()
     other = Service(tmp_path / "other").wait_ready()
     other.stop()
-    return run("checkpoint-key", "--data", str(other.data)).stdout.strip()
+    return run("checkpoint-key", *storage_arguments(other.data)).stdout.strip()
 
 
 def test_the_go_verifier_checks_checkpoints_tiles_and_proofs_across_a_sigkill(tmp_path, go_verifier):
     port = free_port()
     svc = Service(tmp_path, extra=("--listen", f"127.0.0.1:{port}")).wait_ready()
-    key = run("checkpoint-key", "--data", str(svc.data))
+    key = run("checkpoint-key", *storage_arguments(svc.data))
     assert key.returncode == 0, key.stderr
     vkey = key.stdout.strip()
     add_history(svc, 70, "a")  # past one full tile of entries (256) and its hash tile
@@ -206,8 +206,8 @@ def test_a_rewritten_rehashed_backup_fails_against_a_pinned_checkpoint(tmp_path)
         svc.stop()
     pinned = tmp_path / "pinned.note"
     pinned.write_text(note)
-    vkey = run("checkpoint-key", "--data", str(svc.data)).stdout.strip()
-    exported = run("export", "--data", str(svc.data))
+    vkey = run("checkpoint-key", *storage_arguments(svc.data)).stdout.strip()
+    exported = run("export", *reading(svc.data))
     assert exported.returncode == 0, exported.stderr
     genuine = tmp_path / "genuine.ndjson"
     genuine.write_text(exported.stdout)
@@ -245,7 +245,7 @@ def test_a_rewritten_rehashed_backup_fails_against_a_pinned_checkpoint(tmp_path)
     wrong_key = run("import", "--data", str(tmp_path / "into-wrong"), "--expect-checkpoint", str(pinned), "--key", other_key, input=exported.stdout)
     assert wrong_key.returncode == 1 and "not signed by" in wrong_key.stderr, wrong_key.stderr
     # prove: one event's proof in the latest checkpoint, checkable with nothing but the key (RFC 9162 by hand).
-    proved = run("prove", "--data", str(svc.data), "--seq", "3")
+    proved = run("prove", *reading(svc.data), "--seq", "3")
     assert proved.returncode == 0, proved.stderr
     proof = json.loads(proved.stdout)
     assert proof["checkpoint"] == note and proof["tree_size"] == size and proof["leaf_index"] == 2
@@ -253,9 +253,10 @@ def test_a_rewritten_rehashed_backup_fails_against_a_pinned_checkpoint(tmp_path)
     path = [base64.b64decode(h) for h in proof["hashes"]]
     assert check_inclusion(leaf_hash(entry_bytes(proof["event"])), 2, size, path, root)
     assert json.loads(proof["event"])["seq"] == 3
-    assert run("prove", "--data", str(svc.data), "--seq", str(size + 5)).returncode == 1
+    assert run("prove", *reading(svc.data), "--seq", str(size + 5)).returncode == 1
 
 
+@pytest.mark.data_folder
 def test_rebuild_rederives_the_tree_and_verify_checks_it(tmp_path):
     svc = Service(tmp_path).wait_ready()
     try:
@@ -328,7 +329,7 @@ def check_provable_answer(reply, vkey, org_id, email):
 def test_provable_member_answers_check_offline_through_a_membership(tmp_path):
     svc = Service(tmp_path).wait_ready()
     try:
-        vkey = run("checkpoint-key", "--data", str(svc.data)).stdout.strip()
+        vkey = run("checkpoint-key", *storage_arguments(svc.data)).stdout.strip()
         org = create(svc, "prov")
         member = "dana@example.com"
         join(svc, member, "viewer", org="prov")
@@ -365,7 +366,7 @@ def test_a_provable_answer_about_an_erased_user_still_checks(tmp_path):
     for by user id (their email is gone), and no value opens the commitments any more."""
     svc = Service(tmp_path).wait_ready()
     try:
-        vkey = run("checkpoint-key", "--data", str(svc.data)).stdout.strip()
+        vkey = run("checkpoint-key", *storage_arguments(svc.data)).stdout.strip()
         org = create(svc, "gone")
         member = "erin@example.com"
         join(svc, member, org="gone")

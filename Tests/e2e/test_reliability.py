@@ -10,13 +10,13 @@ import time
 
 import pytest
 
-from service import BIN, Service, UnixConnection
+from service import BIN, Service, UnixConnection, reading
 
 OWNER = "owner@example.com"
 
 
 def verify(data):
-    result = subprocess.run([str(BIN / "orgledger"), "verify", "--data", str(data)], capture_output=True, text=True, timeout=120)
+    result = subprocess.run([str(BIN / "orgledger"), "verify", *reading(data)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     return result.stdout
 

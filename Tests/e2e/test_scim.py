@@ -12,7 +12,7 @@ import subprocess
 import jsonschema
 import pytest
 
-from service import BIN, OWNER, Service, create
+from service import BIN, OWNER, Service, create, importing, reading, stored_bytes
 from test_offline_commands import ROOT, rechain
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -352,7 +352,7 @@ def test_directory_values_move_with_export_and_import(tmp_path):
     finally:
         svc.stop()
     disclosure = tmp_path / "disclosure.ndjson"
-    exported = run("export", "--data", str(svc.data), "--disclose", str(disclosure))
+    exported = run("export", *reading(svc.data), "--disclose", str(disclosure))
     assert exported.returncode == 0, exported.stderr
     # Every SCIM event, meta.via and meta.api_key_id included, is what schemas/ promises.
     envelope = jsonschema.Draft202012Validator(json.loads((ROOT / "schemas" / "envelope.schema.json").read_text()))
@@ -363,9 +363,9 @@ def test_directory_values_move_with_export_and_import(tmp_path):
         data_schema = json.loads((ROOT / "schemas" / "events" / f"{event['type']}.schema.json").read_text())
         jsonschema.Draft202012Validator(data_schema).validate(event["data"])
     moved = tmp_path / "moved"
-    imported = run("import", "--data", str(moved), "--disclosure", str(disclosure), "--instance-key", str(svc.data / "instance.key"), input=exported.stdout)
+    imported = run("import", *importing(moved, svc.data / "instance.key"), "--disclosure", str(disclosure), input=exported.stdout)
     assert imported.returncode == 0, imported.stderr
-    assert run("verify", "--data", str(moved)).returncode == 0
+    assert run("verify", *reading(moved)).returncode == 0
     (tmp_path / "again").mkdir()
     again = Service(tmp_path / "again", data=moved).wait_ready()
     try:
@@ -403,11 +403,10 @@ def test_an_erasure_drops_the_directory_values(tmp_path):
         client.ok(client.request("POST", "/Users", user_body("pat.q", "new.pat@example.com")), 201)
     finally:
         later.stop()
-    assert run("compact", "--data", str(later.data)).returncode == 0
-    everything = b"".join(path.read_bytes() for path in sorted(later.data.rglob("*")) if path.is_file())
+    everything = stored_bytes(later.data, compacted=True)
     for value in (b"Pat Quinn", b"pat-ext-77", b"Pat.Q"):
         assert value not in everything, value
-    assert run("verify", "--data", str(later.data)).returncode == 0
+    assert run("verify", *reading(later.data)).returncode == 0
 
 
 def test_what_a_hostile_or_careless_client_sends(scim):

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from service import BIN, OWNER, Service, create, problem
+from service import BIN, OWNER, Service, create, problem, reading, stored_bytes
 
 
 def test_socket_is_private_and_health_answers(svc):
@@ -88,9 +88,8 @@ def test_api_keys_verify_and_auth_reset(svc):
     assert reset.status == 200 and reset.json == {"auth_epoch": 1, "voided_keys": [key["id"]]}
     problem(svc.request("POST", "/v1/auth/verify", {"secret": key["secret"]}), 401)
     # The secret is nowhere in the data folder, an export, the service's output or /metrics.
-    for name in os.listdir(svc.data):
-        assert key["secret"].encode() not in (svc.data / name).read_bytes()
-    exported = subprocess.run([str(BIN / "orgledger"), "export", "--data", str(svc.data)], capture_output=True, text=True, check=True).stdout
+    assert key["secret"].encode() not in stored_bytes(svc.data)
+    exported = subprocess.run([str(BIN / "orgledger"), "export", *reading(svc.data)], capture_output=True, text=True, check=True).stdout
     assert key["secret"] not in exported and key["id"] in exported
     assert key["secret"] not in svc.output()
     assert key["secret"] not in svc.request("GET", "/metrics").body.decode()
@@ -177,6 +176,7 @@ def test_audit_in_three_formats_and_time_travel(svc):
     assert svc.request("GET", "/v1/orgs/acme?as_of=2", actor=OWNER).json["member_count"] == 0
 
 
+@pytest.mark.data_folder
 def test_second_serve_refuses_and_the_first_keeps_answering(svc, tmp_path):
     same_folder = Service(tmp_path, data=svc.data, sock=tmp_path / "other.sock")
     assert same_folder.process.wait(timeout=30) != 0
@@ -271,6 +271,7 @@ def small_disk(tmp_path):
     subprocess.run(["umount", "-l", str(mount)])
 
 
+@pytest.mark.data_folder
 def test_a_full_disk_answers_507_reads_keep_working_and_writes_resume(tmp_path, small_disk):
     svc = Service(tmp_path, data=small_disk / "data").wait_ready()
     try:

@@ -297,7 +297,10 @@ sch["AuditPage"] = obj({"events": {"type": "array", "items": S("AuditEvent")},
                                         "description": "The seq of the last event of this page, or null"}},
                        ["events", "next_cursor"])
 sch["Health"] = obj({"status": {"const": "ok"}, "head_seq": {"type": "integer", "minimum": 0},
-                     "head_hash": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}, ["status", "head_seq", "head_hash"])
+                     "head_hash": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                     "writes": {"type": "boolean",
+                                "description": "Whether this instance takes commands now: false on a PostgreSQL follower, which answers them 503 not_writer"}},
+                    ["status", "head_seq", "head_hash", "writes"])
 sch["Problem"] = obj({
     "type": {"type": "string", "pattern": "^urn:orgledger:problem:[a-z_]+$", "description": "urn:orgledger:problem:<reason>"},
     "title": {"type": "string", "description": "The status's reason phrase"},
@@ -583,7 +586,7 @@ paths["/v1/events"] = {
         success={"200": ok("One envelope per line (schemas/envelope.schema.json)", {"type": "string"},
                            {"Link": REF("headers", "Link")}, media="application/x-ndjson")})}
 paths["/v1/health"] = {
-    "get": operation("health", "Liveness and the head of the log (no actor needed)", actor=False,
+    "get": operation("health", "Liveness, the head of the log, and whether this instance writes (no actor needed)", actor=False,
                      success={"200": ok("OK", S("Health"))})}
 paths["/metrics"] = {
     "get": operation("metrics", "Prometheus metrics (no actor needed)", actor=False,

@@ -52,6 +52,10 @@ public struct APIError: HTTPResponseError, Sendable {
                 detail: "the disk is full; nothing was written. Reads keep working; retry once there is room.")
         case .io:
             self.init(.serviceUnavailable, reason: "storage_unavailable", detail: "the storage failed to read or write; retry later", headers: [.retryAfter: "1"])
+        case .notWriter:
+            self.init(
+                .serviceUnavailable, reason: "not_writer", detail: "this instance does not write now; send commands to the writer, or retry once a standby has taken over",
+                headers: [.retryAfter: "1"])
         case .corrupt:
             // Retrying does not heal damaged data: an operator must (verify, rebuild or restore).
             self.init(.internalServerError, reason: "storage_corrupt", detail: "stored data could not be read; nothing was written")

@@ -18,7 +18,12 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as APIError {
             return error.response(for: request)
         } catch let error as LedgerError {
-            context.logger.error("storage failed", metadata: ["error": "\(error)"])
+            // A follower refusing a command is its role, not a failure.
+            if error.code == .notWriter {
+                context.logger.debug("command sent to a follower", metadata: ["error": "\(error)"])
+            } else {
+                context.logger.error("storage failed", metadata: ["error": "\(error)"])
+            }
             return APIError(error).response(for: request)
         } catch let error as any HTTPResponseError where error.status == .notFound {
             let allowed = routes.methods(forPath: request.uri.path)

@@ -68,7 +68,9 @@ extension LedgerAPI {
 
         router.get("/v1/health") { _, _ in
             let head = try await ledger.head()
-            return Reply.json(["status": "ok", "head_seq": .int(Int64(head.seq)), "head_hash": .string(head.hash.hex)])
+            return Reply.json([
+                "status": "ok", "head_seq": .int(Int64(head.seq)), "head_hash": .string(head.hash.hex), "writes": .bool(ledger.acceptsCommands),
+            ])
         }
 
         router.get("/metrics") { _, _ in
